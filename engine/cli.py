@@ -1,0 +1,142 @@
+"""``relume`` / ``python -m engine``: the command line over the engine library.
+
+Exit codes: 0 success, 1 unexpected failure, 2 bad input or unwritable output (the message names
+the file and the problem), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tqdm import tqdm
+
+from engine.errors import RelumeError
+from engine.lighting.lights import EnvironmentLight, Light, load_lights
+from engine.lighting.weights import METHODS, capture_weights
+from engine.stage.capture import Capture, parse_frames
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _add_lighting_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--lights", type=Path, help="lights file (YAML, engine frame)")
+    source.add_argument("--env", type=Path, help="lat-long HDRI (shortcut for one environment light)")
+    parser.add_argument("--rotate", type=float, default=0.0, help="HDRI rotation about +Y in degrees (with --env)")
+    parser.add_argument("--strength", type=float, default=1.0, help="HDRI strength (with --env)")
+    parser.add_argument("--exposure", type=float, default=0.0, help="exposure change in stops")
+    parser.add_argument("--method", choices=METHODS, default="barycentric",
+                        help="how light between stage directions is shared among stage lights")
+
+
+def _lights(args: argparse.Namespace) -> list[Light]:
+    if args.lights is not None:
+        return load_lights(args.lights)
+    return [EnvironmentLight(args.env, args.rotate, args.strength)]
+
+
+def _frames(args: argparse.Namespace, capture: Capture) -> list[int]:
+    return parse_frames(args.frames, "--frames") if args.frames else capture.frames
+
+
+def run_relight(args: argparse.Namespace) -> int:
+    from engine.relight.job import RelightJob
+
+    capture = Capture.load(args.capture)
+    weights = capture_weights(capture, _lights(args), args.method, args.exposure)
+    job = RelightJob(capture, weights, args.out, _frames(args, capture), args.skip_existing,
+                     args.cache_dir, not args.no_cache, args.rank)
+    written = job.run(progress=not args.quiet)
+    skipped = len(job.frames) - len(written)
+    print(f"relume: wrote {len(written)} frame(s)" + (f", skipped {skipped} existing" if skipped else ""))
+    for path in written[:1] + written[-1:] if len(written) > 1 else written:
+        print(f"  {path}")
+    return 0
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    from engine.relight.ingest import ingest_frame
+    from engine.relight.lowrank import build_lowrank
+    from engine.stage.cache import cache_folder
+
+    capture = Capture.load(args.capture)
+    folder = cache_folder(capture, args.cache_dir)
+    for frame in tqdm(_frames(args, capture), desc="ingest", unit="frame", disable=args.quiet):
+        cache = ingest_frame(capture, frame, folder, force=args.force)
+        if args.rank:
+            error = build_lowrank(cache, args.rank)
+            tqdm.write(f"frame {frame}: rank {args.rank} relative error {error:.2e}")
+    print(f"relume: cache in {folder}")
+    return 0
+
+
+def run_weights(args: argparse.Namespace) -> int:
+    capture = Capture.load(args.capture)
+    weights = capture_weights(capture, _lights(args), args.method, args.exposure)
+    if args.json:
+        print(json.dumps({"light_ids": capture.light_ids, "weights": weights.tolist()}))
+    else:
+        for light_id, (r, g, b) in zip(capture.light_ids, weights):
+            print(f"{light_id:4d} {r:.6g} {g:.6g} {b:.6g}")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from engine.demo import run_demo as demo
+
+    demo(Path(args.out), progress=not args.quiet)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relume", description="Relume: light-stage relighting engine")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    relight = commands.add_parser("relight", help="relight a capture's frames to EXR")
+    relight.add_argument("capture", type=Path, help="capture folder (or its capture.yaml)")
+    _add_lighting_arguments(relight)
+    relight.add_argument("--out", required=True, help="output sequence, e.g. out/plate.####.exr")
+    relight.add_argument("--frames", help="frame range, e.g. 1001-1100 (default: all)")
+    relight.add_argument("--skip-existing", action="store_true", help="resume: keep frames already written")
+    relight.add_argument("--no-cache", action="store_true", help="stream the EXRs, do not build the cache")
+    relight.add_argument("--cache-dir", help="cache folder (default: CAPTURE/.relume_cache or $RELUME_CACHE_DIR)")
+    relight.add_argument("--rank", type=int, help="relight from the rank-K low-rank form")
+    relight.set_defaults(handler=run_relight)
+
+    ingest = commands.add_parser("ingest", help="decode a capture's OLAT EXRs into the cache")
+    ingest.add_argument("capture", type=Path)
+    ingest.add_argument("--frames")
+    ingest.add_argument("--cache-dir")
+    ingest.add_argument("--rank", type=int, help="also build the rank-K form and report its error")
+    ingest.add_argument("--force", action="store_true", help="rebuild even if the cache is current")
+    ingest.set_defaults(handler=run_ingest)
+
+    weights = commands.add_parser("weights", help="print the per-stage-light RGB weights for some lighting")
+    weights.add_argument("capture", type=Path)
+    _add_lighting_arguments(weights)
+    weights.add_argument("--json", action="store_true", help="machine-readable output")
+    weights.set_defaults(handler=run_weights)
+
+    demo = commands.add_parser("demo", help="make a synthetic capture, relight it, write EXR and PNG")
+    demo.add_argument("--out", default="relume_demo", help="output folder (default: ./relume_demo)")
+    demo.set_defaults(handler=run_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="relume: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except RelumeError as exc:
+        print(f"relume: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("relume: interrupted; finished frames are kept (resume with --skip-existing)", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Image and file I/O: EXR through OpenImageIO, atomic writes, previews."""

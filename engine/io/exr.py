@@ -1,0 +1,113 @@
+"""Reading and writing scene-linear images through OpenImageIO.
+
+Pixel arrays are (H, W, C), row 0 is the top of the image, values scene-linear. EXR is the
+format of record; any format OpenImageIO reads (HDR, TIFF...) is accepted on input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+
+from engine.errors import InputError, OutputError
+from engine.io.atomic import atomic_path
+
+RGBA = ("R", "G", "B", "A")
+
+
+@dataclass(frozen=True)
+class ImageRGBA:
+    """An image split into colour and optional alpha.
+
+    rgb: (H, W, 3) array (float32 or float16, scene-linear); alpha: (H, W) or None.
+    """
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rgb.shape[0], self.rgb.shape[1]
+
+
+def _channel_index(names: list[str], wanted: str) -> int | None:
+    """Index of channel ``wanted`` (R, G, B or A), also when it carries a layer prefix."""
+    for index, name in enumerate(names):
+        if name.split(".")[-1].upper() == wanted:
+            return index
+    return None
+
+
+def read_image(path: str | Path, dtype: str = "float") -> ImageRGBA:
+    """Read an RGB(A) image; ``dtype`` is "float" (float32) or "half" (float16).
+
+    Raises InputError naming the file when it is missing, unreadable or has no R, G, B channels.
+    A single-channel image is used as grey (R = G = B).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    image_input = oiio.ImageInput.open(str(path))
+    if image_input is None:
+        raise InputError(path, f"cannot open image ({oiio.geterror().strip() or 'unknown format'})")
+    try:
+        spec = image_input.spec()
+        pixels = image_input.read_image(0, 0, 0, spec.nchannels, dtype)
+        problem = image_input.geterror().strip()
+    finally:
+        image_input.close()
+    if pixels is None or problem:
+        raise InputError(path, f"corrupt or truncated image ({problem or 'no pixels decoded'})")
+    pixels = np.asarray(pixels).reshape(spec.height, spec.width, spec.nchannels)
+    names = list(spec.channelnames)
+    if spec.nchannels == 1:
+        return ImageRGBA(np.repeat(pixels, 3, axis=2), None)
+    indices = [_channel_index(names, c) for c in "RGB"]
+    if any(i is None for i in indices):
+        raise InputError(path, f"needs R, G, B channels, has {', '.join(names)}")
+    alpha_index = _channel_index(names, "A")
+    rgb = pixels[:, :, indices]
+    alpha = pixels[:, :, alpha_index] if alpha_index is not None else None
+    return ImageRGBA(np.ascontiguousarray(rgb), None if alpha is None else np.ascontiguousarray(alpha))
+
+
+def image_size(path: str | Path) -> tuple[int, int, list[str]]:
+    """(height, width, channel names) of an image, read from its header only."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    image_input = oiio.ImageInput.open(str(path))
+    if image_input is None:
+        raise InputError(path, f"cannot open image ({oiio.geterror().strip() or 'unknown format'})")
+    spec = image_input.spec()
+    image_input.close()
+    return spec.height, spec.width, list(spec.channelnames)
+
+
+def write_image(path: str | Path, pixels: np.ndarray, pixel_type: str = "half") -> None:
+    """Write (H, W, 3|4) pixels atomically; channels are named R, G, B(, A).
+
+    pixel_type: "half" (EXR default for plates) or "float". The format follows the suffix
+    (.exr, .png, .tif...); 8-bit formats get the values clipped to [0, 1] by OpenImageIO.
+    """
+    path = Path(path)
+    pixels = np.ascontiguousarray(pixels, dtype=np.float32)
+    if pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
+        raise ValueError(f"write_image expects (H, W, 3|4) pixels, got {pixels.shape}")
+    height, width, channels = pixels.shape
+    spec = oiio.ImageSpec(width, height, channels, pixel_type)
+    spec.channelnames = RGBA[:channels]
+    if path.suffix.lower() == ".exr":
+        spec.attribute("compression", "zip")
+    with atomic_path(path) as tmp:
+        image_output = oiio.ImageOutput.create(str(tmp))
+        if image_output is None:
+            raise OutputError(path, f"no writer for this format ({oiio.geterror().strip()})")
+        ok = image_output.open(str(tmp), spec) and image_output.write_image(pixels)
+        error = image_output.geterror().strip()
+        image_output.close()
+        if not ok:
+            raise OutputError(path, f"cannot write image ({error or 'unknown error'})")

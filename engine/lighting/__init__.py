@@ -1,0 +1,1 @@
+"""Lighting: lights files, HDRI environments, and their integration into stage-light weights."""

@@ -1,0 +1,108 @@
+"""Lat-long HDRI environments: loading, validation and sampling as directional irradiance.
+
+Mapping (engine frame): the pixel at (u, v) holds the radiance arriving *from* direction
+``latlong_to_directions(u, v)``; the top row looks up (+Y). This equals Blender's Environment
+Texture after the Z-up to Y-up conversion (x, y, z)_engine = (x_b, z_b, -y_b).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import InputError
+from engine.io.exr import read_image
+from engine.lighting.sphere import latlong_solid_angles, latlong_to_directions, rotation_y
+
+MAX_SAMPLE_WIDTH = 2048  # larger HDRIs are box-filtered (energy preserving) to this width
+MIN_SAMPLE_WIDTH = 1024  # smaller HDRIs are supersampled so stage-light cells are resolved
+
+
+def validate_latlong(path: Path, radiance: np.ndarray) -> None:
+    """Raise InputError when an HDRI is not a usable lat-long environment."""
+    height, width = radiance.shape[:2]
+    if width != 2 * height:
+        raise InputError(path, f"HDRI must be a 2:1 lat-long image, got {width}x{height}")
+    finite = np.isfinite(radiance)
+    if not finite.all():
+        bad = np.argwhere(~finite.all(axis=2))[0]
+        raise InputError(path, f"HDRI has NaN or Inf values (first at row {bad[0]}, column {bad[1]})")
+    if (radiance < 0).any():
+        bad = np.argwhere((radiance < 0).any(axis=2))[0]
+        raise InputError(path, f"HDRI has negative radiance (first at row {bad[0]}, column {bad[1]})")
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str, mtime_ns: int) -> np.ndarray:
+    radiance = read_image(path).rgb.astype(np.float64)
+    validate_latlong(Path(path), radiance)
+    radiance.setflags(write=False)
+    return radiance
+
+
+def load_hdri(path: str | Path) -> np.ndarray:
+    """Load and validate a lat-long HDRI: (H, W, 3) float64 radiance, row 0 = top (+Y)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "HDRI not found")
+    return _load_cached(str(path.resolve()), path.stat().st_mtime_ns)
+
+
+def resample_for_integration(radiance: np.ndarray) -> np.ndarray:
+    """Bring an HDRI to a width in [MIN_SAMPLE_WIDTH, MAX_SAMPLE_WIDTH] for integration.
+
+    Downsampling averages blocks weighted by each row's solid angle (total energy kept);
+    upsampling repeats pixels (piecewise-constant radiance, so energy is kept exactly).
+    """
+    height, width = radiance.shape[:2]
+    if width > MAX_SAMPLE_WIDTH:
+        factor = int(np.ceil(width / MAX_SAMPLE_WIDTH))
+        while height % factor or width % factor:
+            factor += 1
+        row_weight = latlong_solid_angles(height, width)[:, None, None]
+        weighted = (radiance * row_weight).reshape(height // factor, factor, width // factor, factor, 3)
+        weights = np.broadcast_to(row_weight, (height, width, 1)).reshape(height // factor, factor, width // factor, factor, 1)
+        return weighted.sum(axis=(1, 3)) / weights.sum(axis=(1, 3))
+    if width < MIN_SAMPLE_WIDTH:
+        factor = int(np.ceil(MIN_SAMPLE_WIDTH / width))
+        return np.repeat(np.repeat(radiance, factor, axis=0), factor, axis=1)
+    return radiance
+
+
+@dataclass(frozen=True)
+class DirectionalSamples:
+    """Light arriving at the subject's origin as a set of directions.
+
+    directions: (N, 3) unit vectors subject->light (engine frame).
+    irradiance: (N, 3) RGB irradiance each direction delivers (radiance x sr, W/m^2).
+    """
+
+    directions: np.ndarray
+    irradiance: np.ndarray
+
+    @staticmethod
+    def concatenate(parts: list[DirectionalSamples]) -> DirectionalSamples:
+        if not parts:
+            return DirectionalSamples(np.zeros((0, 3)), np.zeros((0, 3)))
+        return DirectionalSamples(np.concatenate([p.directions for p in parts]),
+                                  np.concatenate([p.irradiance for p in parts]))
+
+
+def environment_samples(radiance: np.ndarray, rotate_deg: float, strength: float) -> DirectionalSamples:
+    """Every pixel of a lat-long HDRI as a directional sample.
+
+    Radiance arriving from engine direction d is strength * L0(R_y(rotate_deg) d), so the pixel
+    that holds L0(p) lights the subject from d = R_y(rotate_deg)^T p.
+    """
+    radiance = resample_for_integration(radiance)
+    height, width = radiance.shape[:2]
+    u = (np.arange(width) + 0.5) / width
+    v = (np.arange(height) + 0.5) / height
+    pixel_dirs = latlong_to_directions(u[None, :], v[:, None]).reshape(-1, 3)
+    directions = pixel_dirs @ rotation_y(rotate_deg)  # row-vector form of R^T p
+    solid_angle = np.repeat(latlong_solid_angles(height, width), width)
+    irradiance = radiance.reshape(-1, 3) * (solid_angle * strength)[:, None]
+    return DirectionalSamples(directions, irradiance)

@@ -1,0 +1,72 @@
+"""One relit frame: RGBA from a capture, per-stage-light weights and the frame number."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.errors import OutputError
+from engine.relight.ingest import ingest_frame
+from engine.relight.lowrank import build_lowrank, relight_lowrank
+from engine.relight.olat_reader import frame_alpha, iter_olat_images
+from engine.relight.tiled import weighted_tile_sum
+from engine.stage.cache import FrameCache, cache_folder
+from engine.stage.capture import Capture
+
+log = logging.getLogger(__name__)
+
+
+def relight_from_files(capture: Capture, frame: int, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stream the frame's EXRs once: (H, W, 3) float32 relit colour and (H, W) alpha.
+
+    Holds one accumulator and a few decoded images, never the whole stack.
+    """
+    accumulator: torch.Tensor | None = None
+    alpha = None
+    for index, image in iter_olat_images(capture, frame):
+        pixels = torch.from_numpy(image.rgb).float()
+        if accumulator is None:
+            accumulator = torch.zeros_like(pixels)
+            alpha = frame_alpha(capture, frame, image)
+        accumulator.add_(pixels.mul_(torch.from_numpy(weights[index].astype(np.float32))))
+    return accumulator.numpy(), np.asarray(alpha, dtype=np.float32)
+
+
+def relight_from_cache(cache: FrameCache, weights: np.ndarray, rank: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W, 3) relit colour and (H, W) alpha from a cached frame (full or rank-``rank`` form)."""
+    if rank:
+        colour = relight_lowrank(cache, rank, weights)
+    else:
+        colour = weighted_tile_sum(cache.stack_path, cache.layout(), weights)
+    return colour, np.load(cache.alpha_path).astype(np.float32)
+
+
+def relight_frame(
+    capture: Capture,
+    weights: np.ndarray,
+    frame: int,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    rank: int | None = None,
+) -> np.ndarray:
+    """Relit RGBA (H, W, 4) float32 of ``frame``: sum_l weights[l] * OLAT_l, alpha carried through.
+
+    With ``use_cache`` a missing or stale cache is built first (later relights of the plate then
+    decode no EXR); when the cache folder cannot be written the EXRs are streamed instead.
+    ``rank`` relights from the low-rank form (built if missing).
+    """
+    colour = alpha = None
+    if use_cache:
+        try:
+            cache = ingest_frame(capture, frame, cache_folder(capture, cache_dir))
+            if rank and not cache.lowrank_paths(rank)[0].is_file():
+                build_lowrank(cache, rank)
+            colour, alpha = relight_from_cache(cache, weights, rank)
+        except (OutputError, PermissionError) as exc:
+            log.warning("cache not writable (%s); relighting from the EXR files", exc)
+    if colour is None:
+        colour, alpha = relight_from_files(capture, frame, weights)
+    return np.concatenate([colour, alpha[:, :, None]], axis=2)

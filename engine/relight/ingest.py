@@ -1,0 +1,30 @@
+"""``relume ingest``: decode a frame's OLAT EXRs once into the tiled float16 cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine.relight.olat_reader import frame_alpha, iter_olat_images
+from engine.stage.cache import FrameCache, FrameLayout, open_stack_writer, save_array, source_fingerprint
+from engine.stage.capture import Capture
+
+
+def ingest_frame(capture: Capture, frame: int, folder: Path, force: bool = False) -> FrameCache:
+    """Cache ``frame`` of ``capture`` under ``folder`` (skipped when already current)."""
+    cache = FrameCache(folder, frame)
+    if not force and cache.is_current(capture):
+        return cache
+    fingerprint = source_fingerprint(capture, frame)
+    images = iter_olat_images(capture, frame)
+    _, first = next(images)
+    layout = FrameLayout(first.shape[0], first.shape[1], capture.light_count)
+    with open_stack_writer(cache.stack_path, layout) as writer:
+        writer.write_row(0, layout.tile_image(first.rgb))
+        alpha = frame_alpha(capture, frame, first)
+        for index, image in images:
+            writer.write_row(index, layout.tile_image(image.rgb))
+    save_array(cache.alpha_path, np.asarray(alpha, dtype=np.float16))
+    cache.write_new_meta(layout, fingerprint)
+    return cache

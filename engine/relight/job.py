@@ -1,0 +1,79 @@
+"""A relight job over a frame range: output naming, resume, progress, atomic frames."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from engine.errors import InputError, OutputError
+from engine.io.atomic import atomic_path
+from engine.io.exr import write_image
+from engine.relight.frame import relight_frame
+from engine.stage.capture import Capture
+
+_HASHES = re.compile(r"#+")
+_PRINTF = re.compile(r"%0?(\d*)d")
+
+
+def frame_output_path(pattern: str | Path, frame: int) -> Path:
+    """Expand ``name.####.exr`` (or ``name.%04d.exr``) for ``frame``; the padding follows the pattern."""
+    text = str(pattern)
+    if _HASHES.search(text):
+        return Path(_HASHES.sub(lambda m: f"{frame:0{len(m.group())}d}", text))
+    if _PRINTF.search(text):
+        return Path(_PRINTF.sub(lambda m: f"{frame:0{int(m.group(1) or 0)}d}", text))
+    return Path(text)
+
+
+def check_output_pattern(pattern: str | Path, frames: Sequence[int]) -> None:
+    """Fail before any work when the output cannot hold the frames or its folder is unwritable."""
+    if len(frames) > 1 and frame_output_path(pattern, frames[0]) == frame_output_path(pattern, frames[-1]):
+        raise InputError(pattern, "output needs a frame number field (name.####.exr) for several frames")
+    first = frame_output_path(pattern, frames[0])
+    if first.suffix.lower() != ".exr":
+        raise InputError(pattern, "output must be an .exr image sequence")
+    with atomic_path(first.parent / ".relume_write_test") as probe:
+        probe.write_bytes(b"")
+    (first.parent / ".relume_write_test").unlink()
+
+
+@dataclass
+class RelightJob:
+    """Relight ``frames`` of ``capture`` with fixed per-light ``weights`` into ``out_pattern``."""
+
+    capture: Capture
+    weights: np.ndarray
+    out_pattern: str
+    frames: Sequence[int]
+    skip_existing: bool = False
+    cache_dir: str | None = None
+    use_cache: bool = True
+    rank: int | None = None
+
+    def pending_frames(self) -> list[int]:
+        return [f for f in self.frames if not (self.skip_existing and frame_output_path(self.out_pattern, f).is_file())]
+
+    def run(self, progress: bool = True, on_frame: Callable[[int, Path], None] | None = None) -> list[Path]:
+        """Relight every pending frame; returns the paths written. Each frame is written atomically,
+        so a stopped job resumes with ``skip_existing``."""
+        unknown = sorted(set(self.frames) - set(self.capture.frames))
+        if unknown:
+            raise InputError(self.capture.folder / "capture.yaml", f"frames not in the capture: {unknown[:5]}")
+        check_output_pattern(self.out_pattern, list(self.frames))
+        written = []
+        for frame in tqdm(self.pending_frames(), desc="relight", unit="frame", disable=not progress):
+            path = frame_output_path(self.out_pattern, frame)
+            rgba = relight_frame(self.capture, self.weights, frame, self.cache_dir, self.use_cache, self.rank)
+            try:
+                write_image(path, rgba, "half")
+            except OSError as exc:
+                raise OutputError(path, f"cannot write ({exc})") from exc
+            written.append(path)
+            if on_frame is not None:
+                on_frame(frame, path)
+        return written

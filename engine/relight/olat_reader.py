@@ -1,0 +1,60 @@
+"""Decoding a frame's OLAT images, validated, with a bounded read-ahead."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from engine.errors import InputError
+from engine.io.exr import ImageRGBA, read_image
+from engine.stage.capture import Capture
+
+READ_AHEAD = 2  # images decoded ahead of use: bounds memory for 4K plates
+
+
+def _checked(capture: Capture, index: int, frame: int, expected: tuple[int, int] | None) -> ImageRGBA:
+    path = capture.olat_path(index, frame)
+    image = read_image(path, "half")
+    if expected is not None and image.shape != expected:
+        first = capture.olat_path(0, frame)
+        raise InputError(path, f"resolution {image.shape[1]}x{image.shape[0]} differs from "
+                         f"{expected[1]}x{expected[0]} of {first}")
+    if not np.isfinite(image.rgb).all():
+        raise InputError(path, "contains NaN or Inf pixels")
+    return image
+
+
+def iter_olat_images(capture: Capture, frame: int) -> Iterator[tuple[int, ImageRGBA]]:
+    """Yield (light index, image) for every stage light of ``frame``, half-float, validated.
+
+    Raises InputError naming the file for a missing or corrupt image, a resolution or channel
+    mismatch against light 0, NaN or Inf pixels, or more files on disk than lights listed.
+    """
+    capture.check_files(frame)
+    first = _checked(capture, 0, frame, None)
+    yield 0, first
+    with ThreadPoolExecutor(max_workers=READ_AHEAD) as pool:
+        pending = [pool.submit(_checked, capture, i, frame, first.shape)
+                   for i in range(1, min(1 + READ_AHEAD, capture.light_count))]
+        for index in range(1, capture.light_count):
+            image = pending.pop(0).result()
+            following = index + READ_AHEAD
+            if following < capture.light_count:
+                pending.append(pool.submit(_checked, capture, following, frame, first.shape))
+            yield index, image
+
+
+def frame_alpha(capture: Capture, frame: int, first_light: ImageRGBA) -> np.ndarray:
+    """The frame's alpha (H, W) float16: the matte if the capture has one, else light 0's alpha,
+    else fully opaque."""
+    matte_path = capture.matte_path(frame)
+    if matte_path is not None:
+        matte = read_image(matte_path, "half")
+        if matte.shape != first_light.shape:
+            raise InputError(matte_path, f"matte size {matte.shape[1]}x{matte.shape[0]} differs from the OLAT images")
+        return matte.alpha if matte.alpha is not None else matte.rgb[:, :, 0]
+    if first_light.alpha is not None:
+        return first_light.alpha
+    return np.ones(first_light.shape, dtype=np.float16)

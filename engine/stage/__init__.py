@@ -1,0 +1,1 @@
+"""The light stage: capture folders, their calibration, and the decoded OLAT cache."""

@@ -1,0 +1,184 @@
+"""Decoded OLAT stacks on disk, so relighting a plate again decodes no EXR.
+
+One frame is one ``.npy`` file of float16, shape (tiles, 3, L, TILE_PIXELS): the frame's pixels
+in row-major order cut into tiles of TILE_PIXELS; within a tile each colour channel holds every
+stage light's values contiguously. Relighting a tile is then three (1 x L) @ (L x TILE_PIXELS)
+products on one contiguous block of bytes, read once. The file is memory-mappable with
+``np.load(path, mmap_mode="r")``; alpha sits beside it as (H, W) float16 and a JSON sidecar
+records the size and a fingerprint of the source files, so a changed capture is re-ingested.
+
+Low-rank form (optional): the stack S_c (L x pixels) of every channel shares one light basis
+U (L x K) from the eigenvectors of sum_c S_c S_c^T; stored are U and the coefficients
+B_c = U^T S_c ((tiles, 3, K, TILE_PIXELS) float16). Relighting costs K/L of the full read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import InputError
+from engine.io.atomic import atomic_path, write_bytes_atomic
+from engine.stage.capture import Capture
+
+TILE_PIXELS = 4096
+FORMAT_VERSION = 1
+DEFAULT_CACHE_FOLDER = ".relume_cache"
+
+
+@dataclass(frozen=True)
+class FrameLayout:
+    """Geometry of one frame's tiled stack."""
+
+    height: int
+    width: int
+    light_count: int
+    tile_pixels: int = TILE_PIXELS
+
+    @property
+    def tile_count(self) -> int:
+        return -(-self.height * self.width // self.tile_pixels)
+
+    def shape(self, rank: int | None = None) -> tuple[int, int, int, int]:
+        return (self.tile_count, 3, rank or self.light_count, self.tile_pixels)
+
+    def untile(self, tiles: np.ndarray) -> np.ndarray:
+        """(tiles, C, TILE_PIXELS) -> (H, W, C) image."""
+        channels = tiles.shape[1]
+        flat = np.moveaxis(tiles, 1, 2).reshape(-1, channels)[: self.height * self.width]
+        return flat.reshape(self.height, self.width, channels)
+
+    def tile_image(self, image: np.ndarray) -> np.ndarray:
+        """(H, W, C) image -> (tiles, C, TILE_PIXELS), zero padded."""
+        channels = image.shape[2]
+        flat = np.zeros((self.tile_count * self.tile_pixels, channels), dtype=image.dtype)
+        flat[: self.height * self.width] = image.reshape(-1, channels)
+        return np.ascontiguousarray(np.moveaxis(flat.reshape(self.tile_count, self.tile_pixels, channels), 2, 1))
+
+
+def source_fingerprint(capture: Capture, frame: int) -> str:
+    """Hash of the frame's OLAT file names, sizes and modification times, and the light list."""
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(capture.directions).tobytes())
+    digest.update(np.ascontiguousarray(capture.rgb).tobytes())
+    for index in range(capture.light_count):
+        path = capture.olat_path(index, frame)
+        stat = path.stat()
+        digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    matte = capture.matte_path(frame)
+    if matte is not None and matte.is_file():
+        digest.update(f"{matte}|{matte.stat().st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class FrameCache:
+    """Paths of one frame's cache files."""
+
+    folder: Path
+    frame: int
+
+    @property
+    def stack_path(self) -> Path:
+        return self.folder / f"olat.{self.frame:04d}.npy"
+
+    @property
+    def alpha_path(self) -> Path:
+        return self.folder / f"alpha.{self.frame:04d}.npy"
+
+    @property
+    def meta_path(self) -> Path:
+        return self.folder / f"olat.{self.frame:04d}.json"
+
+    def lowrank_paths(self, rank: int) -> tuple[Path, Path]:
+        """(coefficients, basis) paths of the rank-``rank`` form."""
+        return (self.folder / f"lowrank{rank}.{self.frame:04d}.npy", self.folder / f"lowrank{rank}.{self.frame:04d}.basis.npy")
+
+    def read_meta(self) -> dict | None:
+        try:
+            return json.loads(self.meta_path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def layout(self) -> FrameLayout:
+        meta = self.read_meta()
+        if meta is None:
+            raise InputError(self.meta_path, "no cache for this frame; run `relume ingest` first")
+        return FrameLayout(meta["height"], meta["width"], meta["light_count"], meta["tile_pixels"])
+
+    def is_current(self, capture: Capture) -> bool:
+        """True when the cache exists and was made from the capture's current files."""
+        meta = self.read_meta()
+        return (meta is not None and meta.get("version") == FORMAT_VERSION and self.stack_path.is_file()
+                and meta.get("fingerprint") == source_fingerprint(capture, self.frame))
+
+    def write_meta(self, meta: dict) -> None:
+        write_bytes_atomic(self.meta_path, json.dumps(meta, indent=1).encode())
+
+    def write_new_meta(self, layout: FrameLayout, fingerprint: str) -> None:
+        self.write_meta({"version": FORMAT_VERSION, "height": layout.height, "width": layout.width,
+                         "light_count": layout.light_count, "tile_pixels": layout.tile_pixels,
+                         "fingerprint": fingerprint})
+
+
+def cache_folder(capture: Capture, override: str | Path | None = None) -> Path:
+    """Where a capture's cache lives: ``override``, $RELUME_CACHE_DIR/<capture name>, or inside it."""
+    if override is not None:
+        return Path(override)
+    if os.environ.get("RELUME_CACHE_DIR"):
+        name = hashlib.sha1(str(capture.folder.resolve()).encode()).hexdigest()[:12]
+        return Path(os.environ["RELUME_CACHE_DIR"]) / f"{capture.folder.name}-{name}"
+    return capture.folder / DEFAULT_CACHE_FOLDER
+
+
+def write_npy_header(handle, shape: tuple[int, ...], dtype: np.dtype) -> int:
+    """Write a .npy header for a C-ordered array; returns the data offset in bytes."""
+    np.lib.format.write_array_header_1_0(handle, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                                  "fortran_order": False, "shape": tuple(shape)})
+    return handle.tell()
+
+
+class StackWriter:
+    """Writes one frame's tiled stack light by light, streaming (never the whole stack in memory)."""
+
+    def __init__(self, handle, layout: FrameLayout, rank: int | None = None) -> None:
+        self.handle = handle
+        self.layout = layout
+        self.rows = rank or layout.light_count
+        self.offset = write_npy_header(handle, layout.shape(rank), np.float16)
+        handle.truncate(self.offset + int(np.prod(layout.shape(rank))) * 2)
+
+    def write_row(self, row: int, tiles: np.ndarray) -> None:
+        """Store ``tiles`` (tiles, 3, TILE_PIXELS) float16 as light (or basis) ``row``."""
+        fd = self.handle.fileno()
+        block = self.layout.tile_pixels * 2
+        tiles = np.ascontiguousarray(tiles, dtype=np.float16)
+        for tile in range(self.layout.tile_count):
+            for channel in range(3):
+                position = self.offset + ((tile * 3 + channel) * self.rows + row) * block
+                os.pwrite(fd, tiles[tile, channel].tobytes(), position)
+
+    def write_tile(self, tile: int, block: np.ndarray) -> None:
+        """Store one whole tile ``block`` (3, rows, TILE_PIXELS) (it is contiguous on disk)."""
+        position = self.offset + tile * 3 * self.rows * self.layout.tile_pixels * 2
+        os.pwrite(self.handle.fileno(), np.ascontiguousarray(block, dtype=np.float16).tobytes(), position)
+
+
+@contextlib.contextmanager
+def open_stack_writer(path: Path, layout: FrameLayout, rank: int | None = None) -> Iterator[StackWriter]:
+    """A ``StackWriter`` on a temporary file that becomes ``path`` only when all rows are in."""
+    with atomic_path(path) as tmp, open(tmp, "r+b") as handle:
+        yield StackWriter(handle, layout, rank)
+
+
+def save_array(path: Path, array: np.ndarray) -> None:
+    """np.save, atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from engine.errors import RelumeError
 from engine.lighting.lights import EnvironmentLight, Light, load_lights
 from engine.lighting.weights import METHODS, capture_weights
+from engine.service.cli import add_parser as add_serve_parser
 from engine.stage.capture import Capture, parse_frames
 
 Handler = Callable[[argparse.Namespace], int]
@@ -86,6 +87,27 @@ def run_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_info(args: argparse.Namespace) -> int:
+    """Describe a capture (for host adapters that cannot parse YAML): paths, frames, stage lights."""
+    capture = Capture.load(args.capture)
+    info = {"folder": str(capture.folder.resolve()), "frames": capture.frames, "olat": capture.olat_pattern,
+            "matte": capture.matte_pattern, "tracking": capture.tracking_pattern, "colorspace": capture.colorspace,
+            "light_ids": capture.light_ids, "directions": capture.directions.tolist(), "rgb": capture.rgb.tolist()}
+    if args.json:
+        print(json.dumps(info))
+    else:
+        print(f"{info['folder']}: {capture.light_count} stage lights, frames {capture.frames[0]}-{capture.frames[-1]}"
+              f" ({len(capture.frames)}), olat {capture.olat_pattern}, colorspace {capture.colorspace}")
+    return 0
+
+
+def run_hdri_preview(args: argparse.Namespace) -> int:
+    from engine.lighting.hdri_preview import write_hdri_preview
+
+    print(f"relume: preview in {write_hdri_preview(args.hdri, args.out, args.width)}")
+    return 0
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from engine.demo import run_demo as demo
 
@@ -123,9 +145,21 @@ def build_parser() -> argparse.ArgumentParser:
     weights.add_argument("--json", action="store_true", help="machine-readable output")
     weights.set_defaults(handler=run_weights)
 
+    info = commands.add_parser("info", help="describe a capture (frames, OLAT pattern, stage lights)")
+    info.add_argument("capture", type=Path)
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.set_defaults(handler=run_info)
+
+    preview = commands.add_parser("hdri-preview", help="write a small tone-mapped 8-bit preview of a lat-long HDRI")
+    preview.add_argument("hdri", type=Path)
+    preview.add_argument("--out", required=True, help="output image, e.g. preview.png")
+    preview.add_argument("--width", type=int, default=512, help="preview width in pixels (default 512)")
+    preview.set_defaults(handler=run_hdri_preview)
+
     demo = commands.add_parser("demo", help="make a synthetic capture, relight it, write EXR and PNG")
     demo.add_argument("--out", default="relume_demo", help="output folder (default: ./relume_demo)")
     demo.set_defaults(handler=run_demo)
+    add_serve_parser(commands)
     return parser
 
 

@@ -34,7 +34,7 @@ class ImageRGBA:
 
 
 def _channel_index(names: list[str], wanted: str) -> int | None:
-    """Index of channel ``wanted`` (R, G, B or A), also when it carries a layer prefix."""
+    """Index of channel ``wanted`` (R, G, B, A or Y), also when it carries a layer prefix."""
     for index, name in enumerate(names):
         if name.split(".")[-1].upper() == wanted:
             return index
@@ -45,7 +45,8 @@ def read_image(path: str | Path, dtype: str = "float") -> ImageRGBA:
     """Read an RGB(A) image; ``dtype`` is "float" (float32) or "half" (float16).
 
     Raises InputError naming the file when it is missing, unreadable or has no R, G, B channels.
-    A single-channel image is used as grey (R = G = B).
+    A grey image (a Y channel and no R, G, B, e.g. Y or Y + A) is used as R = G = B; any other
+    image without colour (a depth-only Z, say) is an error.
     """
     path = Path(path)
     if not path.is_file():
@@ -63,11 +64,12 @@ def read_image(path: str | Path, dtype: str = "float") -> ImageRGBA:
         raise InputError(path, f"corrupt or truncated image ({problem or 'no pixels decoded'})")
     pixels = np.asarray(pixels).reshape(spec.height, spec.width, spec.nchannels)
     names = list(spec.channelnames)
-    if spec.nchannels == 1:
-        return ImageRGBA(np.repeat(pixels, 3, axis=2), None)
     indices = [_channel_index(names, c) for c in "RGB"]
     if any(i is None for i in indices):
-        raise InputError(path, f"needs R, G, B channels, has {', '.join(names)}")
+        grey = _channel_index(names, "Y")
+        if grey is None:
+            raise InputError(path, f"needs R, G, B (or grey Y) channels, has {', '.join(names)}")
+        indices = [grey] * 3
     alpha_index = _channel_index(names, "A")
     rgb = pixels[:, :, indices]
     alpha = pixels[:, :, alpha_index] if alpha_index is not None else None

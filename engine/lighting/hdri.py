@@ -21,8 +21,16 @@ MAX_SAMPLE_WIDTH = 2048  # larger HDRIs are box-filtered (energy preserving) to 
 MIN_SAMPLE_WIDTH = 1024  # smaller HDRIs are supersampled so stage-light cells are resolved
 
 
-def validate_latlong(path: Path, radiance: np.ndarray) -> None:
-    """Raise InputError when an HDRI is not a usable lat-long environment."""
+NEGATIVE_TOLERANCE = 0.01  # negatives down to -1 % of the mean radiance are filter ringing: clamped
+
+
+def validate_latlong(path: Path, radiance: np.ndarray) -> np.ndarray:
+    """The HDRI's radiance, checked: raise InputError when it is not a usable lat-long environment.
+
+    Real HDRIs (Blender's own among them) hold tiny negative values left by resampling filters;
+    those down to -NEGATIVE_TOLERANCE x the mean radiance are clamped to zero, anything more
+    negative is an error.
+    """
     height, width = radiance.shape[:2]
     if width != 2 * height:
         raise InputError(path, f"HDRI must be a 2:1 lat-long image, got {width}x{height}")
@@ -30,15 +38,17 @@ def validate_latlong(path: Path, radiance: np.ndarray) -> None:
     if not finite.all():
         bad = np.argwhere(~finite.all(axis=2))[0]
         raise InputError(path, f"HDRI has NaN or Inf values (first at row {bad[0]}, column {bad[1]})")
-    if (radiance < 0).any():
-        bad = np.argwhere((radiance < 0).any(axis=2))[0]
-        raise InputError(path, f"HDRI has negative radiance (first at row {bad[0]}, column {bad[1]})")
+    floor = -NEGATIVE_TOLERANCE * max(float(radiance.mean()), 0.0)
+    if (radiance < floor).any():
+        bad = np.argwhere((radiance < floor).any(axis=2))[0]
+        raise InputError(path, f"HDRI has negative radiance {radiance[bad[0], bad[1]].min():.4g} "
+                         f"(first at row {bad[0]}, column {bad[1]})")
+    return np.maximum(radiance, 0.0)
 
 
 @lru_cache(maxsize=4)
 def _load_cached(path: str, mtime_ns: int) -> np.ndarray:
-    radiance = read_image(path).rgb.astype(np.float64)
-    validate_latlong(Path(path), radiance)
+    radiance = validate_latlong(Path(path), read_image(path).rgb.astype(np.float64))
     radiance.setflags(write=False)
     return radiance
 

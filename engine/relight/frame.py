@@ -62,7 +62,7 @@ def relight_frame(
     if use_cache:
         try:
             cache = ingest_frame(capture, frame, cache_folder(capture, cache_dir))
-            if rank and not cache.lowrank_paths(rank)[0].is_file():
+            if rank and not cache.has_lowrank(rank):
                 build_lowrank(cache, rank)
             colour, alpha = relight_from_cache(cache, weights, rank)
         except (OutputError, PermissionError) as exc:

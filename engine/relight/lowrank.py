@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from engine.errors import InputError
 from engine.stage.cache import FrameCache, open_stack_writer, save_array
 from engine.relight.tiled import weighted_tile_sum
 
@@ -26,7 +27,8 @@ def _iter_tiles(cache: FrameCache) -> Iterator[torch.Tensor]:
 def build_lowrank(cache: FrameCache, rank: int) -> float:
     """Write the rank-``rank`` form of a cached frame; returns its relative Frobenius error."""
     layout = cache.layout()
-    rank = min(rank, layout.light_count)
+    if not 1 <= rank <= layout.light_count:
+        raise InputError("--rank", f"must be between 1 and the capture's {layout.light_count} lights, got {rank}")
     gram = torch.zeros((layout.light_count, layout.light_count), dtype=torch.float64)
     for tile in _iter_tiles(cache):
         gram += torch.einsum("clp,ckp->lk", tile, tile).double()

@@ -114,7 +114,7 @@ def rasterize(camera: Camera, vertices: torch.Tensor, triangles: torch.Tensor, u
     camera = camera.to(verts.device)
     batch, height, width = verts.shape[0], camera.height, camera.width
     xy, depth = camera.project(verts)
-    coverage = rasterize_coverage(xy, depth, triangles, height, width, cull_backfaces=cull_backfaces)
+    coverage = rasterize_coverage(xy, depth, triangles, height, width, cull="back" if cull_backfaces else None)
 
     pixels, index, faces = _covered(coverage.triangle_id)
     corners = triangles[faces]                                # (N, 3)

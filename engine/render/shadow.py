@@ -22,8 +22,8 @@ DEFAULT_BIAS_TEXELS = 2.0
 class ShadowMap:
     """Depth maps of L directional lights over one mesh, metres.
 
-    ``depth`` (L, R, R) distance along the light's travel from the plane through ``centre`` (+inf where
-    no surface); ``axes`` (L, 3, 3) rows = map right, map down, light travel (-d); ``centre`` (3,) and
+    ``depth`` (L, R, R) distance along the light's travel from the plane tangent to the bounding sphere
+    on the light's side (+inf where no surface); ``axes`` (L, 3, 3) rows = map right, map down, light travel (-d); ``centre`` (3,) and
     ``radius`` (m) of the square each map covers; texel size = 2 * radius / R.
     """
 
@@ -37,10 +37,11 @@ class ShadowMap:
         return 2.0 * self.radius / self.depth.shape[-1]
 
     def project(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """World points (N, 3) -> map pixel coordinates (L, N, 2) and depth along the light (L, N)."""
+        """World points (N, 3) -> map pixel coordinates (L, N, 2) and depth along the light (L, N), >= 0
+        inside the bounding sphere."""
         local = torch.einsum("lij,nj->lni", self.axes, points - self.centre)
         texels = (local[..., :2] + self.radius) / self.texel_size
-        return texels, local[..., 2]
+        return texels, local[..., 2] + self.radius
 
 
 def light_axes(light_dirs: torch.Tensor) -> torch.Tensor:

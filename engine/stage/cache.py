@@ -64,7 +64,11 @@ class FrameLayout:
 
 
 def source_fingerprint(capture: Capture, frame: int) -> str:
-    """Hash of the frame's OLAT file names, sizes and modification times, and the light list."""
+    """Hash of the frame's OLAT file names, sizes and modification times, and the light list.
+
+    Raises InputError (see :meth:`Capture.check_files`) when the files do not match the capture.
+    """
+    capture.check_files(frame)
     digest = hashlib.sha256()
     digest.update(np.ascontiguousarray(capture.directions).tobytes())
     digest.update(np.ascontiguousarray(capture.rgb).tobytes())
@@ -100,6 +104,11 @@ class FrameCache:
     def lowrank_paths(self, rank: int) -> tuple[Path, Path]:
         """(coefficients, basis) paths of the rank-``rank`` form."""
         return (self.folder / f"lowrank{rank}.{self.frame:04d}.npy", self.folder / f"lowrank{rank}.{self.frame:04d}.basis.npy")
+
+    def has_lowrank(self, rank: int) -> bool:
+        """True when the rank-``rank`` form was built from the current stack (a re-ingest drops it)."""
+        meta = self.read_meta() or {}
+        return str(rank) in meta.get("lowrank", {}) and self.lowrank_paths(rank)[0].is_file()
 
     def read_meta(self) -> dict | None:
         try:

@@ -1,0 +1,22 @@
+"""``relume serve``: the engine as a local HTTP service for the Blender and Nuke adapters.
+
+The adapters never import the engine; they start ``python -m engine serve --port 0 --token-file F``
+and talk JSON over HTTP on 127.0.0.1. Protocol (every request carries
+``Authorization: Bearer <token>``, else 401):
+
+- ``GET /health`` -> ``{"ok": true, "service": "relume", "version", "pid", "device", "captures"}``
+- ``POST /weights`` ``{capture, lights: [lights-file dicts], exposure?, method?}``
+  -> ``{"light_ids": [...], "weights": [[r, g, b], ...]}``
+- ``POST /relight`` ``{capture, lights, out: "dir/name.####.exr", frames?, exposure?, method?,
+  skip_existing?, wait?}`` -> 202 ``{"job": id, "state", "done", "total", "paths"}``; with
+  ``wait: true`` the reply (200) comes when the job has ended.
+- ``GET /jobs/<id>`` -> ``{"job", "state": queued|running|done|failed|cancelled, "done", "total",
+  "paths" (written so far), "error"}``
+- ``POST /jobs/<id>/cancel`` -> the job's state; frames already written are kept (atomic files).
+- ``POST /shutdown`` -> ``{"ok": true}``, then the service exits.
+
+Bad input answers 400 ``{"error": "<path or setting>: <problem>"}`` (the engine's InputError text).
+The ``--token-file`` receives ``{"port", "token", "pid"}`` (mode 0600, written atomically) once
+the service is ready; the token is never printed. Lights and frames use the engine frame and
+units of the lights file (see :mod:`engine.lighting.lights`).
+"""

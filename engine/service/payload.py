@@ -1,0 +1,105 @@
+"""Request bodies of the service, validated into engine objects; captures stay loaded between calls."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import InputError
+from engine.lighting.lights import Light, lights_from_dicts
+from engine.lighting.weights import METHODS, capture_weights
+from engine.stage.capture import CAPTURE_FILE, Capture, parse_frames
+
+
+class CaptureStore:
+    """Loaded captures by folder, reloaded when their ``capture.yaml`` changes on disk.
+
+    Keeping the Capture (and through it the per-frame cache files) between calls is what makes
+    a live relight cost one cached read instead of a YAML parse and an EXR decode.
+    """
+
+    def __init__(self) -> None:
+        self._captures: dict[Path, tuple[int, Capture]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._captures)
+
+    def get(self, folder: str | Path) -> Capture:
+        folder = Path(folder).expanduser()
+        yaml_path = folder if folder.suffix in (".yaml", ".yml") else folder / CAPTURE_FILE
+        key = yaml_path.resolve()
+        try:
+            stamp = key.stat().st_mtime_ns
+        except OSError:
+            raise InputError(yaml_path, "capture description not found (a capture is a folder with capture.yaml)") from None
+        with self._lock:
+            known = self._captures.get(key)
+            if known is None or known[0] != stamp:
+                known = (stamp, Capture.load(key))
+                self._captures[key] = known
+            return known[1]
+
+
+def _field(body: dict, key: str, kind: type | tuple[type, ...], default: object = None, required: bool = False):
+    if key not in body or body[key] is None:
+        if required:
+            raise InputError(f"request: '{key}'", "missing")
+        return default
+    value = body[key]
+    if isinstance(value, bool) and kind in (int, float, (int, float)):
+        raise InputError(f"request: '{key}'", f"must be a number, got {value!r}")
+    if not isinstance(value, kind):
+        raise InputError(f"request: '{key}'", f"has the wrong type ({type(value).__name__})")
+    return value
+
+
+@dataclass(frozen=True)
+class LightingRequest:
+    """The part every request shares: which capture, which lights, exposure and interpolation."""
+
+    capture: Capture
+    lights: list[Light]
+    exposure: float
+    method: str
+
+    @classmethod
+    def parse(cls, body: dict, captures: CaptureStore) -> LightingRequest:
+        if not isinstance(body, dict):
+            raise InputError("request", "body must be a JSON object")
+        capture = captures.get(_field(body, "capture", str, required=True))
+        entries = _field(body, "lights", list, required=True)
+        lights = lights_from_dicts(entries, "request: lights", capture.folder)
+        exposure = float(_field(body, "exposure", (int, float), 0.0))
+        method = _field(body, "method", str, "barycentric")
+        if method not in METHODS:
+            raise InputError("request: 'method'", f"must be one of {', '.join(METHODS)}, got {method!r}")
+        if not np.isfinite(exposure):
+            raise InputError("request: 'exposure'", "must be finite")
+        return cls(capture, lights, exposure, method)
+
+    def weights(self) -> np.ndarray:
+        """(L, 3) stage weights for the request's lights."""
+        return capture_weights(self.capture, self.lights, self.method, self.exposure)
+
+
+@dataclass(frozen=True)
+class RelightRequest:
+    """``POST /relight``: lighting plus output pattern, frames and job options."""
+
+    lighting: LightingRequest
+    out: str
+    frames: list[int]
+    skip_existing: bool
+    wait: bool
+
+    @classmethod
+    def parse(cls, body: dict, captures: CaptureStore) -> RelightRequest:
+        lighting = LightingRequest.parse(body, captures)
+        frames_spec = _field(body, "frames", (list, str, int), None)
+        frames = lighting.capture.frames if frames_spec is None else parse_frames(frames_spec, "request: 'frames'")
+        return cls(lighting, _field(body, "out", str, required=True), frames,
+                   bool(_field(body, "skip_existing", bool, False)), bool(_field(body, "wait", bool, False)))

@@ -1,0 +1,120 @@
+"""Render the performer under distant lights: one G-buffer per frame, shading batched over lights.
+
+Each frame is rasterised once (:func:`engine.render.rasterize`); the covered pixels' positions,
+normals, view directions and material parameters are gathered into flat (P, ...) arrays and
+reused for every light. Lights come in chunks: one splatted shadow-map pass per chunk
+(:mod:`engine.synth.shadows`) and one batched BRDF evaluation (:mod:`engine.synth.brdf`).
+
+The result obeys the capture format's OLAT semantic exactly: the radiance under a distant light
+from unit direction d (subject->light, engine frame) with irradiance E is linear in E, so the
+image under many lights is the sum of the images under each, and a white Lambertian surface
+facing a light reads E / pi.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from engine.face.model import FaceModel, Submesh
+from engine.render.camera import Camera
+from engine.render.rasterize import GBuffer, rasterize
+from engine.synth.brdf import shade
+from engine.synth.material import PixelMaterial, SurfaceMaterial
+from engine.synth.shadows import SurfaceSampler, render_shadow_maps, visibility
+
+LIGHT_CHUNK = 160  # lights shaded together: bounds memory to ~(chunk x pixels x 3) floats
+
+
+@dataclass
+class FrameSurface:
+    """A frame's visible surface: G-buffer, covered pixel indices (P,) and per-pixel shading inputs.
+
+    position, normal, view: (P, 3) world frame (view = unit vector from the surface to the camera);
+    occluders: (S, 3) shadow-casting sample points of the posed mesh.
+    """
+
+    gbuffer: GBuffer
+    pixels: torch.Tensor
+    vertices: torch.Tensor
+    position: torch.Tensor
+    normal: torch.Tensor
+    view: torch.Tensor
+    material: PixelMaterial
+    occluders: torch.Tensor
+
+    @property
+    def height(self) -> int:
+        return self.gbuffer.mask.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.gbuffer.mask.shape[1]
+
+    def to_image(self, values: torch.Tensor, background: float = 0.0) -> torch.Tensor:
+        """Scatter per-pixel values (..., P, C) into images (..., H, W, C)."""
+        lead = values.shape[:-2]
+        out = torch.full((*lead, self.height * self.width, values.shape[-1]), background, dtype=values.dtype)
+        out[..., self.pixels, :] = values
+        return out.reshape(*lead, self.height, self.width, values.shape[-1])
+
+
+class StageRenderer:
+    """Renders a face model's posed meshes with a material, seen by one camera, under distant lights.
+
+    shadow_resolution: cells per side of each light's shadow map (over the head's bounding sphere);
+    shadow_spacing: metres between the mesh's shadow-casting sample points.
+    """
+
+    def __init__(self, model: FaceModel, camera: Camera, material: SurfaceMaterial, neutral: torch.Tensor,
+                 shadow_resolution: int = 160, shadow_spacing: float = 1.8e-3, submesh: Submesh | None = None) -> None:
+        self.model = model
+        self.camera = camera
+        self.material = material
+        self.submesh = submesh or model.submesh("face_and_head")
+        self.shadow_resolution = shadow_resolution
+        self.sampler = SurfaceSampler(self.submesh.triangles, neutral, shadow_spacing)
+
+    def surface(self, vertices: torch.Tensor) -> FrameSurface:
+        """Rasterise posed ``vertices`` (V, 3) and gather the covered pixels' shading inputs."""
+        with torch.no_grad():
+            gbuffer = rasterize(self.camera, vertices, self.submesh.triangles, self.model.uvs,
+                                self.submesh.triangle_uv_ids)
+            pixels = torch.nonzero(gbuffer.mask.reshape(-1)).squeeze(1)
+            position = gbuffer.position.reshape(-1, 3)[pixels]
+            normal = gbuffer.normal_world.reshape(-1, 3)[pixels]
+            view = torch.nn.functional.normalize(self.camera.position - position, dim=1)
+            material = self.material.at_pixels(gbuffer, pixels, self.submesh.triangles,
+                                               self.submesh.triangle_material, vertices)
+            return FrameSurface(gbuffer, pixels, vertices, position, normal, view, material,
+                                self.sampler.points(vertices))
+
+    def radiance(self, surface: FrameSurface, directions: np.ndarray | torch.Tensor,
+                 irradiance: np.ndarray | torch.Tensor, shadows: bool = True) -> Iterator[torch.Tensor]:
+        """Per-light radiance (l, P, 3) of the covered pixels, yielded in chunks of lights in order.
+
+        directions (L, 3) unit subject->light; irradiance (L, 3) W/m^2.
+        """
+        directions = torch.as_tensor(directions, dtype=torch.float32)
+        irradiance = torch.as_tensor(irradiance, dtype=torch.float32)
+        m = surface.material
+        with torch.no_grad():
+            for start in range(0, len(directions), LIGHT_CHUNK):
+                chunk = directions[start:start + LIGHT_CHUNK]
+                visible = None
+                if shadows:
+                    maps = render_shadow_maps(surface.occluders, chunk, self.shadow_resolution)
+                    visible = visibility(maps, surface.position, surface.normal)
+                yield shade(surface.normal, surface.view, m.albedo, m.roughness, m.specular, m.wrap, chunk,
+                            irradiance[start:start + LIGHT_CHUNK], visible)
+
+    def total_radiance(self, surface: FrameSurface, directions: np.ndarray | torch.Tensor,
+                       irradiance: np.ndarray | torch.Tensor, shadows: bool = True) -> torch.Tensor:
+        """Radiance (P, 3) under all the lights together (their sum)."""
+        total = torch.zeros(len(surface.pixels), 3)
+        for part in self.radiance(surface, directions, irradiance, shadows):
+            total += part.sum(dim=0)
+        return total

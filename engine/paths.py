@@ -1,16 +1,16 @@
 """Where Relume keeps its per-user files: ``~/.relume`` on every OS, or ``$RELUME_HOME``.
 
-Standard library only: ``install.py`` loads this file by path before any dependency is installed,
-and the Blender and Nuke adapters, which do not import the engine, reproduce :func:`relume_home`
-in one line. Layout of the folder (``install.py`` fills it):
+Standard library only: the installer (``engine.installer``, run by ``install.py``) imports it
+before any dependency is installed, and the Blender and Nuke adapters, which do not import the
+engine, reproduce :func:`relume_home` in one line. Layout of the folder (``install.py`` fills it):
 
 - ``config.json``: ``{"engine_python": ..., "repo": ..., "device": ...}``, read by both plugins to
   run the engine as ``[engine_python, "-m", "engine", ...]`` with ``repo`` on ``PYTHONPATH``;
 - ``assets/<name>/<file>``: large files listed in the repository's ``assets.json``;
 - ``install_record.json``: everything the installer added, so ``--uninstall`` is exact.
 
-The engine's venv is not here: it lives in the OS's per-user data folder (see ``install.py``) and
-``config.json`` points at it.
+The engine's venv is not here: it lives in the OS's per-user data folder (see
+``engine/installer/platform_paths.py``) and ``config.json`` points at it.
 """
 
 from __future__ import annotations

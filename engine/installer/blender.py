@@ -1,0 +1,137 @@
+"""The Blender extension steps: copied into each Blender 4.2+ ``user_default`` extension folder, or
+installed through Blender's own ``--command extension install-file`` with ``--blender EXE``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from functools import partial
+from pathlib import Path
+
+from engine.installer.errors import UsageError
+from engine.installer.journal import Journal
+from engine.installer.platform_paths import blender_config_root, user_path
+from engine.installer.steps import Setup, Step, already_there, digest, note, place_new
+
+MIN_BLENDER = (4, 2)                      # first Blender with extensions (blender_manifest.toml)
+
+
+def blender_extension_repos(platform: str, env: Mapping[str, str], home: Path) -> tuple[list[Path], list[str]]:
+    """Blender's ``user_default`` extension folders to install into, and the too-old versions seen.
+
+    ``$BLENDER_USER_EXTENSIONS`` or ``$BLENDER_USER_RESOURCES`` (Blender's own overrides) give one
+    folder; otherwise every ``<config root>/<major.minor>`` of Blender 4.2 or newer.
+    """
+    if env.get("BLENDER_USER_EXTENSIONS"):
+        return [Path(env["BLENDER_USER_EXTENSIONS"]) / "user_default"], []
+    if env.get("BLENDER_USER_RESOURCES"):
+        return [Path(env["BLENDER_USER_RESOURCES"]) / "extensions" / "user_default"], []
+    root = Path(blender_config_root(platform, env, home))
+    versions = []
+    for folder in root.iterdir() if root.is_dir() else ():
+        match = re.fullmatch(r"(\d+)\.(\d+)", folder.name)
+        if match and folder.is_dir():
+            versions.append(((int(match[1]), int(match[2])), folder))
+    versions.sort()
+    repos = [folder / "extensions" / "user_default" for version, folder in versions if version >= MIN_BLENDER]
+    return repos, [folder.name for version, folder in versions if version < MIN_BLENDER]
+
+
+def plugin_files(folder: Path) -> list[str]:
+    """A plugin folder's files to install (POSIX relative paths), without caches and hidden files."""
+    files = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if path.is_file() and path.suffix != ".pyc" and not any(p.startswith(".") or p == "__pycache__" for p in rel.parts):
+            files.append(rel.as_posix())
+    return files
+
+
+def tree_digest(folder: Path, files: list[str]) -> str:
+    """sha256 hex over the names and contents of ``files`` under ``folder``."""
+    hasher = hashlib.sha256()
+    for rel in files:
+        hasher.update(rel.encode("utf-8") + b"\0" + hashlib.sha256((folder / rel).read_bytes()).digest())
+    return hasher.hexdigest()
+
+
+def blender_command(blender: str, *args: str) -> list[str]:
+    """Blender's extension CLI (Blender manual, 'Extensions Command Line Arguments'); implies --background."""
+    return [blender, "--command", "extension", *args]
+
+
+def build_extension_zip(src: Path, files: list[str], zip_path: Path) -> None:
+    """The extension package Blender installs: the plugin folder's files at the zip's root."""
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for rel in files:
+            archive.write(src / rel, rel)
+
+
+def plan_blender(s: Setup) -> list[Step]:
+    """The extension steps for this checkout's ``plugin_blender/`` (none when skipped or not found)."""
+    src = s.repo / "plugin_blender"
+    manifest = src / "blender_manifest.toml"
+    if s.args.no_blender:
+        note("Blender: skipped (--no-blender)")
+        return []
+    if not manifest.is_file():
+        note("Blender: this checkout has no plugin_blender/blender_manifest.toml yet; skipped")
+        return []
+    match = re.search(r'^id\s*=\s*"([a-z0-9_]+)"', manifest.read_text(encoding="utf-8"), re.MULTILINE)
+    if not match:
+        raise UsageError(manifest, 'needs an id line such as id = "relume"')
+    ext_id = match[1]
+    files = plugin_files(src)
+    tree = tree_digest(src, files)
+    if s.args.blender:
+        return [_plan_blender_cli(s, src, files, tree, ext_id)]
+    repos, too_old = blender_extension_repos(s.platform, s.env, s.home)
+    if too_old:
+        note(f"Blender {', '.join(too_old)} found: Relume needs {MIN_BLENDER[0]}.{MIN_BLENDER[1]} or newer there")
+    if not repos:
+        note(f"Blender 4.2+ not found (no user folder in {blender_config_root(s.platform, s.env, s.home)}); skipped. "
+             "Start Blender once and re-run, or pass --blender EXE")
+        return []
+    steps = []
+    for repo_dir in repos:
+        dest = repo_dir / ext_id
+        key = f"blender:{dest}"
+        if already_there(s, key, dest, lambda dest=dest: tree_digest(dest, plugin_files(dest)) == tree):
+            continue
+
+        def apply(journal: Journal, dest: Path = dest) -> list[dict]:
+            return place_new(journal, dest, lambda: journal.copy_tree(src, dest, files))
+
+        steps.append(Step(key, f"Blender extension into {dest}", tree, apply,
+                          hint="Blender: enable Relume once in Edit > Preferences > Add-ons."))
+    return steps
+
+
+def _plan_blender_cli(s: Setup, src: Path, files: list[str], tree: str, ext_id: str) -> Step:
+    """The step installing through ``--blender EXE``: zip the extension, run Blender's install-file."""
+    blender = str(user_path(s.args.blender))
+    if not (os.path.isfile(blender) and os.access(blender, os.X_OK)):
+        raise UsageError("--blender", f"{blender} is not an executable")
+    package = f"user_default.{ext_id}"
+
+    def apply(journal: Journal) -> list[dict]:
+        with tempfile.TemporaryDirectory(prefix="relume-") as tmp:
+            zip_path = Path(tmp) / f"{ext_id}.zip"
+            build_extension_zip(src, files, zip_path)
+            install = blender_command(blender, "install-file", "-r", "user_default", "--enable", str(zip_path))
+            remove = blender_command(blender, "remove", package)
+            journal.run(install, f"run Blender's remove for {package}", partial(subprocess.run, remove, check=True))
+        return [{"type": "blender_cli", "blender": blender, "package": package}]
+
+    return Step(f"blender-cli:{blender}", f"Blender extension through {blender} (installed and enabled)",
+                digest(tree, blender), apply)
+
+
+def remove_with_blender(journal: Journal, item: dict) -> None:
+    """Take back a ``blender_cli`` record item with Blender's own ``extension remove``."""
+    journal.run(blender_command(item["blender"], "remove", item["package"]))

@@ -111,7 +111,7 @@ def run_hdri_preview(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from engine.demo import run_demo as demo
 
-    demo(Path(args.out), progress=not args.quiet)
+    demo(Path(args.out), progress=not args.quiet, light_count=args.lights, size=args.size)
     return 0
 
 
@@ -158,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="make a synthetic capture, relight it, write EXR and PNG")
     demo.add_argument("--out", default="relume_demo", help="output folder (default: ./relume_demo)")
+    demo.add_argument("--lights", type=int, default=150, help="stage lights of the synthetic capture")
+    demo.add_argument("--size", type=int, default=192, help="image size of the synthetic capture (pixels)")
     demo.set_defaults(handler=run_demo)
     add_serve_parser(commands)
     return parser

@@ -38,12 +38,13 @@ def preview_png(exr_pixels: np.ndarray, path: Path) -> None:
     write_image(path, np.clip(srgb, 0, 1), "uint8")
 
 
-def run_demo(out: Path, progress: bool = True) -> Path:
-    """Make the capture under ``out/capture``, relight it under a procedural sky, print the paths."""
+def run_demo(out: Path, progress: bool = True, light_count: int = 150, size: int = 192) -> Path:
+    """Make the capture (``light_count`` stage lights, ``size`` px square) under ``out/capture``,
+    relight it under a procedural sky, print the paths."""
     from engine.io.exr import read_image
 
     out.mkdir(parents=True, exist_ok=True)
-    capture = make_sphere_capture(out / "capture", progress=progress)
+    capture = make_sphere_capture(out / "capture", light_count, size, progress=progress)
     hdri_path = out / "sky.exr"
     write_image(hdri_path, procedural_sky(), "float")
     weights = capture_weights(capture, [EnvironmentLight(hdri_path, rotate_deg=30.0)])

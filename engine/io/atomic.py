@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,17 +17,19 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
 
     The temporary name keeps the target's suffix (image writers pick the format from it). On any
     exception the temporary file is removed and ``target`` is left untouched, so a stopped or
-    failed job never leaves a partial output behind.
+    failed job never leaves a partial output behind. The file is created with mode 0666 less the
+    umask, like any new file (``tempfile.mkstemp`` would make it 0600: frames unreadable by others).
     """
     target = Path(target)
     folder = target.parent if str(target.parent) else Path(".")
+    tmp = folder / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp{target.suffix}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=folder)
-        os.close(fd)
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     except OSError as exc:
-        raise OutputError(target, f"cannot write here ({exc.strerror or exc})") from exc
-    tmp = Path(tmp_name)
+        blocked = isinstance(exc, (FileExistsError, NotADirectoryError))  # a file where a folder should be
+        reason = "not a folder" if blocked else exc.strerror or exc
+        raise OutputError(target, f"cannot write in {folder} ({reason})") from exc
     try:
         yield tmp
         os.replace(tmp, target)

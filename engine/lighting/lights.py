@@ -217,7 +217,10 @@ def light_from_dict(data: dict, where: str, base: Path) -> Light:
                          _number(data, "blend", where, 0.15, 0.0, 1.0), _number(data, "radius", where, 0.0, 0.0), where)
     if kind == "area":
         size = data.get("size", [1.0, 1.0])
-        size = (float(size), float(size)) if isinstance(size, (int, float)) else tuple(float(s) for s in size)
+        try:
+            size = (float(size), float(size)) if isinstance(size, (int, float)) else tuple(float(s) for s in size)
+        except (TypeError, ValueError):
+            size = ()  # reported below
         shape = str(data.get("shape", "rectangle")).lower()
         if len(size) != 2 or min(size) <= 0:
             raise InputError(where, f"'size' must be one or two positive numbers, got {data.get('size')!r}")

@@ -18,15 +18,18 @@ every light type.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
-from scipy.spatial import ConvexHull
+from scipy.spatial import ConvexHull, QhullError
 
 from engine.lighting.hdri import DirectionalSamples
 from engine.lighting.lights import Light
 from engine.stage.capture import Capture
+
+log = logging.getLogger(__name__)
 
 METHODS = ("barycentric", "voronoi")
 CHUNK = 1 << 16
@@ -105,7 +108,12 @@ def splat_irradiance(samples: DirectionalSamples, stage_directions: np.ndarray, 
                 received[:, channel] += np.bincount(nearest, samples.irradiance[start:start + CHUNK, channel],
                                                     minlength=light_count)
         return received
-    indices, coords = triangulation_for(stage_directions).locate(samples.directions)
+    try:
+        triangulation = triangulation_for(stage_directions)
+    except QhullError:  # all stage lights on one great circle or fewer than four: no dome to triangulate
+        log.warning("stage lights span no dome; sharing light by nearest stage light instead")
+        return splat_irradiance(samples, stage_directions, "voronoi")
+    indices, coords = triangulation.locate(samples.directions)
     for corner in range(3):
         for channel in range(3):
             received[:, channel] += np.bincount(indices[:, corner], coords[:, corner] * samples.irradiance[:, channel],

@@ -27,11 +27,11 @@ def relight_from_files(capture: Capture, frame: int, weights: np.ndarray) -> tup
     accumulator: torch.Tensor | None = None
     alpha = None
     for index, image in iter_olat_images(capture, frame):
-        pixels = torch.from_numpy(image.rgb).float()
+        pixels = torch.from_numpy(image.rgb)  # float16; addcmul_ widens it in the same pass
         if accumulator is None:
-            accumulator = torch.zeros_like(pixels)
+            accumulator = torch.zeros(pixels.shape, dtype=torch.float32)
             alpha = frame_alpha(capture, frame, image)
-        accumulator.add_(pixels.mul_(torch.from_numpy(weights[index].astype(np.float32))))
+        accumulator.addcmul_(pixels, torch.from_numpy(weights[index].astype(np.float32)))
     return accumulator.numpy(), np.asarray(alpha, dtype=np.float32)
 
 

@@ -37,8 +37,11 @@ def check_output_pattern(pattern: str | Path, frames: Sequence[int]) -> None:
     first = frame_output_path(pattern, frames[0])
     if first.suffix.lower() != ".exr":
         raise InputError(pattern, "output must be an .exr image sequence")
-    with atomic_path(first.parent / ".relume_write_test") as probe:
-        probe.write_bytes(b"")
+    try:
+        with atomic_path(first.parent / ".relume_write_test") as probe:
+            probe.write_bytes(b"")
+    except OutputError as exc:
+        raise OutputError(first, exc.problem) from None  # name the artist's output, not the probe
     (first.parent / ".relume_write_test").unlink(missing_ok=True)  # a farm job beside us may have removed it
 
 

@@ -1,0 +1,159 @@
+"""The decoded OLAT cache: layout, equality with the EXR path, reuse, staleness, low-rank form."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import engine.relight.olat_reader as olat_reader
+from engine.errors import InputError
+from engine.io.exr import read_image, write_image
+from engine.relight.frame import relight_frame
+from engine.relight.ingest import ingest_frame
+from engine.relight.lowrank import build_lowrank
+from engine.stage.cache import TILE_PIXELS, FrameLayout, cache_folder
+from engine.stage.capture import Capture
+
+FRAME = 1001
+
+
+def random_weights(capture: Capture, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((capture.light_count, 3)) / capture.light_count
+
+
+def forbid_exr_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any OLAT decode fail loudly."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"an EXR was decoded: {args[0]}")
+
+    monkeypatch.setattr(olat_reader, "read_image", refuse)
+
+
+@pytest.mark.parametrize(("height", "width", "tile_pixels"), [(37, 53, TILE_PIXELS), (70, 75, TILE_PIXELS),
+                                                              (13, 11, 16), (64, 64, 4096), (5, 7, 35)])
+def test_tile_layout_roundtrip(height: int, width: int, tile_pixels: int) -> None:
+    layout = FrameLayout(height, width, light_count=3, tile_pixels=tile_pixels)
+    image = np.random.default_rng(1).random((height, width, 3)).astype(np.float16)
+    tiles = layout.tile_image(image)
+    assert tiles.shape == (layout.tile_count, 3, tile_pixels)
+    assert layout.tile_count * tile_pixels >= height * width > (layout.tile_count - 1) * tile_pixels
+    np.testing.assert_array_equal(layout.untile(tiles), image)
+    np.testing.assert_array_equal(np.moveaxis(tiles, 1, 2).reshape(-1, 3)[height * width:], 0)  # zero padding
+
+
+def test_ingest_writes_a_memory_mappable_stack_equal_to_the_exrs(make_capture) -> None:
+    capture = make_capture(lights=6, height=70, width=75)  # 5250 pixels: two tiles, the last one padded
+    cache = ingest_frame(capture, FRAME, cache_folder(capture))
+    assert cache.stack_path.parent == capture.folder / ".relume_cache"
+    layout = cache.layout()
+    stack = np.load(cache.stack_path, mmap_mode="r")
+    assert isinstance(stack, np.memmap) and stack.dtype == np.float16
+    assert stack.shape == (2, 3, 6, TILE_PIXELS) == layout.shape()
+    for light in range(capture.light_count):
+        image = read_image(capture.olat_path(light, FRAME), "half")
+        np.testing.assert_array_equal(layout.untile(np.asarray(stack[:, :, light, :])), image.rgb)
+    first = read_image(capture.olat_path(0, FRAME), "half")
+    np.testing.assert_array_equal(np.load(cache.alpha_path), first.alpha)
+    meta = json.loads(cache.meta_path.read_text())
+    assert (meta["height"], meta["width"], meta["light_count"]) == (70, 75, 6)
+    assert cache.is_current(capture)
+
+
+def test_relight_from_cache_equals_relight_from_files(sphere_capture: Path) -> None:
+    capture = Capture.load(sphere_capture)
+    weights = random_weights(capture)
+    from_files = relight_frame(capture, weights, FRAME, use_cache=False)
+    assert not (sphere_capture / ".relume_cache").exists()
+    from_cache = relight_frame(capture, weights, FRAME)
+    assert (sphere_capture / ".relume_cache" / f"olat.{FRAME}.npy").is_file()
+    assert from_cache.shape == from_files.shape == (32, 32, 4)
+    # same float16 inputs, float32 sums in another order
+    np.testing.assert_allclose(from_cache, from_files, rtol=1e-5, atol=1e-6)
+    assert from_files[..., :3].max() > 0.01  # not trivially black
+
+
+def test_cache_is_reused_without_decoding_an_exr(sphere_capture: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    capture = Capture.load(sphere_capture)
+    weights = random_weights(capture, 1)
+    expected = relight_frame(capture, weights, FRAME)  # builds the cache
+    stack = sphere_capture / ".relume_cache" / f"olat.{FRAME}.npy"
+    built = stack.stat().st_mtime_ns
+    forbid_exr_reads(monkeypatch)
+    again = relight_frame(capture, weights, FRAME)
+    np.testing.assert_array_equal(again, expected)
+    assert stack.stat().st_mtime_ns == built
+    with pytest.raises(AssertionError, match="an EXR was decoded"):  # the guard does bite
+        relight_frame(capture, weights, FRAME, use_cache=False)
+
+
+def test_stale_cache_is_rebuilt_when_an_exr_changes(sphere_capture: Path) -> None:
+    capture = Capture.load(sphere_capture)
+    weights = np.zeros((capture.light_count, 3))
+    weights[4] = 1.0
+    before = relight_frame(capture, weights, FRAME)
+    build_lowrank(ingest_frame(capture, FRAME, cache_folder(capture)), capture.light_count)
+    path = capture.olat_path(4, FRAME)
+    image = read_image(path)
+    write_image(path, np.concatenate([image.rgb * 3.0, image.alpha[..., None]], axis=2))
+    after = relight_frame(capture, weights, FRAME)
+    np.testing.assert_allclose(after[..., :3], 3.0 * before[..., :3], rtol=2e-3, atol=1e-4)
+    np.testing.assert_allclose(after, relight_frame(capture, weights, FRAME, use_cache=False), rtol=1e-5, atol=1e-6)
+    # the full-rank form built from the old stack is not reused either (it would give ``before``)
+    full_rank = relight_frame(capture, weights, FRAME, rank=capture.light_count)
+    np.testing.assert_allclose(full_rank[..., :3], after[..., :3], atol=2e-3 * after[..., :3].max())
+
+
+def test_lowrank_full_rank_equals_full_stack(sphere_capture: Path) -> None:
+    capture = Capture.load(sphere_capture)
+    cache = ingest_frame(capture, FRAME, cache_folder(capture))
+    error = build_lowrank(cache, capture.light_count)
+    assert error == pytest.approx(0.0, abs=1e-3)
+    weights = random_weights(capture, 2)
+    full = relight_frame(capture, weights, FRAME)
+    low = relight_frame(capture, weights, FRAME, rank=capture.light_count)
+    scale = np.abs(full[..., :3]).max()
+    np.testing.assert_allclose(low[..., :3], full[..., :3], atol=2e-3 * scale)  # float16 coefficients
+    np.testing.assert_array_equal(low[..., 3], full[..., 3])
+
+
+@pytest.mark.parametrize("rank", [3, 8])
+def test_lowrank_reported_error_matches_measured_error(sphere_capture: Path, rank: int) -> None:
+    capture = Capture.load(sphere_capture)
+    cache = ingest_frame(capture, FRAME, cache_folder(capture))
+    reported = build_lowrank(cache, rank)
+    assert json.loads(cache.meta_path.read_text())["lowrank"][str(rank)]["relative_error"] == reported
+    stack = np.load(cache.stack_path).astype(np.float64)  # (tiles, 3, L, P)
+    coefficients_path, basis_path = cache.lowrank_paths(rank)
+    basis = np.load(basis_path).astype(np.float64)  # (L, K)
+    coefficients = np.load(coefficients_path).astype(np.float64)  # (tiles, 3, K, P)
+    assert basis.shape == (capture.light_count, rank) and coefficients.shape[2] == rank
+    np.testing.assert_allclose(basis.T @ basis, np.eye(rank), atol=1e-5)
+    reconstructed = np.einsum("lk,tckp->tclp", basis, coefficients)
+    measured = np.linalg.norm(reconstructed - stack) / np.linalg.norm(stack)
+    assert 0.01 < reported < 0.9
+    assert measured == pytest.approx(reported, rel=0.05, abs=2e-3)
+    # and the relit image from the rank-K form is off by about that much
+    weights = random_weights(capture, 3)
+    full = relight_frame(capture, weights, FRAME)[..., :3]
+    low = relight_frame(capture, weights, FRAME, rank=rank)[..., :3]
+    assert np.linalg.norm(low - full) / np.linalg.norm(full) < 2 * reported
+
+
+def test_lowrank_rank_out_of_range_is_an_input_error(sphere_capture: Path) -> None:
+    capture = Capture.load(sphere_capture)
+    cache = ingest_frame(capture, FRAME, cache_folder(capture))
+    for rank in (0, capture.light_count + 1):
+        with pytest.raises(InputError, match="--rank"):
+            build_lowrank(cache, rank)
+
+
+def test_cache_dir_environment_variable(sphere_capture: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RELUME_CACHE_DIR", str(tmp_path / "shared_cache"))
+    capture = Capture.load(sphere_capture)
+    relight_frame(capture, random_weights(capture), FRAME)
+    assert not (sphere_capture / ".relume_cache").exists()
+    assert len(list((tmp_path / "shared_cache").glob(f"capture-*/olat.{FRAME}.npy"))) == 1

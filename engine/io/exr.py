@@ -76,19 +76,6 @@ def read_image(path: str | Path, dtype: str = "float") -> ImageRGBA:
     return ImageRGBA(np.ascontiguousarray(rgb), None if alpha is None else np.ascontiguousarray(alpha))
 
 
-def image_size(path: str | Path) -> tuple[int, int, list[str]]:
-    """(height, width, channel names) of an image, read from its header only."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    image_input = oiio.ImageInput.open(str(path))
-    if image_input is None:
-        raise InputError(path, f"cannot open image ({oiio.geterror().strip() or 'unknown format'})")
-    spec = image_input.spec()
-    image_input.close()
-    return spec.height, spec.width, list(spec.channelnames)
-
-
 def write_image(path: str | Path, pixels: np.ndarray, pixel_type: str = "half") -> None:
     """Write (H, W, 3|4) pixels atomically; channels are named R, G, B(, A).
 

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
-
 from engine.errors import InputError
+from engine.io.yaml_file import load_yaml
 from engine.lighting.hdri import DirectionalSamples, environment_samples, load_hdri
 from engine.lighting.sphere import cone_directions, disc_points, orthonormal_basis
 from engine.stage.capture import unit_vectors
@@ -242,12 +241,7 @@ def lights_from_dicts(entries: list[dict], where: str | Path, base: Path | None 
 def load_lights(path: str | Path) -> list[Light]:
     """Load a YAML lights file (a list, or a mapping with key ``lights``)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "lights file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(path, f"invalid YAML ({exc})") from None
+    data = load_yaml(path, "lights file not found")
     if isinstance(data, dict):
         data = data.get("lights")
     return lights_from_dicts(data, path, path.parent)

@@ -27,6 +27,7 @@ import yaml
 
 from engine.errors import InputError
 from engine.io.atomic import write_bytes_atomic
+from engine.io.yaml_file import load_yaml
 
 CAPTURE_FILE = "capture.yaml"
 DEFAULT_OLAT_PATTERN = "olat/L{light:03d}/frame.{frame:04d}.exr"
@@ -129,12 +130,7 @@ class Capture:
         folder = Path(folder)
         yaml_path = folder if folder.suffix in (".yaml", ".yml") else folder / CAPTURE_FILE
         folder = yaml_path.parent
-        if not yaml_path.is_file():
-            raise InputError(yaml_path, "capture description not found (a capture is a folder with capture.yaml)")
-        try:
-            data = yaml.safe_load(yaml_path.read_text())
-        except yaml.YAMLError as exc:
-            raise InputError(yaml_path, f"invalid YAML ({exc})") from None
+        data = load_yaml(yaml_path, "capture description not found (a capture is a folder with capture.yaml)")
         if not isinstance(data, dict):
             raise InputError(yaml_path, "expected a mapping with frames, olat and lights")
         for key in ("frames", "olat", "lights"):

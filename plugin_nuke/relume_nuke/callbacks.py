@@ -1,0 +1,202 @@
+"""Entry points named in gizmos/Relume_Relight.gizmo and registered by init.py / menu.py.
+
+Each takes its node from ``nuke.thisNode()`` (and knob from ``nuke.thisKnob()``), as Nuke sets
+them for onCreate, knobChanged and Python-button knobs. They only read knobs, call the engine and
+write knob values or (re)wire the gizmo's internal nodes; pixels are Nuke's job. Problems are shown
+in the gizmo's ``status`` knob (and a message box for explicit button presses in the GUI).
+"""
+
+from __future__ import annotations
+
+import os
+
+import nuke
+
+from relume_nuke import GIZMO_CLASS, batch, graph, live, state
+from relume_nuke.capture import load_capture
+from relume_nuke.host import in_gui
+from relume_nuke.lights import LIGHTING_KNOBS, read_file_path, upstream
+
+# Gizmo knobs whose change alters the weights; "inputChange" is Nuke's dummy knob for rewiring.
+REWEIGHT_KNOBS = frozenset({"rotate", "strength", "exposure", "method", "subject", "scene_scale", "inputChange",
+                            "live_update"})
+# Classes whose knob changes may move or recolour a light feeding a gizmo (classic 3D lights,
+# Scene, parent Axis) or change an HDRI it reads (Read).
+WATCHED_CLASSES = ("Light", "Light2", "Light3", "DirectLight", "DirectLight1", "Spotlight", "Environment", "Scene",
+                   "Axis", "Axis2", "Axis3", "Axis4", "Read")
+PLATE_INPUT = 0
+CAPTURE_SEARCH_DEPTH = 4  # folders above a plate Read's file searched for capture.yaml
+
+
+def _report(gizmo, problem: Exception, popup: bool) -> None:
+    state.set_status(gizmo, str(problem), problem=True)
+    if popup and in_gui():
+        nuke.message(f"Relume: {problem}")
+
+
+def show_mode(gizmo) -> None:
+    """Switch the output to what the ``mode`` knob asks: the live graph, or the engine's frames
+    (``render_path`` over the frame range; the status says so if they are not there yet)."""
+    if gizmo["mode"].value() != "engine render":
+        graph.show(gizmo, graph.SHOW_LIVE if graph.graph_light_count(gizmo) else graph.SHOW_PLATE)
+        return
+    pattern, first = batch.output_pattern(gizmo), int(gizmo["frame_first"].value())
+    graph.load_engine_render(gizmo, pattern, first, int(gizmo["frame_last"].value()))
+    graph.show(gizmo, graph.SHOW_ENGINE)
+    if not os.path.isfile(batch.frame_path(pattern, first)):
+        state.set_status(gizmo, f"no engine render yet at {pattern}", problem=True)
+
+
+def restore(gizmo) -> None:
+    """Rebuild the internal graph from the gizmo's saved knobs (script load, node creation)."""
+    info = state.stored_capture(gizmo)
+    if info is None:
+        if state.capture_knob(gizmo):
+            load(gizmo)
+        return
+    graph.build_live_graph(gizmo, info)
+    weights = state.stored_weights(gizmo, info)
+    if weights is not None:
+        graph.apply_weights(gizmo, weights["weights"])
+    else:
+        graph.wire_sum(gizmo, [])
+    show_mode(gizmo)
+    if weights is None:
+        live.request_update(gizmo)
+
+
+def load(gizmo) -> None:
+    """Describe the chosen capture with the engine and build the live graph for it."""
+    folder = state.capture_knob(gizmo)
+    if not folder:
+        state.store_capture(gizmo, None)
+        graph.show(gizmo, graph.SHOW_PLATE)
+        state.set_status(gizmo, "choose a capture.yaml")
+        return
+    info = load_capture(folder)
+    state.store_capture(gizmo, info)
+    state.store_weights(gizmo, None)
+    graph.build_live_graph(gizmo, info)
+    graph.wire_sum(gizmo, [])
+    gizmo["frame_first"].setValue(info.first_frame)
+    gizmo["frame_last"].setValue(info.last_frame)
+    gizmo["mode"].setValue("live")
+    graph.show(gizmo, graph.SHOW_LIVE)
+    state.set_status(gizmo, f"{info.light_count} stage lights, frames {info.first_frame}-{info.last_frame}")
+    live.request_update(gizmo)
+
+
+def guess_capture(path: str) -> str | None:
+    """The capture.yaml in a folder above ``path`` (a plate Read's file), if any."""
+    folder = os.path.dirname(path)
+    for _ in range(CAPTURE_SEARCH_DEPTH):
+        candidate = os.path.join(folder, "capture.yaml")
+        if os.path.isfile(candidate):
+            return candidate.replace("\\", "/")
+        folder = os.path.dirname(folder)
+    return None
+
+
+def on_create() -> None:
+    """onCreate of the gizmo (also runs when a script containing it loads)."""
+    gizmo = nuke.thisNode()
+    try:
+        restore(gizmo)
+    except (RuntimeError, OSError, ValueError) as exc:
+        _report(gizmo, exc, popup=False)
+
+
+def knob_changed() -> None:
+    """knobChanged of the gizmo: capture -> rebuild; lighting knobs or inputs -> new weights."""
+    gizmo, name = nuke.thisNode(), nuke.thisKnob().name()
+    try:
+        if name == "capture":
+            load(gizmo)
+        elif name == "mode":
+            show_mode(gizmo)
+        elif name in REWEIGHT_KNOBS:
+            if name == "inputChange" and not gizmo["capture"].value():
+                found = guess_capture(read_file_path(gizmo.input(PLATE_INPUT)) or "")
+                if found:
+                    gizmo["capture"].setValue(found)  # its knobChanged loads the capture
+                    return
+            if gizmo["live_update"].value():
+                live.request_update(gizmo)
+    except (RuntimeError, OSError, ValueError) as exc:
+        _report(gizmo, exc, popup=False)
+
+
+def reload_capture() -> None:
+    """'Reload' button: describe the capture again (files added or recalibrated)."""
+    gizmo = nuke.thisNode()
+    try:
+        load(gizmo)
+    except (RuntimeError, OSError, ValueError) as exc:
+        _report(gizmo, exc, popup=True)
+
+
+def update_now() -> None:
+    """'Update now' button: recompute the weights even if the lighting looks unchanged."""
+    gizmo = nuke.thisNode()
+    try:
+        state.store_weights(gizmo, None)
+        live.request_update(gizmo)
+    except (RuntimeError, OSError, ValueError) as exc:
+        _report(gizmo, exc, popup=True)
+
+
+def render_local() -> None:
+    """'Render with engine' button."""
+    gizmo = nuke.thisNode()
+    try:
+        batch.render_local(gizmo)
+    except (RuntimeError, OSError, ValueError) as exc:
+        _report(gizmo, exc, popup=True)
+
+
+def write_farm_jobs() -> None:
+    """'Write farm jobs' button: job description and command lines, one per chunk of frames."""
+    gizmo = nuke.thisNode()
+    try:
+        job, commands = batch.write_farm_jobs(batch.make_plan(gizmo), int(gizmo["chunk_size"].value()))
+    except (RuntimeError, OSError, ValueError) as exc:
+        _report(gizmo, exc, popup=True)
+        return
+    state.set_status(gizmo, f"farm job written: {job}")
+    if in_gui():
+        nuke.message(f"Relume farm job:\n{job}\n{commands}")
+
+
+def show_panel() -> None:
+    """'Light-stage preview' button: the Qt panel with the dome and the environment."""
+    from relume_nuke import panel
+
+    panel.show_for(nuke.thisNode())
+
+
+def feeds(node, gizmo) -> bool:
+    """Whether ``node`` is in the gizmo's light scene (or its parents and maps) or is its env image."""
+    env = gizmo.input(live.ENV_INPUT)
+    return (env is not None and env.fullName() == node.fullName()) or \
+        node.fullName() in upstream(gizmo.input(live.LIGHTS_INPUT))[1]
+
+
+def light_changed() -> None:
+    """Global knobChanged for WATCHED_CLASSES: update the gizmos this node feeds."""
+    node, knob = nuke.thisNode(), nuke.thisKnob()
+    if knob.name() not in LIGHTING_KNOBS:
+        return
+    with nuke.root():
+        gizmos = nuke.allNodes(GIZMO_CLASS, recurseGroups=True)
+    for gizmo in gizmos:
+        if gizmo["live_update"].value() and feeds(node, gizmo):
+            try:
+                live.request_update(gizmo)
+            except (RuntimeError, OSError, ValueError) as exc:
+                _report(gizmo, exc, popup=False)
+
+
+def register() -> None:
+    """Register ``light_changed`` for every class in WATCHED_CLASSES (init.py calls this once)."""
+    for node_class in WATCHED_CLASSES:
+        nuke.addKnobChanged(light_changed, nodeClass=node_class)

@@ -1,0 +1,47 @@
+"""Which Python runs the engine, and the environment its child processes get.
+
+The installer writes ``~/.relume/config.json`` = ``{"engine_python": "/path/to/venv/bin/python", ...}``;
+the environment variable ``RELUME_ENGINE_PYTHON`` overrides it (farm workers, tests).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+ENV_VAR = "RELUME_ENGINE_PYTHON"
+# Variables Nuke sets for its own Python 3.10/3.11; the engine's interpreter must not inherit them.
+HOST_PYTHON_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONEXECUTABLE")
+
+
+class EngineNotConfigured(RuntimeError):
+    """No engine interpreter is known; the message says where it was looked for."""
+
+
+def config_path() -> str:
+    """``~/.relume/config.json`` (the installer's record of the engine interpreter)."""
+    return os.path.join(os.path.expanduser("~"), ".relume", "config.json")
+
+
+def engine_python() -> str:
+    """The interpreter that can ``import engine``: $RELUME_ENGINE_PYTHON, else config.json's engine_python."""
+    override = os.environ.get(ENV_VAR, "").strip()
+    if override:
+        return override
+    path = config_path()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise EngineNotConfigured(f"{path}: not found; run Relume's install.py or set {ENV_VAR}") from None
+    except (OSError, ValueError) as exc:
+        raise EngineNotConfigured(f"{path}: unreadable ({exc})") from None
+    python = data.get("engine_python") if isinstance(data, dict) else None
+    if not python:
+        raise EngineNotConfigured(f"{path}: has no 'engine_python'; re-run install.py or set {ENV_VAR}")
+    return str(python)
+
+
+def child_environment() -> dict:
+    """This process's environment without Nuke's Python variables (the engine runs its own Python)."""
+    return {key: value for key, value in os.environ.items() if key not in HOST_PYTHON_VARIABLES}

@@ -1,0 +1,67 @@
+"""Child processes of the engine's command line: ``<engine python> -m engine -q <command> ...``.
+
+The adapter never imports the engine (it needs numpy and torch, which Nuke's Python lacks); every
+exchange is a command line in and JSON (or files) out. Exit code 2 from the engine means bad input:
+its ``relume: error: PATH: problem`` line becomes the EngineError message shown to the artist.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from relume_nuke.config import child_environment, engine_python
+
+ENGINE_TIMEOUT_S = 600.0  # a weights call on a 4K HDRI takes seconds; this only catches a hung child
+
+
+class EngineError(RuntimeError):
+    """The engine refused or failed; the message names the file or setting and the problem."""
+
+
+def popen_options() -> dict:
+    """subprocess options shared by every engine call (no console window on Windows)."""
+    options: dict = {"env": child_environment()}
+    if sys.platform == "win32":
+        options["creationflags"] = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+    return options
+
+
+def engine_command(*arguments: str) -> list:
+    """The argument list of ``python -m engine -q ARGUMENTS`` with the configured interpreter."""
+    return [engine_python(), "-m", "engine", "-q", *arguments]
+
+
+def error_message(stderr: str, returncode: int) -> str:
+    """The engine's own error line when it printed one, else the tail of its stderr."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("relume: error:"):
+            return line[len("relume: error:"):].strip()
+    tail = " | ".join(lines[-3:]) if lines else "no message"
+    return f"engine exited with code {returncode}: {tail}"
+
+
+def run_engine(*arguments: str, timeout: float = ENGINE_TIMEOUT_S) -> str:
+    """Run an engine command to completion and return its stdout; raise EngineError on failure."""
+    command = engine_command(*arguments)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False,
+                                **popen_options())
+    except FileNotFoundError:
+        raise EngineError(f"{command[0]}: engine Python not found (check ~/.relume/config.json)") from None
+    except subprocess.TimeoutExpired:
+        raise EngineError(f"engine {arguments[0]} did not finish within {timeout:.0f} s") from None
+    if result.returncode != 0:
+        raise EngineError(error_message(result.stderr, result.returncode))
+    return result.stdout
+
+
+def run_engine_json(*arguments: str) -> dict:
+    """Run an engine command that prints one JSON object (``--json``) and return it parsed."""
+    output = run_engine(*arguments, "--json")
+    try:
+        return json.loads(output)
+    except ValueError:
+        raise EngineError(f"engine {arguments[0]} printed no JSON: {output[:200]!r}") from None

@@ -1,0 +1,65 @@
+"""What a Relume_Relight gizmo remembers in its own (saved) knobs.
+
+Hidden knobs ``capture_json`` (the engine's description of the loaded capture) and
+``weights_json`` ({"capture", "light_ids", "weights", "key"}) are saved with the script, so a
+reopened script, or a farm render of it, rebuilds the live graph without running the engine.
+The ``status`` text knob tells the artist what the gizmo did last (or what went wrong).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from relume_nuke.capture import CaptureInfo
+
+CAPTURE_JSON = "capture_json"
+WEIGHTS_JSON = "weights_json"
+STATUS = "status"
+
+
+def capture_folder(path: str) -> str:
+    """The capture folder for a ``capture`` knob value (the folder itself or its capture.yaml),
+    symbolic links resolved as the engine resolves them."""
+    path = path.strip()
+    if path.lower().endswith((".yaml", ".yml")):
+        path = os.path.dirname(path)
+    return os.path.normpath(os.path.realpath(path)).replace("\\", "/") if path else ""
+
+
+def capture_knob(gizmo) -> str:
+    """The capture folder the artist chose (TCL expressions in the file knob expanded)."""
+    return capture_folder(gizmo["capture"].evaluate() or "")
+
+
+def stored_capture(gizmo) -> CaptureInfo | None:
+    """The description saved for the capture currently chosen, or None if it is for another one."""
+    text = gizmo[CAPTURE_JSON].value()
+    if not text:
+        return None
+    info = CaptureInfo.from_dict(json.loads(text))
+    return info if capture_folder(info.folder) == capture_knob(gizmo) else None
+
+
+def store_capture(gizmo, info: CaptureInfo | None) -> None:
+    gizmo[CAPTURE_JSON].setValue(info.to_json() if info else "")
+
+
+def stored_weights(gizmo, info: CaptureInfo) -> dict | None:
+    """The saved weights if they belong to ``info`` (same folder and stage light ids)."""
+    text = gizmo[WEIGHTS_JSON].value()
+    if not text:
+        return None
+    data = json.loads(text)
+    same = capture_folder(data.get("capture", "")) == capture_folder(info.folder)
+    return data if same and tuple(data.get("light_ids", ())) == info.light_ids else None
+
+
+def store_weights(gizmo, data: dict | None) -> None:
+    gizmo[WEIGHTS_JSON].setValue(json.dumps(data) if data else "")
+
+
+def set_status(gizmo, message: str, problem: bool = False) -> None:
+    """Show ``message`` on the gizmo's panel (red when it is a problem)."""
+    text = message.replace("<", "&lt;").replace(">", "&gt;")
+    gizmo[STATUS].setValue(f"<font color='#e06c60'>{text}</font>" if problem else text)

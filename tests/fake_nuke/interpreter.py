@@ -1,0 +1,92 @@
+"""A tiny evaluator of the fake node graph: what Nuke would compute, for the classes the
+Relume_Relight gizmo's live graph uses.
+
+Images are (H, W, 4) float32 RGBA, computed in float32 like Nuke. Semantics (Foundry's node
+reference, https://learn.foundry.com/nuke/content/reference_guide/):
+* Read: the file at the frame (#### / %04d expanded), raw (no colour conversion); a channel the
+  file lacks is 0.
+* Multiply: channels "rgb" or "rgba" multiplied by ``value`` (r, g, b, a); others pass through.
+* Merge2 with operation plus: input 0 is B, input 1 is A; the ``output`` channels get A + B, the
+  other channels are B's.
+* Copy: B (input 0) with channel ``to0`` replaced by A's (input 1) channel ``from0``.
+* Switch: input ``which``; Dot and Output: their input; Input: the enclosing group's input
+  number ``number``; a Group or Gizmo: its Output node.
+Anything else raises, so a graph using an unsupported class fails the test loudly.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import OpenImageIO as oiio
+
+CHANNELS = {"rgba.red": 0, "rgba.green": 1, "rgba.blue": 2, "rgba.alpha": 3}
+CHANNEL_SETS = {"rgb": (0, 1, 2), "rgba": (0, 1, 2, 3), "alpha": (3,)}
+
+
+def frame_file(pattern: str, frame: int) -> str:
+    pattern = re.sub(r"#+", lambda m: str(frame).zfill(len(m.group())), pattern)
+    return re.sub(r"%0?(\d*)d", lambda m: str(frame).zfill(int(m.group(1) or 0)), pattern)
+
+
+def read_rgba(path: str) -> np.ndarray:
+    image = oiio.ImageInput.open(path)
+    if image is None:
+        raise FileNotFoundError(path)
+    try:
+        spec = image.spec()
+        pixels = image.read_image(0, 0, 0, spec.nchannels, "float").reshape(spec.height, spec.width, spec.nchannels)
+        names = [name.split(".")[-1].upper() for name in spec.channelnames]
+    finally:
+        image.close()
+    out = np.zeros((spec.height, spec.width, 4), dtype=np.float32)
+    for index, name in enumerate("RGBA"):
+        if name in names:
+            out[..., index] = pixels[..., names.index(name)]
+    return out
+
+
+def file_channels(read) -> list:
+    """Channels of a Read's file at its first frame, in Nuke's naming (rgba.red ...)."""
+    image = oiio.ImageInput.open(frame_file(read["file"].value(), int(read["first"].value())))
+    try:
+        names = [name.split(".")[-1].upper() for name in image.spec().channelnames]
+    finally:
+        image.close()
+    return [channel for channel, letter in zip(CHANNELS, "RGBA") if letter in names]
+
+
+def evaluate(node, frame: int) -> np.ndarray:
+    """The RGBA image ``node`` outputs at ``frame``."""
+    kind = node.Class()
+    if kind == "Read":
+        return read_rgba(frame_file(node["file"].value(), frame))
+    if kind == "Multiply":
+        image = evaluate(node.input(0), frame).copy()
+        factors = np.asarray([node["value"].value(i) for i in range(4)], dtype=np.float32)
+        for channel in CHANNEL_SETS[node["channels"].value()]:
+            image[..., channel] *= factors[channel]
+        return image
+    if kind == "Merge2":
+        if node["operation"].value() != "plus" or node.inputs() > 2:
+            raise NotImplementedError(f"{node.name()}: only a two-input Merge plus is interpreted")
+        b, a = evaluate(node.input(0), frame), evaluate(node.input(1), frame)
+        out = b.copy()
+        for channel in CHANNEL_SETS[node["output"].value()]:
+            out[..., channel] = a[..., channel] + b[..., channel]
+        return out
+    if kind == "Copy":
+        out = evaluate(node.input(0), frame).copy()
+        out[..., CHANNELS[node["to0"].value()]] = evaluate(node.input(1), frame)[..., CHANNELS[node["from0"].value()]]
+        return out
+    if kind == "Switch":
+        return evaluate(node.input(int(node["which"].value())), frame)
+    if kind in ("Dot", "Output"):
+        return evaluate(node.input(0), frame)
+    if kind == "Input":
+        return evaluate(node._group.input(int(node["number"].value())), frame)
+    if hasattr(node, "nodes"):
+        output = next(n for n in node.nodes() if n.Class() == "Output")
+        return evaluate(output, frame)
+    raise NotImplementedError(f"{node.name()}: class {kind} is not interpreted")

@@ -1,0 +1,121 @@
+"""The batch path: the engine renders the gizmo's frame range (locally with a progress task, or as
+farm chunks whose command lines are run here for real) and the gizmo reads the result."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fake_nuke  # noqa: E402
+import nuke  # noqa: E402
+from fake_nuke.interpreter import evaluate  # noqa: E402
+from fake_nuke.scenes import (aim_rotation, assert_half_close, make_light, matrix, nuke_session,  # noqa: E402,F401,F811
+                              relight_node, rgba)
+from relume_nuke import batch, graph  # noqa: E402
+
+FRAMES = (1001, 1002, 1003)
+
+
+@pytest.fixture
+def lit_gizmo(nuke_session, make_capture, tmp_path: Path):
+    """A gizmo on a 3-frame, 10-light capture, lit by one directional light, output in tmp_path."""
+    capture = make_capture(frames=FRAMES, lights=10, height=12, width=16)
+    gizmo = relight_node(capture.folder)
+    scene = nuke.nodes.Scene()
+    scene.setInput(0, make_light("DirectLight", matrix(aim_rotation(capture.directions[2] + capture.directions[5]))))
+    gizmo.setInput(1, scene)
+    gizmo["render_path"].setValue(str(tmp_path / "renders" / "relit.####.exr"))
+    return gizmo
+
+
+def test_frame_paths_and_chunks() -> None:
+    assert batch.frame_path("/o/relit.####.exr", 7) == "/o/relit.0007.exr"
+    assert batch.frame_path("/o/relit.%05d.exr", 1001) == "/o/relit.01001.exr"
+    assert batch.output_stem("/o/relit.####.exr") == "relit"
+    assert batch.chunks(1001, 1010, 4) == [(1001, 1004), (1005, 1008), (1009, 1010)]
+    assert batch.chunks(5, 5, 0) == [(5, 5)]
+
+
+def test_default_output_sits_beside_the_script(nuke_session, make_capture) -> None:
+    gizmo = relight_node(make_capture(lights=6).folder)
+    nuke.root()["name"].setValue("/shows/abc/comp/sh010_comp_v003.nk")
+    assert batch.output_pattern(gizmo) == f"/shows/abc/comp/relume/{gizmo.name()}/{gizmo.name()}.####.exr"
+
+
+def test_local_render_in_terminal_mode_is_read_back(lit_gizmo, tmp_path: Path, capsys) -> None:
+    assert (lit_gizmo["frame_first"].value(), lit_gizmo["frame_last"].value()) == (1001, 1003)
+    lit_gizmo["mode"].setValue("engine render")  # nothing rendered yet: said so
+    assert "no engine render yet" in lit_gizmo["status"].value()
+    lit_gizmo["mode"].setValue("live")
+    live = [evaluate(lit_gizmo, frame) for frame in FRAMES]
+    lit_gizmo["render_local"].execute()  # the "Render with engine" button
+    assert "100%" in capsys.readouterr().out
+    assert lit_gizmo["mode"].value() == "engine render"
+    assert nuke.toNode(f"{lit_gizmo.name()}.relume_switch")["which"].value() == graph.SHOW_ENGINE
+    assert nuke.toNode(f"{lit_gizmo.name()}.relume_engine_read")._reloads >= 1  # re-read after the render
+    for frame, live_image in zip(FRAMES, live):
+        written = rgba(tmp_path / "renders" / f"relit.{frame}.exr")
+        assert np.array_equal(evaluate(lit_gizmo, frame), written)  # the gizmo shows the engine's frames
+        assert_half_close(live_image, written)  # and they match the live graph
+    lights = json.loads((tmp_path / "renders" / "relit.lights.json").read_text())["lights"]
+    assert [entry["type"] for entry in lights] == ["sun"]
+
+    saved = {name: lit_gizmo[name].value() for name in ("capture", "capture_json", "weights_json", "mode",
+                                                         "render_path", "frame_first", "frame_last")}
+    fake_nuke.reset()  # the script is reopened: the engine render is shown again
+    reopened = nuke.nodes.Relume_Relight(**saved)
+    assert np.array_equal(evaluate(reopened, 1002), rgba(tmp_path / "renders" / "relit.1002.exr"))
+
+
+def test_gui_render_runs_in_a_thread_with_a_progress_task(lit_gizmo, tmp_path: Path) -> None:
+    nuke.env["gui"] = True
+    worker = batch.render_local(lit_gizmo)
+    assert lit_gizmo["mode"].value() == "live"  # nothing changes until the main thread runs the result
+    worker.join(120)
+    assert fake_nuke.run_main_thread() == 1
+    (task,) = nuke._state["progress"]
+    assert task.values[-1] == 100 and task.values == sorted(task.values)
+    assert lit_gizmo["mode"].value() == "engine render"
+    assert "engine render 1001-1003" in lit_gizmo["status"].value()
+
+
+def test_cancelled_render_stops_the_engine_and_says_so(lit_gizmo, tmp_path: Path) -> None:
+    nuke.env["gui"] = True
+    nuke._state["cancel"] = True  # the artist presses Cancel on the progress bar
+    batch.render_local(lit_gizmo).join(120)
+    fake_nuke.run_main_thread()
+    assert "render cancelled" in lit_gizmo["status"].value()
+    assert nuke._state["messages"] and lit_gizmo["mode"].value() == "live"
+
+
+def test_farm_chunks_run_as_written(lit_gizmo, tmp_path: Path) -> None:
+    lit_gizmo["chunk_size"].setValue(2)
+    lit_gizmo["write_farm"].execute()
+    job = json.loads((tmp_path / "renders" / "farm" / "relit.job.json").read_text())
+    assert [chunk["frames"] for chunk in job["chunks"]] == ["1001-1002", "1003-1003"]
+    assert job["engine_python"] == sys.executable and job["output"].endswith("relit.####.exr")
+    lines = (tmp_path / "renders" / "farm" / "relit.commands.txt").read_text().splitlines()
+    assert len(lines) == 2
+    result = subprocess.run(shlex.split(lines[1]), capture_output=True, text=True, timeout=300)  # a farm node
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "renders" / "relit.1003.exr").is_file()
+    assert not (tmp_path / "renders" / "relit.1001.exr").exists()
+    assert_half_close(evaluate(lit_gizmo, 1003), rgba(tmp_path / "renders" / "relit.1003.exr"))
+
+
+def test_render_without_lights_is_refused(nuke_session, make_capture) -> None:
+    gizmo = relight_node(make_capture(lights=6).folder)
+    gizmo["render_local"].execute()
+    assert "no lights connected" in gizmo["status"].value()
+    gizmo["render_path"].setValue("/tmp/no_frame_field.exr")
+    gizmo.setInput(1, make_light("DirectLight", matrix()))
+    gizmo["render_local"].execute()
+    assert "needs a frame number field" in gizmo["status"].value()

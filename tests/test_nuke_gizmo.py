@@ -1,0 +1,183 @@
+"""Static checks of the Nuke side: every .gizmo parses (nkparser) with the right inputs, knobs and
+callbacks; plugin_nuke is Python 3.10 syntax and standard library only; init.py and menu.py set
+up paths, callbacks and menus; the engine interpreter is found; capture paths become Nuke paths.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fake_nuke  # noqa: E402
+import nuke  # noqa: E402
+from fake_nuke.gizmo_file import KNOB_TYPES, read_definition  # noqa: E402
+from fake_nuke.scenes import nuke_session  # noqa: E402,F401,F811
+from relume_nuke import config  # noqa: E402
+from relume_nuke.capture import CaptureInfo, nuke_sequence_path  # noqa: E402
+
+GIZMOS = sorted(fake_nuke.GIZMOS.glob("*.gizmo"))
+RELIGHT = fake_nuke.GIZMOS / "Relume_Relight.gizmo"
+CALL = re.compile(r"\b(relume_nuke(?:\.\w+)+)\(")
+# Classes the gizmos may contain (Nuke's own nodes).
+NUKE_CLASSES = {"Input", "Output", "Read", "Switch", "Multiply", "Merge2", "Copy", "Dot", "NoOp"}
+REQUIRED_KNOBS = {"capture": "File", "rotate": "Double", "strength": "Double", "exposure": "Double",
+                  "frame_first": "Int", "frame_last": "Int", "preview": "PyScript", "render_local": "PyScript",
+                  "mode": "Enumeration", "subject": "XYZ", "status": "Text", "capture_json": "String",
+                  "weights_json": "String"}
+
+
+def test_there_are_gizmos() -> None:
+    assert RELIGHT in GIZMOS
+
+
+@pytest.mark.parametrize("path", GIZMOS, ids=lambda p: p.name)
+def test_gizmo_parses_and_names_only_existing_callbacks(path: Path) -> None:
+    definition = read_definition(path)  # raises on nkparser errors or a missing end_group
+    assert definition.script.nuke_version and definition.script.nuke_version.split()[0] >= "13.0"
+    assert {n.class_name for n in definition.children} <= NUKE_CLASSES
+    names = [n.name for n in definition.children]
+    assert len(names) == len(set(names)) and all(names)
+    knob_names = [k.name for k in definition.user_knobs]
+    assert len(knob_names) == len(set(knob_names))
+    assert all(k.type_id in KNOB_TYPES for k in definition.user_knobs)
+    scripts = [definition.builtin.get("onCreate", ""), definition.builtin.get("knobChanged", "")]
+    scripts += [k.script for k in definition.user_knobs if k.type_id == 22]
+    calls = [name for script in scripts for name in CALL.findall(script or "")]
+    assert calls, "the gizmo calls no relume_nuke code"
+    for script in scripts:
+        assert not re.search(r"[\[\]$]", script or ""), f"TCL would expand {script!r}"
+    for dotted in calls:
+        module_name, function = dotted.rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module_name), function)), dotted
+
+
+def test_relight_gizmo_inputs_knobs_and_internal_wiring() -> None:
+    definition = read_definition(RELIGHT)
+    assert definition.builtin["inputs"] == "3"
+    inputs = {n.name: int(n.get("number", "0")) for n in definition.children if n.class_name == "Input"}
+    assert inputs == {"plate": 0, "lights": 1, "env": 2}
+    knobs = {k.name: KNOB_TYPES[k.type_id] for k in definition.user_knobs}
+    assert {name: knobs.get(name) for name in REQUIRED_KNOBS} == REQUIRED_KNOBS
+    mode = next(k for k in definition.user_knobs if k.name == "mode")
+    assert mode.items == ["live", "engine render"]
+    hidden = {k.name for k in definition.user_knobs if "+INVISIBLE" in k.flags}
+    assert hidden == {"capture_json", "weights_json"}
+    switch = next(n for n in definition.children if n.name == "relume_switch")
+    assert [source.name for source in switch.inputs] == ["plate", "relume_engine_read"]
+    output = next(n for n in definition.children if n.class_name == "Output")
+    assert output.inputs == [switch]
+
+
+def test_gizmo_instantiates_with_its_defaults(nuke_session) -> None:
+    gizmo = nuke.createNode("Relume_Relight")
+    assert gizmo.Class() == "Relume_Relight"
+    assert gizmo["strength"].value() == 1.0 and gizmo["live_update"].value() is True
+    assert gizmo["method"].value() == "barycentric" and gizmo["mode"].value() == "live"
+    assert gizmo["status"].value() == "choose a capture.yaml"
+    assert nuke.toNode(f"{gizmo.name()}.relume_switch")["which"].value() == 0  # plate passes through
+
+
+def python_files() -> list:
+    return sorted(fake_nuke.PLUGIN.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", python_files(), ids=lambda p: str(p.relative_to(fake_nuke.PLUGIN)))
+def test_plugin_code_is_python_37_syntax_and_standard_library_only(path: Path) -> None:
+    """Nuke 13 runs Python 3.7, 14 3.9, 15 3.10, 16 3.11, none with numpy: plugin_nuke must parse
+    as Python 3.7 and import only the standard library, nuke, Qt (PySide2/PySide6) and itself."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 7))
+    allowed = set(sys.stdlib_module_names) | {"nuke", "PySide2", "PySide6", "relume_nuke"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            modules = [node.module or ""]
+        else:
+            continue
+        for module in modules:
+            assert module.split(".")[0] in allowed, f"{path.name} imports {module}"
+
+
+def test_init_and_menu_register_paths_callbacks_and_menus(nuke_session) -> None:
+    fake_nuke.reset(gui=True)
+    assert str(fake_nuke.GIZMOS) in nuke.pluginPath()
+    assert str(fake_nuke.PLUGIN / "icons") in nuke.pluginPath()
+    watched = {entry[3] for entry in nuke._state["knob_changed"]}
+    assert {"DirectLight", "Spotlight", "Light2", "Environment", "Scene", "Read"} <= watched
+    toolbar = nuke.menu("Nodes").findItem("Relume")
+    assert toolbar.icon == "relume.png"
+    command = toolbar.findItem("Relume Relight")
+    exec(command.script(), {"nuke": nuke})
+    assert [n.Class() for n in nuke.allNodes()] == ["Relume_Relight"]
+    for icon in (toolbar.icon, command.icon):
+        assert (fake_nuke.PLUGIN / "icons" / icon).is_file()
+    main = nuke.menu("Nuke").findItem("Relume")
+    assert [item.name for item in main.items] == ["Relume Relight", "Light-stage preview of selected", "Engine..."]
+    exec(main.findItem("Light-stage preview of selected").script(), {"nuke": nuke})  # nothing selected
+    exec(main.findItem("Engine...").script(), {"nuke": nuke})
+    assert nuke._state["messages"] == ["Select a Relume_Relight node first.", f"Relume engine Python:\n{sys.executable}"]
+
+
+def test_engine_interpreter_from_env_or_installer_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("USERPROFILE", str(tmp_path))
+    monkeypatch.delenv(config.ENV_VAR, raising=False)
+    with pytest.raises(config.EngineNotConfigured, match=re.escape(str(tmp_path / ".relume" / "config.json"))):
+        config.engine_python()
+    (tmp_path / ".relume").mkdir()
+    (tmp_path / ".relume" / "config.json").write_text(json.dumps({"format": 1, "engine_python": "/opt/relume/bin/python"}))
+    assert config.engine_python() == "/opt/relume/bin/python"
+    monkeypatch.setenv(config.ENV_VAR, "/farm/python")
+    assert config.engine_python() == "/farm/python"
+    monkeypatch.setenv("PYTHONPATH", "/nuke/lib/python3.10")
+    monkeypatch.setenv("PYTHONHOME", "/nuke")
+    environment = config.child_environment()
+    assert "PYTHONPATH" not in environment and "PYTHONHOME" not in environment and environment["HOME"] == str(tmp_path)
+
+
+def test_capture_patterns_become_nuke_sequences() -> None:
+    assert nuke_sequence_path("/cap", "olat/L{light:03d}/frame.{frame:04d}.exr", light=7) == "/cap/olat/L007/frame.####.exr"
+    assert nuke_sequence_path("C:\\cap\\", "m/{frame}.exr") == "C:/cap/m/#.exr"
+    assert nuke_sequence_path("/c", "x.{frame:06}.exr") == "/c/x.######.exr"
+    with pytest.raises(ValueError, match="cannot be written for Nuke"):
+        nuke_sequence_path("/c", "x.{frame:4d}.exr")
+    info = CaptureInfo.from_dict({"folder": "/c", "frames": [1003, 1001], "olat": "L{light}/f.{frame:04d}.exr",
+                                  "light_ids": [4, 9], "directions": [[0, 1, 0], [0, 0, 1]], "rgb": [[1, 1, 1]] * 2,
+                                  "matte": "m.{frame:04d}.exr"})
+    assert (info.first_frame, info.last_frame, info.olat_sequence(1), info.matte_sequence()) == (
+        1001, 1003, "/c/L9/f.####.exr", "/c/m.####.exr")
+    assert CaptureInfo.from_dict(json.loads(info.to_json())) == info
+
+
+COMPAT_SCRIPT = """
+import importlib, sys
+sys.path[:0] = sys.argv[1:3]
+for name in ("config", "engine_cli", "capture", "lights", "graph", "state", "live", "batch", "callbacks", "plugin"):
+    importlib.import_module("relume_nuke." + name)
+from relume_nuke import batch, capture, lights
+light = lights.NukeLight("P", "point", (1, 0, 0, 0, 0, 1, 0, 2, 0, 0, 1, 0, 0, 0, 0, 1), falloff="quadratic")
+print(lights.convert(light, lights.Placement())[0]["rgb"], capture.nuke_sequence_path("/c", "{frame:04d}.exr"),
+      batch.chunks(1, 5, 2))
+"""
+
+
+@pytest.mark.skipif(not os.environ.get("RELUME_NUKE_PYTHONS"),
+                    reason="set RELUME_NUKE_PYTHONS to Python 3.7/3.9/3.10 interpreters (os.pathsep-separated)")
+def test_plugin_runs_on_nukes_python_versions() -> None:
+    """plugin_nuke imports and converts lights under each interpreter listed (e.g. the Python
+    versions of Nuke 13, 14 and 15), with the fake nuke module."""
+    for python in os.environ["RELUME_NUKE_PYTHONS"].split(os.pathsep):
+        result = subprocess.run([python, "-c", COMPAT_SCRIPT, str(fake_nuke.HERE), str(fake_nuke.PLUGIN)],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, f"{python}: {result.stderr}"
+        assert result.stdout.split() == ["[1.0,", "1.0,", "1.0]", "/c/####.exr", "[(1,", "2),", "(3,", "4),", "(5,", "5)]"]

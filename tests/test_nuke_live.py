@@ -1,0 +1,178 @@
+"""The live path of Relume_Relight, through the fake ``nuke`` module and the real engine CLI.
+
+The gizmo is instantiated from gizmos/Relume_Relight.gizmo, its callbacks call the engine in child
+processes, and the node graph they build is evaluated by a tiny Read/Multiply/Merge-plus/Copy
+interpreter; the result must equal ``python -m engine relight`` with the same lights file within
+half-float rounding (the engine writes half EXRs).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fake_nuke  # noqa: E402
+import nuke  # noqa: E402
+from engine.io.exr import write_image  # noqa: E402
+from engine.lighting.sphere import fibonacci_sphere  # noqa: E402
+from engine.stage.capture import Capture, write_capture_yaml  # noqa: E402
+from fake_nuke.interpreter import evaluate  # noqa: E402
+from fake_nuke.scenes import (FRAME, STAGE_LIGHTS, aim_rotation, assert_half_close, cli_relight,  # noqa: E402,F401,F811
+                              hdri_read, make_light, matrix, nuke_session, relight_node, rgba, sky, stage_capture,
+                              yaw)
+from relume_nuke import graph, live, state  # noqa: E402
+
+
+def adapter_lights_file(gizmo) -> tuple:
+    """The lights file the adapter sent to the engine for the gizmo's current lighting."""
+    request = live.make_request(gizmo, state.stored_capture(gizmo))
+    return live.write_lights_file(list(request.entries)), request
+
+
+def scene_of(*lights):
+    scene = nuke.nodes.Scene()
+    for index, light in enumerate(lights):
+        scene.setInput(index, light)
+    return scene
+
+
+def test_live_graph_reproduces_engine_relight(nuke_session, stage_capture: Path, sky: Path, tmp_path: Path) -> None:
+    """HDRI (rotated, scaled) + directional + point + spot: every stage light lit, full Merge tree."""
+    gizmo = relight_node(stage_capture)
+    assert graph.graph_light_count(gizmo) == STAGE_LIGHTS
+    gizmo["rotate"].setValue(30.0)
+    gizmo["strength"].setValue(0.8)
+    gizmo["exposure"].setValue(0.5)
+    sun = make_light("DirectLight", matrix(aim_rotation([0.3, 0.8, 0.5])), intensity=2.0)
+    sun["color"].setValue([1.0, 0.9, 0.7])
+    point = make_light("Light2", matrix(translation=(-2.0, 0.5, 1.5)), intensity=6.0, falloff_type="Quadratic")
+    spot = make_light("Spotlight", matrix(aim_rotation([0.0, -0.2, 1.0]), (0.0, -0.4, 2.0)), intensity=5.0,
+                      cone_angle=60.0, cone_penumbra_angle=5.0, falloff_type="Quadratic")
+    gizmo.setInput(1, scene_of(sun, point, spot))
+    gizmo.setInput(2, hdri_read(sky))
+
+    weights = json.loads(gizmo["weights_json"].value())["weights"]
+    assert len(weights) == STAGE_LIGHTS and min(min(w) for w in weights) > 0
+    assert graph.active_lights(gizmo) == list(range(STAGE_LIGHTS))
+    assert "40 stage lights, 40 lit by 4 light(s)" in gizmo["status"].value()
+    lights_file, request = adapter_lights_file(gizmo)
+    assert [e["type"] for e in request.entries] == ["sun", "point", "spot", "environment"]
+
+    live_image = evaluate(gizmo, FRAME)
+    expected = rgba(cli_relight(stage_capture, lights_file, tmp_path / "cli", exposure=0.5) / f"cli.{FRAME}.exr")
+    assert live_image.shape == expected.shape == (64, 64, 4)
+    assert float(expected[..., :3].max()) > 0.1
+    assert_half_close(live_image, expected)
+
+
+def test_sparse_lights_rewire_and_keep_alpha(nuke_session, stage_capture: Path, tmp_path: Path) -> None:
+    """A sun between stage lights lights 3 or 4 of them: only those are summed (plus light 0 for
+    alpha); moving the light re-weights through the global light callback and rewires the sum."""
+    gizmo = relight_node(stage_capture)
+    sun = make_light("DirectLight", matrix(aim_rotation([-0.5, 0.6, -0.6])))
+    gizmo.setInput(1, scene_of(sun))
+    first = graph.active_lights(gizmo)
+    assert 3 <= len(first) <= 5 and first[0] == 0
+    assert sum(1 for n in gizmo.nodes() if n.Class() == "Merge2") == len(first) - 1
+
+    sun["world_matrix"].setValue(matrix(aim_rotation([0.7, 0.1, 0.7])))  # the artist rotates the light
+    second = graph.active_lights(gizmo)
+    assert second != first
+    lights_file, _ = adapter_lights_file(gizmo)
+    expected = rgba(cli_relight(stage_capture, lights_file, tmp_path / "cli") / f"cli.{FRAME}.exr")
+    image = evaluate(gizmo, FRAME)
+    assert_half_close(image, expected)
+    assert float(image[..., 3].max()) == 1.0  # alpha from light 0 even though its weight is 0
+
+
+def test_matte_alpha_and_frames(nuke_session, tmp_path: Path) -> None:
+    """A capture with a matte (red-only EXRs) and two frames: alpha comes through a Copy of the
+    matte's red channel, as the engine does, at every frame."""
+    lights, frames = 8, (1001, 1002)
+    folder = tmp_path / "matte_capture"
+    directions = fibonacci_sphere(lights)
+    rng = np.random.default_rng(7)
+    write_capture_yaml(folder, frames, directions, 0.5 + rng.random((lights, 3)),
+                       matte_pattern="matte/m.{frame:04d}.exr")
+    capture = Capture.load(folder)
+    for frame in frames:
+        for index in range(lights):
+            write_image(capture.olat_path(index, frame), rng.random((12, 16, 4)).astype(np.float32))
+        write_image(capture.matte_path(frame), rng.random((12, 16, 3)).astype(np.float32))
+    gizmo = relight_node(folder)
+    gizmo.setInput(1, scene_of(make_light("DirectLight", matrix(aim_rotation(directions[3])), intensity=1.5)))
+    copy = nuke.toNode(f"{gizmo.name()}.relume_dyn_matte_copy")
+    assert copy is not None and copy["from0"].value() == "rgba.red"
+    lights_file, _ = adapter_lights_file(gizmo)
+    out = cli_relight(folder, lights_file, tmp_path / "cli", "1001-1002")
+    for frame in frames:
+        assert_half_close(evaluate(gizmo, frame), rgba(out / f"cli.{frame}.exr"))
+
+
+def test_reopened_script_rebuilds_without_engine(nuke_session, stage_capture: Path, sky: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nuke recreates a gizmo's insides from the .gizmo on load; onCreate rebuilds the live graph
+    from the saved capture_json / weights_json knobs and needs no engine (a farm node may lack it)."""
+    gizmo = relight_node(stage_capture)
+    gizmo.setInput(2, hdri_read(sky))
+    before = evaluate(gizmo, FRAME)
+    saved = {name: gizmo[name].value() for name in ("capture", "capture_json", "weights_json", "rotate", "strength")}
+
+    monkeypatch.setenv("RELUME_ENGINE_PYTHON", "/nonexistent/python")  # any engine call would now fail
+    fake_nuke.reset()
+    reopened = nuke.nodes.Relume_Relight(**saved)  # like loading the saved script: knobs set, then onCreate
+    reopened.setInput(2, hdri_read(sky))
+    assert "engine" not in reopened["status"].value()
+    assert graph.graph_light_count(reopened) == STAGE_LIGHTS
+    assert np.array_equal(evaluate(reopened, FRAME), before)
+
+
+def test_gui_updates_run_in_a_worker_and_collapse(nuke_session, stage_capture: Path) -> None:
+    """In the GUI the engine runs in a worker thread; rapid changes while it runs collapse into one
+    more run, and knobs are only written by calls queued for the main thread."""
+    gizmo = relight_node(stage_capture)
+    unlit = gizmo["weights_json"].value()
+    nuke.env["gui"] = True
+    sun = make_light("DirectLight", matrix(aim_rotation([0.0, 1.0, 0.2])))
+    gizmo.setInput(1, scene_of(sun))
+    for angle in (10.0, 20.0, 30.0, 40.0):  # the artist drags the light
+        sun["world_matrix"].setValue(matrix(yaw(angle) @ aim_rotation([0.0, 0.3, 1.0])))
+    assert gizmo["weights_json"].value() == unlit  # nothing written outside the main thread
+    live.QUEUE.wait()
+    ran = fake_nuke.run_main_thread()
+    live.QUEUE.wait()
+    ran += fake_nuke.run_main_thread()
+    assert 1 <= ran <= 3
+    final_key = live.make_request(gizmo, state.stored_capture(gizmo)).key
+    assert json.loads(gizmo["weights_json"].value())["key"] == final_key
+
+
+def test_problems_are_reported_on_the_node(nuke_session, tmp_path: Path, stage_capture: Path) -> None:
+    """A bad capture path shows the engine's message (file and problem) in the status knob; an env
+    input that is not a Read is ignored with a warning."""
+    gizmo = nuke.createNode("Relume_Relight")
+    gizmo["capture"].setValue(str(tmp_path / "missing" / "capture.yaml"))
+    status = gizmo["status"].value()
+    assert "missing/capture.yaml" in status and "not found" in status and "e06c60" in status
+    assert graph.graph_light_count(gizmo) == 0
+
+    gizmo["capture"].setValue(str(stage_capture))
+    gizmo.setInput(2, nuke.nodes.Dot())
+    assert "env input must be a Read" in gizmo["status"].value()
+    assert "no lights connected" in gizmo["status"].value()
+
+
+def test_plate_read_inside_a_capture_fills_in_the_capture(nuke_session, stage_capture: Path) -> None:
+    gizmo = nuke.createNode("Relume_Relight")
+    plate = nuke.nodes.Read()
+    plate["file"].setValue(str(stage_capture / "olat" / "L000" / "frame.####.exr"))
+    gizmo.setInput(0, plate)
+    assert gizmo["capture"].value() == str(stage_capture / "capture.yaml")
+    assert graph.graph_light_count(gizmo) == STAGE_LIGHTS
+    assert nuke.toNode(f"{gizmo.name()}.relume_switch")["which"].value() == graph.SHOW_LIVE

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from engine import __version__
 from engine.errors import InputError, RelumeError
-from engine.io.atomic import write_bytes_atomic
 from engine.relight.job import RelightJob
 from engine.service.jobs import JobRegistry
 from engine.service.payload import CaptureStore, LightingRequest, RelightRequest
@@ -137,6 +136,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             log.exception("request %s %s failed", method, self.path)
             status, body = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {exc!r}"}
         self._reply(status, body)
+        if method == "POST" and self.path == "/shutdown":
+            self.server.stop_soon()
 
     def _route(self, method: str, path: str) -> tuple[int, dict]:
         if method == "GET" and path == "/health":
@@ -149,8 +150,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             return self._relight(RelightRequest.parse(self._body(), self.server.captures))
         if method == "POST" and path == "/shutdown":
             self.server.jobs.cancel_all()
-            self.server.stop_soon()
-            return HTTPStatus.OK, {"ok": True}
+            return HTTPStatus.OK, {"ok": True}  # the server stops once this reply is sent
         match = _JOB_PATH.match(path)
         if match and (method == "GET") == (match.group(2) is None):
             job = self.server.jobs.get(match.group(1))
@@ -172,6 +172,15 @@ class RequestHandler(BaseHTTPRequestHandler):
         return HTTPStatus.ACCEPTED, service_job.snapshot()
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, readable by this user only (mode 0600)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+    os.replace(temporary, path)
+
+
 def _watch_parent(server: RelumeServer, parent_pid: int) -> None:
     while process_alive(parent_pid):
         time.sleep(PARENT_POLL_SECONDS)
@@ -186,7 +195,7 @@ def serve(port: int, token_file: Path, parent_pid: int | None = None, device: st
     token = secrets.token_urlsafe(32)
     server = RelumeServer(port, token, device)
     token_file = Path(token_file)
-    write_bytes_atomic(token_file, json.dumps({"port": server.server_port, "token": token, "pid": os.getpid()}).encode())
+    write_private(token_file, json.dumps({"port": server.server_port, "token": token, "pid": os.getpid()}).encode())
     if not quiet:
         print(f"relume serve: listening on http://{HOST}:{server.server_port} (pid {os.getpid()}, {device})",
               file=sys.stderr, flush=True)

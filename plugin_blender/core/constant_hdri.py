@@ -1,0 +1,30 @@
+"""A uniform world colour as a lat-long image the engine can read: a 2x1 Portable Float Map.
+
+PFM is the simplest lossless float format OpenImageIO reads: a text header, then little-endian
+float32 RGB rows (bottom row first). The add-on writes it with the standard library, so the
+colour reaches the engine exactly (Blender's own image saving would colour-manage it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from collections.abc import Sequence
+
+WIDTH, HEIGHT = 2, 1  # 2:1 lat-long; the engine resamples it for integration
+
+
+def constant_hdri(color: Sequence[float], folder: str) -> str:
+    """Path of a constant lat-long image of linear RGB ``color`` in ``folder`` (written once per colour)."""
+    rgb = [float(c) for c in color[:3]]
+    key = hashlib.sha1(struct.pack("<3f", *rgb)).hexdigest()[:12]
+    path = os.path.join(folder, f"relume_uniform_{key}.pfm")
+    if not os.path.isfile(path):
+        os.makedirs(folder, exist_ok=True)
+        data = f"PF\n{WIDTH} {HEIGHT}\n-1.0\n".encode("ascii") + struct.pack("<3f", *rgb) * (WIDTH * HEIGHT)
+        temporary = f"{path}.{os.getpid()}.tmp"
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    return path

@@ -1,0 +1,148 @@
+"""The engine's local HTTP service, seen from the host: start it, call it, follow its jobs.
+
+Standard library only. The service (``python -m engine serve``, see ``engine/service``) binds
+127.0.0.1 and writes ``{port, token, pid}`` to a token file in a folder only this user can read;
+every call sends the token as ``Authorization: Bearer``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .engine_location import EngineLocation
+
+HOST = "127.0.0.1"
+START_TIMEOUT = 120.0  # seconds; the first start imports torch and may build caches
+CALL_TIMEOUT = 600.0  # one relight request with wait=true, a long frame included
+LOG_TAIL = 600  # characters of the engine's log quoted when it fails to start
+
+
+class ServiceError(Exception):
+    """The engine answered with an error, or could not be reached; the text is for the artist."""
+
+
+class EngineStopped(ServiceError):
+    """Nothing answers at the service's address (the engine process ended)."""
+
+
+@dataclass
+class ServiceClient:
+    """JSON calls to one running service."""
+
+    port: int
+    token: str
+
+    def call(self, method: str, path: str, body: dict | None = None, timeout: float = CALL_TIMEOUT) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"http://{HOST}:{self.port}{path}", data=data, method=method,
+                                         headers={"Authorization": f"Bearer {self.token}",
+                                                  "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            try:
+                message = json.loads(exc.read()).get("error", "")
+            except ValueError:
+                message = ""
+            if exc.code == 401:
+                message = "the engine rejected this session's token (restart the engine)"
+            raise ServiceError(message or f"engine answered HTTP {exc.code}") from None
+        except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, cut short
+            reason = getattr(exc, "reason", exc)
+            raise EngineStopped(f"Relume engine is not running at {HOST}:{self.port} ({reason})") from None
+
+    def health(self, timeout: float = 5.0) -> dict:
+        return self.call("GET", "/health", timeout=timeout)
+
+    def weights(self, body: dict) -> dict:
+        return self.call("POST", "/weights", body)
+
+    def relight(self, body: dict) -> dict:
+        """Start (or with ``wait: true`` run) a relight job; returns its state."""
+        return self.call("POST", "/relight", body)
+
+    def job(self, job_id: str) -> dict:
+        return self.call("GET", f"/jobs/{job_id}", timeout=30.0)
+
+    def cancel(self, job_id: str) -> dict:
+        return self.call("POST", f"/jobs/{job_id}/cancel", {}, timeout=30.0)
+
+    def shutdown(self) -> None:
+        self.call("POST", "/shutdown", {}, timeout=10.0)
+
+
+def check_job(state: dict) -> dict:
+    """Raise ServiceError for a failed job; return its state otherwise."""
+    if state.get("state") == "failed":
+        raise ServiceError(state.get("error") or "relight failed")
+    return state
+
+
+class EngineProcess:
+    """A ``relume serve`` child process owned by this host session."""
+
+    def __init__(self, process: subprocess.Popen, folder: Path, client: ServiceClient) -> None:
+        self.process = process
+        self.folder = folder
+        self.client = client
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "engine.log"
+
+    @classmethod
+    def start(cls, location: EngineLocation, parent_pid: int | None = None, timeout: float = START_TIMEOUT) -> EngineProcess:
+        """Start the service and wait until it is ready; raises ServiceError with the engine's own words."""
+        folder = Path(tempfile.mkdtemp(prefix="relume-session-"))  # mode 0700: the token stays private
+        token_file = folder / "service.json"
+        args = ["serve", "--port", "0", "--token-file", str(token_file), "--device", location.device]
+        if parent_pid:
+            args += ["--parent-pid", str(parent_pid)]
+        flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+        with open(folder / "engine.log", "wb") as log:
+            try:
+                process = subprocess.Popen(location.command(*args), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                           env=location.environment(), creationflags=flags)
+            except OSError as exc:
+                raise ServiceError(f"{location.python}: cannot start the engine ({exc.strerror or exc})") from None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if token_file.is_file():
+                info = json.loads(token_file.read_text())
+                return cls(process, folder, ServiceClient(int(info["port"]), str(info["token"])))
+            if process.poll() is not None:
+                tail = (folder / "engine.log").read_text(errors="replace").strip()[-LOG_TAIL:]
+                raise ServiceError(f"{location.python}: the engine exited with code {process.returncode}: "
+                                   f"{tail or 'no output'}")
+            time.sleep(0.05)
+        process.kill()
+        raise ServiceError(f"{location.python}: the engine did not start within {timeout:.0f} s")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the service to exit; kill it if it does not."""
+        if self.alive():
+            try:
+                self.client.shutdown()
+                self.process.wait(timeout)
+            except (ServiceError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait(timeout)
+        for path in (self.folder / "service.json", self.log_path):
+            path.unlink(missing_ok=True)
+        try:
+            os.rmdir(self.folder)
+        except OSError:
+            pass

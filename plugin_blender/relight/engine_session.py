@@ -1,0 +1,69 @@
+"""This Blender session's engine service: started on demand, shared by every operator, stopped on exit."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+
+from ..core.engine_location import EngineLocation, EngineNotFound
+from ..core.service import EngineProcess, EngineStopped, ServiceClient, ServiceError
+from ..preferences import auto_start, engine_location
+
+NOT_RUNNING = ("Relume engine is not running: press Start Engine in the Relume panel "
+               "(or turn on Start Engine Automatically in the add-on preferences)")
+
+
+class EngineSession:
+    """Owns at most one ``relume serve`` process; safe to use from the live-relight worker thread."""
+
+    def __init__(self) -> None:
+        self._process: EngineProcess | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.process.pid if self.running else None
+
+    def client(self, location: EngineLocation | None) -> ServiceClient:
+        """The running service's client; starts it from ``location`` when given, else raises EngineStopped."""
+        with self._lock:
+            if self._process is not None and not self._process.alive():
+                self._process.stop()
+                self._process = None
+            if self._process is None:
+                if location is None:
+                    raise EngineStopped(NOT_RUNNING)
+                self._process = EngineProcess.start(location, parent_pid=os.getpid())
+            return self._process.client
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._process is not None:
+                self._process.stop()
+                self._process = None
+
+
+SESSION = EngineSession()
+atexit.register(SESSION.stop)
+
+
+def engine_client(start: bool | None = None) -> ServiceClient:
+    """The session's client; starts the engine when it is not running and ``start`` (default: the
+    preference Start Engine Automatically). Main thread only (reads preferences).
+
+    Raises ServiceError with a message for the artist (engine not found, not running, failed to start).
+    """
+    if SESSION.running:
+        return SESSION.client(None)
+    if not (auto_start() if start is None else start):
+        raise EngineStopped(NOT_RUNNING)
+    try:
+        location = engine_location()
+    except EngineNotFound as exc:
+        raise ServiceError(str(exc)) from None
+    return SESSION.client(location)

@@ -1,0 +1,1 @@
+"""Relume's sidebar panels in the 3D view."""

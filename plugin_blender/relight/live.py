@@ -1,0 +1,169 @@
+"""Live relight: re-relight the current frame when lights, world or subject change, without freezing the UI.
+
+Main thread (depsgraph handler, ``bpy.app.timers`` tick): notice edits, wait until they settle
+(debounce), read the scene into a request, apply finished results to the Image datablock.
+Worker thread: the HTTP call only (and the engine's start when it is not running); it never
+touches ``bpy``, it hands its result back through a queue the next tick drains. The engine keeps
+the capture loaded and relights from the cached stack, so one call costs a cached read.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+import bpy
+
+from ..addon_config import Config
+from ..core.engine_location import EngineLocation, EngineNotFound
+from ..core.service import ServiceError, check_job
+from ..preferences import auto_start, engine_location
+from .engine_session import NOT_RUNNING, SESSION
+from .plan import PlanError, RelightPlan, build_plan
+from .plate import load_plate, show_plate
+from .status import set_status
+
+WATCHED_TYPES = (bpy.types.Light, bpy.types.World, bpy.types.Scene, bpy.types.Material, bpy.types.ShaderNodeTree)
+
+
+class LiveRelight:
+    """State of live mode for one scene; one instance per Blender session (:data:`LIVE`)."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.scene_name = ""
+        self.changed_at: float | None = None  # time of the last edit not yet relit
+        self.worker: threading.Thread | None = None
+        self.results: queue.Queue = queue.Queue()
+        self.last_body: dict | None = None
+        self.shown = False
+        self.relights = 0
+
+    def start(self, scene: bpy.types.Scene) -> None:
+        self.active, self.scene_name = True, scene.name
+        self.last_body, self.shown, self.relights = None, False, 0
+        self.changed_at = 0.0  # relight at the first tick
+        bpy.app.handlers.depsgraph_update_post.append(_on_depsgraph_update)
+        bpy.app.handlers.frame_change_post.append(_on_frame_change)
+        if not bpy.app.timers.is_registered(_tick):
+            bpy.app.timers.register(_tick, first_interval=0.0)
+        set_status("Live relight on")
+
+    def stop(self, message: str = "Live relight off") -> None:
+        if not self.active:
+            return
+        self.active = False
+        for handlers, function in ((bpy.app.handlers.depsgraph_update_post, _on_depsgraph_update),
+                                   (bpy.app.handlers.frame_change_post, _on_frame_change)):
+            if function in handlers:
+                handlers.remove(function)
+        if bpy.app.timers.is_registered(_tick):
+            bpy.app.timers.unregister(_tick)
+        set_status(message)
+
+    def note_change(self, scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph | None) -> None:
+        """Handler side: remember that something the lighting depends on changed."""
+        if not self.active or scene.name != self.scene_name:
+            return
+        if depsgraph is None or any(isinstance(u.id, WATCHED_TYPES) or
+                                    (isinstance(u.id, bpy.types.Object) and u.id.type in ("LIGHT", "EMPTY"))
+                                    for u in depsgraph.updates):
+            self.changed_at = time.monotonic()
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None and self.worker.is_alive()
+
+    def tick(self) -> float | None:
+        """Timer side: apply finished results, start a relight once edits settle. Never blocks."""
+        if not self.active:
+            return None
+        self._apply_results()
+        settled = self.changed_at is not None and time.monotonic() - self.changed_at >= Config.live_debounce_seconds
+        if settled and not self.busy:
+            self.changed_at = None
+            self._submit()
+        return Config.live_tick_seconds
+
+    def _submit(self) -> None:
+        scene = bpy.data.scenes.get(self.scene_name)
+        if scene is None:
+            self.stop("Live relight off: its scene is gone")
+            return
+        try:
+            plan = build_plan(scene, bpy.context.view_layer, "CURRENT", "live")
+        except PlanError as exc:
+            set_status(f"Live: {exc}")
+            return
+        if plan.body == self.last_body:
+            return
+        location: EngineLocation | None = None
+        if not SESSION.running:
+            if not auto_start():
+                self.stop(f"Live relight off: {NOT_RUNNING}")
+                return
+            try:
+                location = engine_location()
+            except EngineNotFound as exc:
+                self.stop(f"Live relight off: {exc}")
+                return
+            set_status("Live: starting the engine...")
+        self.last_body = plan.body
+        self.worker = threading.Thread(target=self._work, args=(plan, location), name="relume-live", daemon=True)
+        self.worker.start()
+
+    def _work(self, plan: RelightPlan, location: EngineLocation | None) -> None:
+        """Worker thread: no bpy here."""
+        started = time.monotonic()
+        try:
+            client = SESSION.client(location)
+            state = check_job(client.relight({**plan.body, "wait": True}))
+            self.results.put((plan, state, time.monotonic() - started, None))
+        except ServiceError as exc:
+            self.results.put((plan, None, 0.0, str(exc)))
+
+    def _apply_results(self) -> None:
+        while True:
+            try:
+                plan, state, seconds, error = self.results.get_nowait()
+            except queue.Empty:
+                return
+            if error is not None:
+                self.last_body = None  # try again on the next edit
+                set_status(f"Live: {error}")
+                continue
+            scene = bpy.data.scenes.get(self.scene_name)
+            path = state["paths"][0]
+            if self.shown and bpy.data.images.get(Config.plate_image_name) is not None:
+                load_plate(path, 1)
+            elif scene is not None:
+                show_plate(scene, path, plan.scene_frames[0], plan.plate_frames[0], 1)
+                self.shown = True
+            self.relights += 1
+            set_status(f"Live: frame {plan.plate_frames[0]} relit in {seconds:.2f} s")
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Run ticks until no edit is pending and no relight is in flight (for scripts and tests)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.tick()
+            if self.changed_at is None and not self.busy and self.results.empty():
+                return True
+            time.sleep(Config.live_tick_seconds)
+        return False
+
+
+LIVE = LiveRelight()
+
+
+def _on_depsgraph_update(scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
+    LIVE.note_change(scene, depsgraph)
+
+
+def _on_frame_change(scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph | None = None) -> None:
+    LIVE.note_change(scene, None)
+
+
+def _tick() -> float | None:
+    return LIVE.tick()

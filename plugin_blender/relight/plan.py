@@ -1,0 +1,64 @@
+"""What a relight asks the engine for: the request body built from the scene, and where the plate goes."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+
+import bpy
+
+from ..core.scene_to_lights import UnsupportedScene
+from .prechecks import relight_checks
+from .scene_reader import convert_scene
+
+
+class PlanError(Exception):
+    """The scene cannot be relit as set up; the message is for the artist."""
+
+
+@dataclass(frozen=True)
+class RelightPlan:
+    """One relight request: the service body, the scene frames it covers and conversion warnings."""
+
+    body: dict
+    scene_frames: list[int]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def plate_frames(self) -> list[int]:
+        return self.body["frames"]
+
+
+def output_folder(scene: bpy.types.Scene) -> str:
+    """Absolute output folder; a path relative to an unsaved .blend goes under the system's temporary folder
+    (not Blender's session folder, which is deleted on exit)."""
+    folder = scene.relume.output_folder or "//relume/"
+    if folder.startswith("//") and not bpy.data.filepath:
+        return os.path.join(tempfile.gettempdir(), folder[2:])
+    return bpy.path.abspath(folder)
+
+
+def output_pattern(scene: bpy.types.Scene, kind: str) -> str:
+    """``<output>/<scene>_<kind>.####.exr``."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", scene.name)
+    return os.path.join(output_folder(scene), f"{name}_{kind}.####.exr")
+
+
+def build_plan(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, frames: str, kind: str) -> RelightPlan:
+    """Check the settings and convert the scene; ``frames`` is CURRENT or RANGE. Raises PlanError."""
+    status = relight_checks(scene)
+    if not status.success:
+        raise PlanError(status.message)
+    try:
+        conversion = convert_scene(scene, view_layer, output_folder(scene))
+    except UnsupportedScene as exc:
+        raise PlanError("Unsupported lighting: " + "; ".join(exc.problems)) from None
+    settings = scene.relume
+    scene_frames = ([scene.frame_current] if frames == "CURRENT"
+                    else list(range(scene.frame_start, scene.frame_end + 1)))
+    body = {"capture": bpy.path.abspath(settings.capture_folder), "lights": conversion.lights,
+            "exposure": settings.exposure, "method": settings.method,
+            "frames": [f + settings.frame_offset for f in scene_frames], "out": output_pattern(scene, kind)}
+    return RelightPlan(body, scene_frames, conversion.warnings)

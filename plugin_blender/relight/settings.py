@@ -1,0 +1,50 @@
+"""Per-scene Relume settings (``scene.relume``): capture, subject, exposure, frames, output, display."""
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+
+METHODS = [
+    ("barycentric", "Barycentric", "Share light between the three nearest stage lights (smooth as lights move)"),
+    ("voronoi", "Nearest", "Give each direction's light to the nearest stage light"),
+]
+FRAMES = [
+    ("CURRENT", "Current Frame", "Relight the current frame only"),
+    ("RANGE", "Scene Range", "Relight every frame of the scene's frame range"),
+]
+DISPLAYS = [
+    ("CAMERA_BACKGROUND", "Camera Background", "Show the plate as the active camera's background image"),
+    ("PLANE", "Plane", "Show the plate on a plane in front of the camera (renders in Cycles and EEVEE)"),
+    ("NONE", "Image Only", "Only load the plate as an Image datablock"),
+]
+
+
+class RelumeSceneSettings(bpy.types.PropertyGroup):
+    capture_folder: StringProperty(name="Capture", subtype="DIR_PATH",
+                                   description="Light-stage capture folder (holds capture.yaml)")
+    subject: PointerProperty(name="Subject", type=bpy.types.Object,
+                             description="Empty placed where the captured head is; lights are measured from it")
+    exposure: FloatProperty(name="Exposure", default=0.0, soft_min=-10.0, soft_max=10.0, unit="NONE",
+                            description="Exposure change of the relit plate, in stops")
+    method: EnumProperty(name="Interpolation", items=METHODS, default="barycentric")
+    use_world: BoolProperty(name="World Lighting", default=True,
+                            description="Include the world's environment (off: scene lights only)")
+    frames: EnumProperty(name="Frames", items=FRAMES, default="CURRENT")
+    frame_offset: IntProperty(name="Plate Frame Offset", default=0,
+                              description="Capture frame = scene frame + this offset")
+    output_folder: StringProperty(name="Output", subtype="DIR_PATH", default="//relume/",
+                                  description="Folder for relit EXRs (relative to the .blend; unsaved files use "
+                                              "the system's temporary folder)")
+    display: EnumProperty(name="Display", items=DISPLAYS, default="CAMERA_BACKGROUND")
+    plate_distance: FloatProperty(name="Plane Distance", default=10.0, min=0.01, unit="LENGTH",
+                                  description="Distance of the plate plane from the camera")
+
+
+CLASSES = (RelumeSceneSettings,)
+
+
+def register_properties() -> None:
+    bpy.types.Scene.relume = PointerProperty(type=RelumeSceneSettings)
+
+
+def unregister_properties() -> None:
+    del bpy.types.Scene.relume

@@ -1,8 +1,9 @@
 """The ICT morphable face model in torch: identity and expression weights -> mesh vertices.
 
 Data: ``ict_face_model.npz`` packed from ICT-FaceKit (MIT, github.com/ICT-VGL/ICT-FaceKit); the
-installer puts it under ``~/.relume/assets/ict_face_model/``. The file is in centimetres; this
-module returns **metres** in the engine frame (Y up, right-handed, the face looking +Z), float32.
+installer puts it under ``~/.relume/assets/ict_face_model/`` (see :func:`default_model_path`). The
+file is in centimetres; this module returns **metres** in the engine frame (Y up, right-handed, the
+face looking +Z), float32.
 
 A mesh is ``v = neutral + identity_w @ identity_deltas + expression_w @ expression_deltas`` with
 identity weights drawn from N(0, 1) (100 PCA modes) and expression weights in [0, 1] (53 ARKit-style
@@ -15,6 +16,7 @@ upstream counter-clockwise winding, so triangle normals ``(b - a) x (c - a)`` fa
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +24,11 @@ import numpy as np
 import torch
 
 from engine.errors import InputError
+from engine.paths import assets_dir
+from engine.paths import assets_dir
 
 MODEL_ENV = "RELUME_FACE_MODEL"
+SHARED_ENV = "RELUME_SHARED"
 MODEL_FILE = Path("ict_face_model") / "ict_face_model.npz"
 CM_TO_M = 0.01
 _GET_IT = (
@@ -66,14 +71,15 @@ SUBMESH_KINDS = ("full", "face_and_head")
 
 
 def default_model_path() -> Path:
-    """Where the model is looked for: $RELUME_FACE_MODEL, the installer's folder, then ../shared (CI)."""
+    """Where the model is looked for: ``$RELUME_FACE_MODEL``; the installer's
+    ``<RELUME_HOME>/assets/ict_face_model/`` (``~/.relume`` by default); then the CI mirror
+    ``$RELUME_SHARED/assets/...`` (default ``../shared`` beside the repository). Returns the first that
+    exists, else the installer's path (so the error names where ``install.py`` puts it)."""
     env = os.environ.get(MODEL_ENV)
     if env:
         return Path(env).expanduser()
-    candidates = [
-        Path.home() / ".relume" / "assets" / MODEL_FILE,
-        Path(__file__).resolve().parents[3] / "shared" / "assets" / MODEL_FILE,
-    ]
+    shared = os.environ.get(SHARED_ENV) or Path(__file__).resolve().parents[3] / "shared"
+    candidates = [assets_dir() / MODEL_FILE, Path(shared) / "assets" / MODEL_FILE]
     for candidate in candidates:
         if candidate.is_file():
             return candidate
@@ -146,7 +152,7 @@ class FaceModel:
                 if missing:
                     raise InputError(path, f"not an ICT face model file (missing {', '.join(missing)}); {_GET_IT}")
                 data = {k: npz[k] for k in _KEYS}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise InputError(path, f"cannot read the ICT face model ({exc}); {_GET_IT}") from exc
         return cls(data, path)
 

@@ -54,6 +54,8 @@ class Camera:
         back = eye - target
         back = back / back.norm()
         right = torch.linalg.cross(up, back)
+        if float(right.norm()) < 1e-8:
+            raise ValueError("look_at: 'up' is parallel to the viewing direction")
         right = right / right.norm()
         true_up = torch.linalg.cross(back, right)
         rotation = torch.stack([right, true_up, back])  # rows: camera axes in world

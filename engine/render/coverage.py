@@ -1,14 +1,16 @@
 """Vectorised triangle coverage and z-test in screen space (the non-differentiable half of rasterising).
 
-Every triangle's pixel bounding box is expanded into candidate (triangle, pixel) pairs in bounded
-groups of similar box size (broadcast grids, no per-triangle Python loop); edge functions decide coverage
-and the nearest surface per pixel wins through one ``scatter_reduce(amin)`` over a packed int64 key
-``depth bits << 32 | triangle id``. Pure torch, so the same code runs on CPU and GPU.
+Every triangle's pixel bounding box becomes candidate (triangle, pixel) pairs: triangles with boxes
+of similar size share one broadcast grid (a few dozen groups, no per-triangle Python loop), chunked
+to bound memory. Plane equations decide coverage, and the nearest surface per pixel wins through one
+``scatter_reduce(amin)`` over a packed int64 key ``depth bits << 32 | triangle id``. Pure torch, so
+the same code runs on CPU and GPU.
 
 Screen space: x right, y down, pixel (row i, col j) has its centre at (j + 0.5, i + 0.5); a pixel is
-covered when its centre lies inside or on the edge of a triangle. ``perspective=True`` interpolates
-1/depth linearly across the screen (a pinhole projection), ``False`` interpolates depth (orthographic).
-Depths must be >= 0: their float bits then sort like the floats, which the packed key relies on.
+covered when its centre lies inside or on the edge of a triangle (no holes along shared edges).
+``perspective=True`` interpolates 1/depth linearly across the screen (a pinhole projection), ``False``
+interpolates depth (orthographic). Depths must be >= 0: their float bits then sort like the floats,
+which the packed key relies on.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ _EMPTY_KEY = torch.iinfo(torch.int64).max
 _ID_BITS = 32
 # Candidate pairs per grid chunk: bounds peak memory (~60 bytes per pair) whatever the mesh and resolution.
 CHUNK_PAIRS = 1 << 21
+_EXACT_SIDES = 4  # box sides up to this get grids of exactly their size
+# Barycentric slack of the inside test: neighbours evaluate a shared edge with different rounding, so
+# a pixel centre on the edge could fall out of both; the slack makes them both take it (the depth
+# test picks one) at the cost of coverage 1e-5 of a triangle's height too wide on the silhouette.
+_EDGE_EPS = 1e-5
 
 
 @dataclass
@@ -32,12 +39,15 @@ class Coverage:
 
 
 def _size_classes(limit: int, device: torch.device) -> torch.Tensor:
-    """Table n -> padded box side for n = 0..limit: 1, 2, 3, 4, then 6, 8, 12, 16, 24, ... (<= 1.5x)."""
-    sides = [1, 2, 3, 4]
+    """Table n -> padded box side for n = 0..limit: 1, 2, 3, 4 exactly, then 8, 16, 32, ...
+
+    Most boxes of a dense mesh are 1-4 pixels wide and get exact grids; rounding larger ones up to
+    powers of two keeps the number of groups (one loop iteration each) small.
+    """
+    sides = list(range(1, _EXACT_SIDES + 1))
     while sides[-1] < limit:
-        sides.append(sides[-1] * 3 // 2 if sides[-1] & (sides[-1] - 1) == 0 else sides[-1] * 4 // 3)
-    n = torch.arange(limit + 1)
-    table = torch.tensor(sides)[torch.searchsorted(torch.tensor(sides), n)]
+        sides.append(sides[-1] * 2)
+    table = torch.tensor(sides)[torch.searchsorted(torch.tensor(sides), torch.arange(limit + 1))]
     return table.to(device)
 
 
@@ -51,8 +61,9 @@ def _triangle_setup(screen: torch.Tensor, triangles: torch.Tensor, height: int, 
     step per column, step per row).
     """
     corners = screen[:, triangles].reshape(-1, 3, 3)  # (B*F, corner, xyq)
-    lo = torch.ceil(corners[..., :2].amin(dim=1) - 0.5).clamp(min=0)
-    hi = torch.minimum(torch.floor(corners[..., :2].amax(dim=1) - 0.5),
+    xy0, xy1, xy2 = corners[:, 0, :2], corners[:, 1, :2], corners[:, 2, :2]
+    lo = torch.ceil(torch.minimum(torch.minimum(xy0, xy1), xy2) - 0.5).clamp(min=0)
+    hi = torch.minimum(torch.floor(torch.maximum(torch.maximum(xy0, xy1), xy2) - 0.5),
                        torch.tensor([width - 1.0, height - 1.0], device=screen.device))
     e1 = corners[:, 1] - corners[:, 0]
     e2 = corners[:, 2] - corners[:, 0]
@@ -97,40 +108,46 @@ def rasterize_coverage(xy: torch.Tensor, depth: torch.Tensor, triangles: torch.T
     screen = torch.cat([xy, depth[..., None]], dim=2)
     index, lo, size, planes = _triangle_setup(screen, triangles.to(device), height, width, cull)
     view = torch.div(index, face_count, rounding_mode="floor")
-    face = index - view * face_count
-    base = view * (height * width) + lo[:, 1] * width + lo[:, 0]
-    keys = torch.full((batch * height * width,), _EMPTY_KEY, dtype=torch.int64, device=device)
+    pixel_count = batch * height * width
 
     # Triangles with similar boxes share one padded (rows x cols) grid of candidate pixels: broadcasting,
-    # no per-candidate gathers of triangle data.
-    classes = _size_classes(max(height, width), device)[size]
-    group_key = (classes[:, 1] * (max(height, width) + 1) + classes[:, 0]).to(torch.int32)
-    group_key, order = torch.sort(group_key)
+    # no per-candidate gathers. Per-triangle data is sorted by group once, so groups are slices.
+    side = max(height, width) + 1
+    classes = _size_classes(side - 1, device)[size]
+    group_key, order = torch.sort((classes[:, 1] * side + classes[:, 0]).to(torch.int32))
     groups, counts = torch.unique_consecutive(group_key, return_counts=True)
+    planes, size, lo, view = planes[order], size[order], lo[order], view[order]
+    face = index[order] - view * face_count
+    base = view * (height * width) + lo[:, 1] * width + lo[:, 0]
+    shapes = [divmod(group, side) for group in groups.tolist()]
+    # Padded cells may run past the last pixel: their keys are empty, so a spare tail absorbs them.
+    spare = max((rows * width + cols for rows, cols in shapes), default=0)
+    keys = torch.full((pixel_count + spare,), _EMPTY_KEY, dtype=torch.int64, device=device)
     start = 0
-    for group, count in zip(groups.tolist(), counts.tolist()):
-        rows, cols = divmod(group, max(height, width) + 1)
+    for (rows, cols), count in zip(shapes, counts.tolist()):
         grid_col = torch.arange(cols, device=device).repeat(rows)
         grid_row = torch.arange(rows, device=device).repeat_interleave(cols)
         grid_offset = grid_row * width + grid_col
-        exact = rows <= 4 and cols <= 4  # boxes of this group are never padded (image clipping is in size)
-        members = order[start : start + count]
-        start += count
-        for chunk in torch.split(members, max(1, CHUNK_PAIRS // (rows * cols))):
-            p = planes[chunk]
-            b1 = p[:, 0:1] + p[:, 1:2] * grid_col + p[:, 2:3] * grid_row
-            b2 = p[:, 3:4] + p[:, 4:5] * grid_col + p[:, 5:6] * grid_row
-            inside = (b1 >= 0) & (b2 >= 0) & (b1 + b2 <= 1)
+        grid_col_f, grid_row_f = grid_col.float(), grid_row.float()
+        exact = rows <= _EXACT_SIDES and cols <= _EXACT_SIDES  # never padded (image clipping is in size)
+        step = max(1, CHUNK_PAIRS // (rows * cols))
+        for first in range(start, start + count, step):
+            last = min(first + step, start + count)
+            p = planes[first:last]
+            b1 = torch.addcmul(torch.addcmul(p[:, 0:1], p[:, 1:2], grid_col_f), p[:, 2:3], grid_row_f)
+            b2 = torch.addcmul(torch.addcmul(p[:, 3:4], p[:, 4:5], grid_col_f), p[:, 5:6], grid_row_f)
+            q = torch.addcmul(torch.addcmul(p[:, 6:7], p[:, 7:8], grid_col_f), p[:, 8:9], grid_row_f)
+            outside = (b1 < -_EDGE_EPS) | (b2 < -_EDGE_EPS) | (b1 + b2 > 1 + _EDGE_EPS)
             if not exact:
-                inside &= (grid_col < size[chunk, 0:1]) & (grid_row < size[chunk, 1:2])
-            hit = torch.nonzero(inside.reshape(-1)).squeeze(1)
-            member = torch.div(hit, rows * cols, rounding_mode="floor")
-            cell = hit - member * (rows * cols)
-            triangle = chunk[member]
-            q = p[member, 6] + p[member, 7] * grid_col[cell] + p[member, 8] * grid_row[cell]
-            candidate_depth = 1.0 / q if perspective else q
-            key = (candidate_depth.view(torch.int32).to(torch.int64) << _ID_BITS) + face[triangle]
-            keys.scatter_reduce_(0, base[triangle] + grid_offset[cell], key, reduce="amin")
+                box = size[first:last]
+                outside |= (grid_col >= box[:, 0:1]) | (grid_row >= box[:, 1:2])
+            candidate_depth = q.reciprocal_() if perspective else q
+            key = (candidate_depth.view(torch.int32).to(torch.int64) << _ID_BITS) + face[first:last, None]
+            key.masked_fill_(outside, _EMPTY_KEY)
+            pixel = base[first:last, None] + grid_offset
+            keys.scatter_reduce_(0, pixel.reshape(-1), key.reshape(-1), reduce="amin")
+        start += count
+    keys = keys[:pixel_count]
 
     empty = keys == _EMPTY_KEY
     triangle_id = torch.where(empty, -1, keys & ((1 << _ID_BITS) - 1))

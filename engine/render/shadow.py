@@ -3,8 +3,13 @@
 A light direction ``d`` (unit, subject -> light, engine frame) gets an orthographic view along ``-d``
 covering the mesh's bounding sphere; its depth map stores, per texel, the distance along ``-d`` of the
 surface nearest the light. A point is lit when it is no farther than that (plus ``bias``); 2x2
-percentage-closer filtering with bilinear weights softens the texel steps. Many lights rasterise in
-one batched call (see :func:`~engine.render.coverage.rasterize_coverage`).
+percentage-closer filtering with bilinear weights softens the texel steps. Lights rasterise in
+batches (see :func:`~engine.render.coverage.rasterize_coverage`).
+
+By default the maps hold the surfaces facing *away* from the light (front faces culled, the classic
+remedy for shadow acne): a surface facing the light is compared with the far side of whatever is in
+front of it, so it never shadows itself, and only surfaces that face away from the light (unlit anyway)
+sit at their own depth. This assumes closed, outward-wound occluders such as the face model's head.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import torch
 from engine.render.coverage import rasterize_coverage
 
 DEFAULT_BIAS_TEXELS = 2.0
+# Lights rasterised per batch on the CPU: enough to amortise per-call overhead, few enough to stay in cache.
+LIGHTS_PER_BATCH = 8
 
 
 @dataclass
@@ -23,7 +30,8 @@ class ShadowMap:
     """Depth maps of L directional lights over one mesh, metres.
 
     ``depth`` (L, R, R) distance along the light's travel from the plane tangent to the bounding sphere
-    on the light's side (+inf where no surface); ``axes`` (L, 3, 3) rows = map right, map down, light travel (-d); ``centre`` (3,) and
+    on the light's side (+inf where no surface); ``axes`` (L, 3, 3) rows = map right, map down, light
+    travel (-d), a right-handed frame like an OpenCV camera looking along -d; ``centre`` (3,) and
     ``radius`` (m) of the square each map covers; texel size = 2 * radius / R.
     """
 
@@ -56,8 +64,10 @@ def light_axes(light_dirs: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def shadow_map(vertices: torch.Tensor, triangles: torch.Tensor, light_dirs: torch.Tensor,
-               resolution: int = 256) -> ShadowMap:
-    """Depth maps (L, R, R) of a mesh (V, 3) for directions ``light_dirs`` (L, 3) or (3,)."""
+               resolution: int = 256, cull: str | None = "front", lights_per_batch: int | None = None) -> ShadowMap:
+    """Depth maps (L, R, R) of a mesh (V, 3) for directions ``light_dirs`` (L, 3) or (3,); ``cull``:
+    ``"front"`` (keep the faces turned away from the light, default), ``"back"`` or ``None``.
+    ``lights_per_batch``: default :data:`LIGHTS_PER_BATCH` on the CPU, all lights at once on a GPU."""
     light_dirs = torch.as_tensor(light_dirs, dtype=vertices.dtype, device=vertices.device).reshape(-1, 3)
     low, high = vertices.amin(dim=0), vertices.amax(dim=0)
     centre = (low + high) / 2
@@ -65,7 +75,13 @@ def shadow_map(vertices: torch.Tensor, triangles: torch.Tensor, light_dirs: torc
     axes = light_axes(light_dirs)
     maps = ShadowMap(torch.empty(0, resolution, resolution), axes, centre, radius)
     texels, depth = maps.project(vertices)
-    maps.depth = rasterize_coverage(texels, depth, triangles, resolution, resolution, perspective=False).depth
+    if lights_per_batch is None:
+        lights_per_batch = LIGHTS_PER_BATCH if vertices.device.type == "cpu" else len(light_dirs)
+    maps.depth = torch.cat([
+        rasterize_coverage(texels[i : i + lights_per_batch], depth[i : i + lights_per_batch], triangles,
+                           resolution, resolution, perspective=False, cull=cull).depth
+        for i in range(0, len(light_dirs), lights_per_batch)
+    ])
     return maps
 
 
@@ -91,10 +107,11 @@ def shadow_visibility(maps: ShadowMap, points: torch.Tensor, bias: float | None 
 
 
 def directional_shadow_mask(vertices: torch.Tensor, triangles: torch.Tensor, points: torch.Tensor,
-                            light_dir: torch.Tensor, resolution: int = 256, bias: float | None = None) -> torch.Tensor:
+                            light_dir: torch.Tensor, resolution: int = 256, bias: float | None = None,
+                            cull: str | None = "front") -> torch.Tensor:
     """Visibility in [0, 1] of ``points`` (N, 3) from directional light(s) ``light_dir`` (3,) -> (N,) or
     (L, 3) -> (L, N), the mesh (V, 3) / (F, 3) casting the shadows. 1 = lit, 0 = in shadow."""
     light_dir = torch.as_tensor(light_dir, dtype=vertices.dtype, device=vertices.device)
-    maps = shadow_map(vertices, triangles, light_dir, resolution)
+    maps = shadow_map(vertices, triangles, light_dir, resolution, cull)
     visibility = shadow_visibility(maps, points.to(vertices), bias)
     return visibility[0] if light_dir.dim() == 1 else visibility

@@ -29,13 +29,29 @@ def silhouette_edges(xy: torch.Tensor, triangles: torch.Tensor) -> tuple[torch.T
     front = (area < 0).long()  # (B, F), counter-clockwise in a y-up view
     pairs = torch.cat([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])  # (3F, 2)
     pairs = torch.sort(pairs, dim=1).values
-    edges, inverse = torch.unique(pairs, dim=0, return_inverse=True)
+    stride = int(triangles.max()) + 1
+    keys, inverse = torch.unique(pairs[:, 0] * stride + pairs[:, 1], return_inverse=True)
+    edges = torch.stack([torch.div(keys, stride, rounding_mode="floor"), keys % stride], dim=1)
     total = torch.bincount(inverse, minlength=len(edges))
     front_count = torch.zeros(batch, len(edges), dtype=torch.long, device=xy.device)
     front_count.index_add_(1, inverse, front.repeat(1, 3))
     on_outline = ((front_count > 0) & (front_count < total)) | (total == 1)
     view, edge = torch.nonzero(on_outline, as_tuple=True)
     return view, edges[edge]
+
+
+def _dilate(image: torch.Tensor, radius: int) -> torch.Tensor:
+    """Max over a (2 radius + 1)^2 square around each pixel of (B, H, W) images, as two 1-D passes."""
+    pool = torch.nn.functional.max_pool2d
+    size = 2 * radius + 1
+    rows = pool(image[:, None], (1, size), stride=1, padding=(0, radius))
+    return pool(rows, (size, 1), stride=1, padding=(radius, 0))[:, 0]
+
+
+def _pixel_centres(pixels: torch.Tensor, height: int, width: int, dtype: torch.dtype) -> torch.Tensor:
+    """Screen positions (N, 2) of the centres of flat pixel indices (N,) into (B, H, W) images."""
+    row = torch.div(pixels, width, rounding_mode="floor") % height
+    return torch.stack([pixels % width, row], dim=1).to(dtype) + 0.5
 
 
 def _segment_distance(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -69,9 +85,7 @@ def _nearest_edge(xy: torch.Tensor, view: torch.Tensor, edges: torch.Tensor, ban
         pixel = view[owner] * (height * width) + (lo[owner, 1] + row) * width + lo[owner, 0] + col
         hit = torch.nonzero(band[pixel]).squeeze(1)
         owner, pixel = owner[hit], pixel[hit]
-        centre = torch.stack([(pixel % width).float(), (torch.div(pixel, width, rounding_mode="floor") % height).float()],
-                             dim=1) + 0.5
-        distance = _segment_distance(centre, ends[owner, 0], ends[owner, 1])
+        distance = _segment_distance(_pixel_centres(pixel, height, width, xy.dtype), ends[owner, 0], ends[owner, 1])
         key = (distance.view(torch.int32).to(torch.int64) << _ID_BITS) + owner
         keys.scatter_reduce_(0, pixel, key, reduce="amin")
     found = keys != torch.iinfo(torch.int64).max
@@ -85,19 +99,14 @@ def soft_silhouette(xy: torch.Tensor, triangles: torch.Tensor, mask: torch.Tenso
         raise ValueError("soft_sigma must be > 0 pixels")
     radius = int(math.ceil(3.0 * sigma)) + 1
     hard = mask.to(xy.dtype)
-    pool = torch.nn.functional.max_pool2d
-    grown = pool(hard[:, None], 2 * radius + 1, stride=1, padding=radius)[:, 0]
-    shrunk = 1.0 - pool(1.0 - hard[:, None], 2 * radius + 1, stride=1, padding=radius)[:, 0]
-    band = (grown > 0) & (shrunk < 1)
+    band = (_dilate(hard, radius) > 0) & (_dilate(1.0 - hard, radius) > 0)  # within radius of both sides
     view, edges = silhouette_edges(xy.detach(), triangles)
     nearest = _nearest_edge(xy.detach(), view, edges, band, radius)
     pixels = torch.nonzero(nearest.reshape(-1) >= 0).squeeze(1)
     edge = nearest.reshape(-1)[pixels]
     height, width = mask.shape[-2:]
-    centre = torch.stack([(pixels % width).to(xy.dtype), (torch.div(pixels, width, rounding_mode="floor") % height).to(xy.dtype)],
-                         dim=1) + 0.5
     ends = xy[view[edge][:, None], edges[edge]]  # (N, 2, 2), with gradients
-    distance = _segment_distance(centre, ends[:, 0], ends[:, 1])
+    distance = _segment_distance(_pixel_centres(pixels, height, width, xy.dtype), ends[:, 0], ends[:, 1])
     sign = torch.where(mask.reshape(-1)[pixels], 1.0, -1.0).to(xy.dtype)
     alpha = hard.reshape(-1).index_put((pixels,), torch.sigmoid(sign * distance / sigma))
     return alpha.reshape(mask.shape)

@@ -19,6 +19,7 @@ from engine.errors import RelumeError
 from engine.lighting.lights import EnvironmentLight, Light, load_lights
 from engine.lighting.weights import METHODS, capture_weights
 from engine.service.cli import add_parser as add_serve_parser
+from engine.synth.cli import add_parser as add_synth_parser
 from engine.stage.capture import Capture, parse_frames
 
 Handler = Callable[[argparse.Namespace], int]
@@ -162,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--size", type=int, default=192, help="image size of the synthetic capture (pixels)")
     demo.set_defaults(handler=run_demo)
     add_serve_parser(commands)
+    add_synth_parser(commands)
     return parser
 
 

@@ -32,19 +32,19 @@ def ggx_specular(n_dot_l: torch.Tensor, n_dot_v: torch.Tensor, l_dot_v: torch.Te
     n_dot_l, l_dot_v: (L, P); n_dot_v, roughness, f0: (P,). The half vector h = (l + v) / |l + v|
     never needs forming: n.h = (n.l + n.v) / |l + v| and v.h = (1 + l.v) / |l + v|.
     """
-    alpha2 = (roughness * roughness).clamp(min=1e-4) ** 2
-    inv_len = torch.rsqrt((2.0 + 2.0 * l_dot_v).clamp(min=_EPS))
-    n_dot_h = ((n_dot_l + n_dot_v) * inv_len).clamp(0.0, 1.0)
-    v_dot_h = ((1.0 + l_dot_v) * inv_len).clamp(0.0, 1.0)
-    nl = n_dot_l.clamp(min=0.0)
+    alpha2 = (roughness * roughness).clamp(min=1e-2) ** 2
     nv = n_dot_v.clamp(min=1e-4)
-    denom = n_dot_h * n_dot_h * (alpha2 - 1.0) + 1.0
-    distribution = alpha2 / (math.pi * denom * denom)
-    lambda_v = nl * torch.sqrt(nv * nv * (1.0 - alpha2) + alpha2)
-    lambda_l = nv * torch.sqrt(nl * nl * (1.0 - alpha2) + alpha2)
-    visibility = 0.5 / (lambda_v + lambda_l).clamp(min=_EPS)  # G / (4 n.l n.v)
-    fresnel = f0 + (1.0 - f0) * (1.0 - v_dot_h) ** 5
-    return distribution * visibility * fresnel * nl
+    inv_len = (2.0 + 2.0 * l_dot_v).clamp_(min=_EPS).rsqrt_()
+    n_dot_h = (n_dot_l + n_dot_v).mul_(inv_len).clamp_(0.0, 1.0)
+    one_minus_v_dot_h = (1.0 + l_dot_v).mul_(inv_len).clamp_(0.0, 1.0).neg_().add_(1.0)
+    nl = n_dot_l.clamp(min=0.0)
+    denom = n_dot_h.square_().mul_(alpha2 - 1.0).add_(1.0).square_()
+    distribution = denom.reciprocal_().mul_(alpha2 / math.pi)
+    # Height-correlated Smith: G / (4 n.l n.v) = 0.5 / (n.l sqrt(n.v^2 (1 - a2) + a2) + n.v sqrt(n.l^2 (1 - a2) + a2))
+    lambda_l = nl.square().mul_(1.0 - alpha2).add_(alpha2).sqrt_().mul_(nv)
+    lambda_l.addcmul_(nl, torch.sqrt(nv * nv * (1.0 - alpha2) + alpha2)).clamp_(min=_EPS)
+    fresnel = one_minus_v_dot_h.pow_(5).mul_(1.0 - f0).add_(f0)
+    return distribution.mul_(fresnel).div_(lambda_l).mul_(nl).mul_(0.5)
 
 
 def shade(normal: torch.Tensor, view: torch.Tensor, albedo: torch.Tensor, roughness: torch.Tensor,

@@ -17,6 +17,7 @@ eyes and the mouth interior. Positions are model-space metres of the performer's
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -39,7 +40,7 @@ _WRAP_SKIN = np.array([0.45, 0.22, 0.14])  # red light scatters furthest under t
 
 IRIS_ANGLE_DEG = 24.0   # angular radius of the iris seen from the eyeball centre (the cornea bulge)
 PUPIL_ANGLE_DEG = 8.5
-DETAIL_TEXELS = 512      # per UV tile of the baked detail texture
+DETAIL_TEXELS = 384      # per UV tile of the baked detail texture
 
 
 def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
@@ -237,8 +238,11 @@ def _vertex_kinds(model: FaceModel) -> dict[str, np.ndarray]:
     }
 
 
-def _bake_detail(seed: int, tiles: int = 2, texels: int = DETAIL_TEXELS) -> torch.Tensor:
-    """(tiles, texels, texels) fine albedo variation in about [-1, 1]: pores and mottling."""
+@lru_cache(maxsize=1)
+def _bake_detail(tiles: int = 2, texels: int = DETAIL_TEXELS, seed: int = 0x90E5) -> torch.Tensor:
+    """(tiles, texels, texels) fine albedo variation in about [-1, 1]: pores and mottling.
+
+    The same for every performer (made once per process); people differ in the per-vertex maps."""
     axis = (torch.arange(texels, dtype=torch.float32) + 0.5) / texels
     v, u = torch.meshgrid(axis, axis, indexing="ij")
     layers = []
@@ -300,7 +304,8 @@ def procedural_skin(model: FaceModel, neutral: torch.Tensor, seed: int) -> Surfa
 
     # Scalp hair on the back of the head above the ears, with a soft hairline; the neck is skin.
     top = marks[19:25, 1].mean()
-    scalp = _smoothstep(marks[0, 1] - 0.01, marks[0, 1] + 0.025, points[:, 1]) * _smoothstep(-0.01, 0.02, top + 0.04 - points[:, 2] * 0.6)
+    above_ears = _smoothstep(marks[0, 1] - 0.01, marks[0, 1] + 0.025, points[:, 1])
+    scalp = above_ears * _smoothstep(-0.01, 0.02, top + 0.04 - points[:, 2] * 0.6)
     hairline = _smoothstep(top + 0.05, top + 0.07, points[:, 1] + 0.3 * np.maximum(np.abs(points[:, 0]) - 0.04, 0.0))
     hair_weight = np.clip(np.maximum(scalp * kinds["head"], hairline * (kinds["face"] | kinds["head"])), 0.0, 1.0)
     hair_weight *= np.clip(0.85 + 0.3 * strands, 0.0, 1.0)
@@ -337,5 +342,5 @@ def procedural_skin(model: FaceModel, neutral: torch.Tensor, seed: int) -> Surfa
     return SurfaceMaterial(
         albedo=tensor(np.clip(albedo, 0.005, 0.95)), roughness=tensor(np.clip(roughness, 0.05, 1.0)),
         specular=tensor(specular), wrap=tensor(wrap), detail_amount=tensor(detail_amount),
-        detail=_bake_detail(noise_seed), eyes=EyeLayout.from_model(model, points, iris),
+        detail=_bake_detail(), eyes=EyeLayout.from_model(model, points, iris),
     )

@@ -1,45 +1,51 @@
 """Deterministic value noise in 2-D or 3-D, for procedural textures (pure torch).
 
-The lattice values come from an integer hash of the cell corner and a seed, so the same
-points and seed give the same noise on any machine; between corners the values are blended
-with a smoothstep, so the noise is continuous with features about one lattice cell wide.
+Lattice values come from a table of 2^18 uniform random numbers drawn from the seed (NumPy's
+PCG64, the same on every machine); a lattice point's value is the table entry at its
+coordinates modulo the table's side (512 cells in 2-D, 64 in 3-D, far more than any texture here
+repeats over). Between lattice points the values are blended with a smoothstep, so the noise is
+continuous with features about one lattice cell wide.
 """
 
 from __future__ import annotations
 
 import itertools
+from functools import lru_cache
 
+import numpy as np
 import torch
 
-_PRIMES = (73856093, 19349663, 83492791)
-_MASK = (1 << 31) - 1
+_TABLE_BITS = 18
+_SIDE = {2: 1 << (_TABLE_BITS // 2), 3: 1 << (_TABLE_BITS // 3)}
 
 
-def _lattice(corner: torch.Tensor, seed: int) -> torch.Tensor:
-    """Pseudo-random value in [-1, 1] per integer lattice point (N, D) long."""
-    h = torch.full(corner.shape[:1], (seed * 2654435761) & _MASK, dtype=torch.int64)
-    for axis in range(corner.shape[1]):
-        h = h ^ (corner[:, axis] * _PRIMES[axis])
-    h = h & _MASK
-    h = ((h ^ (h >> 13)) * 1274126177) & _MASK  # avalanche so neighbouring cells decorrelate
-    h = h ^ (h >> 16)
-    return (h & 0xFFFF).to(torch.float32) / 32767.5 - 1.0
+@lru_cache(maxsize=16)
+def _table(seed: int) -> torch.Tensor:
+    values = np.random.default_rng([seed, 0x7AB1E]).uniform(-1.0, 1.0, 1 << _TABLE_BITS)
+    return torch.from_numpy(values.astype(np.float32))
 
 
 def value_noise(points: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """Noise (N,) in [-1, 1] at points (N, D), D = 2 or 3, with one feature per unit of distance."""
     if points.dim() != 2 or points.shape[1] not in (2, 3):
         raise ValueError(f"value_noise expects (N, 2|3) points, got {tuple(points.shape)}")
-    points = points.to(torch.float64)
+    dims = points.shape[1]
+    side = _SIDE[dims]
     base = torch.floor(points)
     frac = (points - base).to(torch.float32)
     smooth = frac * frac * (3.0 - 2.0 * frac)
-    base = base.to(torch.int64)
+    weights = (1.0 - smooth, smooth)  # per axis: weight of the lower and the upper corner
+    low = torch.remainder(base.to(torch.int64), side)
+    cells = (low, torch.remainder(low + 1, side))  # per axis: table coordinate of each corner
+    table = _table(seed)
     total = torch.zeros(points.shape[0])
-    for offset in itertools.product((0, 1), repeat=points.shape[1]):
-        shift = torch.tensor(offset, dtype=torch.int64)
-        weight = torch.prod(torch.where(shift.bool(), smooth, 1.0 - smooth), dim=1)
-        total += weight * _lattice(base + shift, seed)
+    for offset in itertools.product((0, 1), repeat=dims):
+        weight = weights[offset[0]][:, 0]
+        index = cells[offset[0]][:, 0]
+        for axis in range(1, dims):
+            weight = weight * weights[offset[axis]][:, axis]
+            index = index * side + cells[offset[axis]][:, axis]
+        total += weight * table[index]
     return total
 
 

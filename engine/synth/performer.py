@@ -74,15 +74,33 @@ def _speech(rng: np.random.Generator, frames: int, fps: float) -> np.ndarray:
     return 0.55 * envelope * syllables
 
 
+# Shapes a face rarely holds, kept small; signed pairs never act together (first: positive side).
+_RARE = ("jawForward", "mouthRoll", "mouthShrug", "mouthFunnel", "mouthPucker", "cheekPuff", "noseSneer",
+         "mouthStretch", "mouthDimple", "mouthPress", "mouthClose")
+_SIGNED = (("jawLeft", "jawRight"), ("mouthLeft", "mouthRight"))
+_GAZE = (("eyeLookOut_L", "eyeLookIn_L"), ("eyeLookIn_R", "eyeLookOut_R"), ("eyeLookUp_L", "eyeLookDown_L"),
+         ("eyeLookUp_R", "eyeLookDown_R"))  # (positive, negative) of gaze x (to the subject's left) / y (up)
+MOUTH_BUDGET = 1.3  # the mouth and jaw shapes (besides jawOpen) together never exceed this
+
+
+def _signed_into(weights: np.ndarray, names: list[str], pair: tuple[str, str], signal: np.ndarray) -> None:
+    """Write a signed signal into a (positive, negative) pair of expression columns."""
+    if pair[0] in names and pair[1] in names:
+        weights[:, names.index(pair[0])] = np.clip(signal, 0.0, 1.0)
+        weights[:, names.index(pair[1])] = np.clip(-signal, 0.0, 1.0)
+
+
 def expression_trajectories(rng: np.random.Generator, names: list[str], frames: int, fps: float = 24.0,
                             activity: float = 1.0) -> np.ndarray:
     """(frames, len(names)) smooth, sparse expression weights in [0, 1].
 
     Each channel is smoothed noise (time scale ~0.4 s) passed through a soft threshold, so it is
     zero most of the time and rises to a random peak now and then; left/right pairs share most
-    of their motion (faces are mostly symmetric). Eye blinks are separate short bumps and
-    ``jawOpen`` adds talking-like syllables.
-    ``activity`` scales how often channels are active (1: each active 10-35 % of the time).
+    of their motion (faces are mostly symmetric). Shapes faces rarely hold (pucker, jaw
+    forward...) are rarer and smaller, opposite shapes (jaw left/right) never mix, the eyes
+    share one gaze, blinks are short bumps, ``jawOpen`` adds talking-like syllables,
+    ``mouthClose`` only follows an open jaw, and the mouth shapes have a joint budget.
+    ``activity`` scales how often channels are active.
     """
     sigma = 0.4 * fps
     noise = _smooth_noise(rng, frames, len(names), sigma)
@@ -90,22 +108,36 @@ def expression_trajectories(rng: np.random.Generator, names: list[str], frames: 
         common = 0.5 * (noise[:, left] + noise[:, right])
         noise[:, left] = 0.85 * common + 0.5 * noise[:, left]
         noise[:, right] = 0.85 * common + 0.5 * noise[:, right]
-    threshold = rng.uniform(0.4, 1.3, size=len(names)) / max(activity, 1e-3)
-    peak = rng.uniform(0.5, 1.0, size=len(names))
-    weights = np.clip((noise - threshold) / 1.2, 0.0, 1.0) * peak
-    weights = weights * weights * (3.0 - 2.0 * weights)  # smoothstep: eases in and out of zero
+    rare = np.array([name.startswith(_RARE) for name in names])
+    threshold = np.where(rare, rng.uniform(1.2, 1.7, len(names)), rng.uniform(0.5, 1.1, len(names)))
+    peak = np.where(rare, rng.uniform(0.2, 0.5, len(names)), rng.uniform(0.5, 1.0, len(names)))
+    weights = np.clip((noise - threshold / max(activity, 1e-3)) / 1.2, 0.0, 1.0)
+    weights = weights * weights * (3.0 - 2.0 * weights) * peak  # smoothstep: eases in and out of zero
+    for pair in _SIGNED:
+        signal = _smooth_noise(rng, frames, 1, sigma)[:, 0]
+        _signed_into(weights, names, pair, np.sign(signal) * np.clip(np.abs(signal) - 0.8, 0.0, None) * 0.35)
+    gaze = _smooth_noise(rng, frames, 2, 0.25 * fps) * np.array([0.35, 0.25])
+    for k, pair in enumerate(_GAZE):
+        _signed_into(weights, names, pair, gaze[:, k // 2])
     blink = _blinks(rng, frames, fps)
     for name in ("eyeBlink_L", "eyeBlink_R"):
         if name in names:
             column = names.index(name)
             weights[:, column] = np.maximum(weights[:, column] * 0.3, blink)
     if "jawOpen" in names:
-        column = names.index("jawOpen")
-        weights[:, column] = np.maximum(weights[:, column], _speech(rng, frames, fps))
+        jaw = names.index("jawOpen")
+        weights[:, jaw] = np.maximum(weights[:, jaw] * 0.7, _speech(rng, frames, fps))
+        if "mouthClose" in names:
+            close = names.index("mouthClose")
+            weights[:, close] = np.minimum(weights[:, close], 0.8 * weights[:, jaw])
+    mouth = np.array([name.startswith(("mouth", "jaw")) and name != "jawOpen" for name in names])
+    total = weights[:, mouth].sum(axis=1, keepdims=True)
+    weights[:, mouth] *= np.minimum(1.0, MOUTH_BUDGET / np.maximum(total, 1e-9))
     return np.clip(weights, 0.0, 1.0)
 
 
-def head_motion(rng: np.random.Generator, frames: int, fps: float = 24.0, amplitude_deg: tuple[float, float, float] = (4.0, 8.0, 3.0),
+def head_motion(rng: np.random.Generator, frames: int, fps: float = 24.0,
+                amplitude_deg: tuple[float, float, float] = (4.0, 8.0, 3.0),
                 amplitude_m: float = 0.008) -> tuple[np.ndarray, np.ndarray]:
     """Smooth head rotations (frames, 3, 3) and translations (frames, 3) m.
 

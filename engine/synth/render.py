@@ -21,12 +21,13 @@ import torch
 
 from engine.face.model import FaceModel, Submesh
 from engine.render.camera import Camera
-from engine.render.rasterize import GBuffer, rasterize
+from engine.render.rasterize import GBuffer, rasterize, vertex_normals
 from engine.synth.brdf import shade
 from engine.synth.material import PixelMaterial, SurfaceMaterial
 from engine.synth.shadows import SurfaceSampler, render_shadow_maps, visibility
 
-LIGHT_CHUNK = 160  # lights shaded together: bounds memory to ~(chunk x pixels x 3) floats
+MAX_CHUNK_VALUES = 8_000_000  # lights x pixels shaded together (a few such float arrays live at once)
+MAX_LIGHT_CHUNK = 160
 
 
 @dataclass
@@ -34,7 +35,9 @@ class FrameSurface:
     """A frame's visible surface: G-buffer, covered pixel indices (P,) and per-pixel shading inputs.
 
     position, normal, view: (P, 3) world frame (view = unit vector from the surface to the camera);
-    occluders: (S, 3) shadow-casting sample points of the posed mesh.
+    occluders: (S, 3) shadow-casting sample points of the posed mesh. Shadows are looked up at the
+    K vertices of the visible triangles (``receiver_position``/``receiver_normal`` (K, 3)) and
+    interpolated to the pixels through ``corners`` (P, 3) (indices into the K) and ``barycentrics`` (P, 3).
     """
 
     gbuffer: GBuffer
@@ -45,6 +48,10 @@ class FrameSurface:
     view: torch.Tensor
     material: PixelMaterial
     occluders: torch.Tensor
+    receiver_position: torch.Tensor
+    receiver_normal: torch.Tensor
+    corners: torch.Tensor
+    barycentrics: torch.Tensor
 
     @property
     def height(self) -> int:
@@ -89,8 +96,25 @@ class StageRenderer:
             view = torch.nn.functional.normalize(self.camera.position - position, dim=1)
             material = self.material.at_pixels(gbuffer, pixels, self.submesh.triangles,
                                                self.submesh.triangle_material, vertices)
+            corners = self.submesh.triangles[gbuffer.triangle_id.reshape(-1)[pixels]]
+            used = torch.zeros(vertices.shape[0], dtype=torch.bool)
+            used[corners.reshape(-1)] = True
+            receivers = torch.nonzero(used).squeeze(1)
+            compact = (torch.cumsum(used, 0) - 1)[corners]
+            normals = vertex_normals(vertices, self.submesh.triangles)
             return FrameSurface(gbuffer, pixels, vertices, position, normal, view, material,
-                                self.sampler.points(vertices))
+                                self.sampler.points(vertices), vertices[receivers], normals[receivers],
+                                compact, gbuffer.barycentrics.reshape(-1, 3)[pixels])
+
+    @staticmethod
+    def shadow(surface: FrameSurface, directions: torch.Tensor, resolution: int) -> torch.Tensor:
+        """Visibility (L, P) of the covered pixels from ``directions`` (L, 3)."""
+        maps = render_shadow_maps(surface.occluders, directions, resolution)
+        at_vertices = visibility(maps, surface.receiver_position, surface.receiver_normal)
+        bary = surface.barycentrics
+        lit = at_vertices[:, surface.corners[:, 0]] * bary[:, 0]
+        lit.addcmul_(at_vertices[:, surface.corners[:, 1]], bary[:, 1])
+        return lit.addcmul_(at_vertices[:, surface.corners[:, 2]], bary[:, 2])
 
     def radiance(self, surface: FrameSurface, directions: np.ndarray | torch.Tensor,
                  irradiance: np.ndarray | torch.Tensor, shadows: bool = True) -> Iterator[torch.Tensor]:
@@ -101,15 +125,13 @@ class StageRenderer:
         directions = torch.as_tensor(directions, dtype=torch.float32)
         irradiance = torch.as_tensor(irradiance, dtype=torch.float32)
         m = surface.material
+        step = int(min(MAX_LIGHT_CHUNK, max(1, MAX_CHUNK_VALUES // max(len(surface.pixels), 1))))
         with torch.no_grad():
-            for start in range(0, len(directions), LIGHT_CHUNK):
-                chunk = directions[start:start + LIGHT_CHUNK]
-                visible = None
-                if shadows:
-                    maps = render_shadow_maps(surface.occluders, chunk, self.shadow_resolution)
-                    visible = visibility(maps, surface.position, surface.normal)
+            for start in range(0, len(directions), step):
+                chunk = directions[start:start + step]
+                visible = self.shadow(surface, chunk, self.shadow_resolution) if shadows else None
                 yield shade(surface.normal, surface.view, m.albedo, m.roughness, m.specular, m.wrap, chunk,
-                            irradiance[start:start + LIGHT_CHUNK], visible)
+                            irradiance[start:start + step], visible)
 
     def total_radiance(self, surface: FrameSurface, directions: np.ndarray | torch.Tensor,
                        irradiance: np.ndarray | torch.Tensor, shadows: bool = True) -> torch.Tensor:

@@ -9,9 +9,9 @@ writes stay in cache.
 
 A receiving point p with normal n looks itself up at p + n * offset (normal-offset biasing, so
 a surface does not shadow itself) and is lit when its depth toward the light plus a bias
-reaches the cell's occluder depth; four cells are compared and blended bilinearly (percentage
-closer filtering), which gives shadows a soft edge about one cell (~2.5 mm) wide, like a
-light-stage LED of a few degrees.
+reaches the cell's occluder depth; nine cells are compared and blended (percentage
+closer filtering over a two-cell box), which gives shadows a penumbra about two cells (~5 mm)
+wide, like a light-stage light of a few degrees seen from a few centimetres behind the occluder.
 
 Frames: positions in the engine frame (metres); directions unit subject->light.
 """
@@ -29,14 +29,14 @@ _R2 = (0.7548776662466927, 0.5698402909980532)  # the R2 low-discrepancy sequenc
 class SurfaceSampler:
     """Points covering a mesh's surface with at most ~``spacing`` metres between neighbours.
 
-    Rows of a sparse (S, V) matrix: one per vertex the triangles use, plus barycentric samples
-    (stratified with the R2 sequence) inside every triangle whose area exceeds ``spacing^2``
-    on ``reference`` (V, 3), the mesh the spacing is measured on.
+    Every vertex the triangles use, plus barycentric samples (stratified with the R2 sequence)
+    inside every triangle whose area exceeds ``spacing^2`` on ``reference`` (V, 3), the mesh the
+    spacing is measured on; the same samples follow the mesh as it moves.
     """
 
     def __init__(self, triangles: torch.Tensor, reference: torch.Tensor, spacing: float = 1.8e-3) -> None:
         triangles = triangles.cpu()
-        used = torch.unique(triangles)
+        self.vertex_ids = torch.unique(triangles)
         corners = reference.detach().cpu()[triangles]
         area = 0.5 * torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]).norm(dim=1)
         extra = torch.floor(area / spacing**2).long().numpy()
@@ -45,18 +45,14 @@ class SurfaceSampler:
         r1 = np.mod(index * _R2[0] + 0.5, 1.0)
         r2 = np.mod(index * _R2[1] + 0.5, 1.0)
         root = np.sqrt(r1)
-        bary = np.stack([1.0 - root, root * (1.0 - r2), root * r2], axis=1)
-        rows = np.concatenate([np.arange(len(used)), len(used) + np.repeat(np.arange(len(owner)), 3)])
-        columns = np.concatenate([used.numpy(), triangles.numpy()[owner].reshape(-1)])
-        values = np.concatenate([np.ones(len(used)), bary.reshape(-1)])
-        self.count = len(used) + len(owner)
-        self.matrix = torch.sparse_coo_tensor(
-            torch.from_numpy(np.stack([rows, columns])), torch.from_numpy(values).float(),
-            (self.count, reference.shape[0])).coalesce().to_sparse_csr()
+        self.corner_ids = triangles[torch.from_numpy(owner)]  # (E, 3)
+        self.barycentrics = torch.from_numpy(np.stack([1.0 - root, root * (1.0 - r2), root * r2], axis=1)).float()
+        self.count = len(self.vertex_ids) + len(owner)
 
     def points(self, vertices: torch.Tensor) -> torch.Tensor:
         """Sample positions (S, 3) on the mesh with ``vertices`` (V, 3)."""
-        return self.matrix @ vertices
+        inside = (vertices[self.corner_ids] * self.barycentrics[..., None]).sum(dim=1)
+        return torch.cat([vertices[self.vertex_ids], inside])
 
 
 @dataclass
@@ -122,21 +118,24 @@ def visibility(maps: ShadowMaps, points: torch.Tensor, normals: torch.Tensor, no
     light_count, resolution = maps.light_count, maps.resolution
     query = points + normals * (normal_offset * maps.cell) - maps.origin
     projected = maps.projection @ query.T  # (3L, P)
-    u = projected[:light_count].add_(resolution / 2.0 - 0.5)
-    v = projected[light_count:2 * light_count].add_(resolution / 2.0 - 0.5)
+    u = projected[:light_count].add_(resolution / 2.0)
+    v = projected[light_count:2 * light_count].add_(resolution / 2.0)
     cos = (normals @ maps.projection[2 * light_count:].T).T.clamp_(min=1.0 / max_slope)
     slope = torch.sqrt(1.0 - cos * cos).div_(cos)
     receiver = projected[2 * light_count:].add_(slope.mul_(slope_bias * maps.cell).add_(bias * maps.cell))
-    u0 = u.floor().clamp_(0, resolution - 2)  # the outer cells are empty: the maps span a bounding sphere
-    v0 = v.floor().clamp_(0, resolution - 2)
-    fu, fv = (u - u0).clamp_(0.0, 1.0), (v - v0).clamp_(0.0, 1.0)
+    # A two-cell box filter: the cell under the point gets weight 1/2, its neighbours share 1/2 by overlap.
+    u0 = u.floor().clamp_(1, resolution - 2)  # the outer cells are empty: the maps span a bounding sphere
+    v0 = v.floor().clamp_(1, resolution - 2)
+    fu, fv = (u - u0 - 0.5).clamp_(-0.5, 0.5), (v - v0 - 0.5).clamp_(-0.5, 0.5)
+    weights_u = (0.5 - fu) * 0.5, torch.full_like(fu, 0.5), (0.5 + fu) * 0.5
+    weights_v = (0.5 - fv) * 0.5, torch.full_like(fv, 0.5), (0.5 + fv) * 0.5
     base = (torch.arange(light_count, dtype=torch.float32) * (resolution * resolution))[:, None]
-    corner = v0.mul_(resolution).add_(u0).add_(base).long()
+    centre = v0.mul_(resolution).add_(u0).add_(base).long()
     flat_depth = maps.depth.reshape(-1)
-
-    def lit(offset: int) -> torch.Tensor:
-        return (receiver >= flat_depth[corner + offset]).to(torch.float32)
-
-    top = torch.lerp(lit(0), lit(1), fu)
-    bottom = torch.lerp(lit(resolution), lit(resolution + 1), fu)
-    return torch.lerp(top, bottom, fv)
+    lit = torch.zeros_like(u)
+    for dv in (-1, 0, 1):
+        row = torch.zeros_like(u)
+        for du in (-1, 0, 1):
+            row.addcmul_((receiver >= flat_depth[centre + (dv * resolution + du)]).to(torch.float32), weights_u[du + 1])
+        lit.addcmul_(row, weights_v[dv + 1])
+    return lit

@@ -118,15 +118,19 @@ def set_suns(scene, suns):
         light.rotation_euler = to_blender(sun["direction"]).to_track_quat("Z", "Y").to_euler()
 
 
-def main(job_path):
-    with open(job_path) as handle:
-        job = json.load(handle)
-    scene = build_scene(job["size"], job["samples"])
-    for render in job["renders"]:
+def render_all(scene, renders):
+    """Render each job entry (its world or suns) into its ``out`` file."""
+    for render in renders:
         set_world(scene, render)
         set_suns(scene, render.get("suns", []))
         scene.render.filepath = render["out"]
         bpy.ops.render.render(write_still=True)
+
+
+def main(job_path):
+    with open(job_path) as handle:
+        job = json.load(handle)
+    render_all(build_scene(job["size"], job["samples"]), job["renders"])
 
 
 if __name__ == "__main__":

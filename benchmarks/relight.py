@@ -1,0 +1,423 @@
+"""Relighting benchmark: one frame of a synthetic light-stage capture, every path in one run.
+
+    python benchmarks/relight.py [--size 1024] [--lights 150] [--big 4096] [--workdir DIR] [--keep]
+
+Measures, on the same machine in the same run (median of ``--repeats`` for the small frame):
+
+* bandwidth  the hardware limit: the cached stack file read once (``readinto`` a reused
+             tile-sized buffer, page cache warm). Nothing that reads the cache can beat it.
+* naive      ``np.einsum('lhwc,lc->hwc', S, W)`` over a float32 copy S of the stack already in
+             memory (its construction is not timed).
+* (a) files  ``relight_from_files``: the frame's OLAT EXRs decoded and summed, streamed.
+* (b) cache  ``relight_from_cache`` after ``ingest_frame`` (ingest itself timed once).
+* (c) rank K ``relight_from_cache(rank=K)``; the low-rank form is built once, untimed for the
+             table, and its PSNR is taken against (b).
+
+Targets (issue 2): cache <= 2x bandwidth, naive >= 5x cache, and a ``--big`` frame
+(default 4096x4096, same light count) relit from the cache and from the files with peak
+memory under 3 GB. The big frame runs in child processes (one per step) so each step's peak
+resident memory (VmHWM) is its own. Writing ``--lights`` distinct 4K EXRs would take long
+and many GB, so only ``--big-distinct`` distinct images are written and the other lights'
+files are symlinks to them: every file is still opened and decoded, and the cache is full size.
+
+Content is synthetic but image-like: a textured ellipsoid with diffuse and glossy shading
+under each stage light, with per-light smooth noise, alpha = its matte. Weights are random
+positive (L, 3). ``--big 0`` skips the big frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from engine.io.exr import write_image
+from engine.relight.frame import relight_from_cache, relight_from_files
+from engine.relight.ingest import ingest_frame
+from engine.relight.lowrank import build_lowrank
+from engine.relight.olat_reader import iter_olat_images
+from engine.stage.cache import FrameCache
+from engine.stage.capture import Capture, write_capture_yaml
+
+FRAME = 1001
+PEAK_LIMIT_BYTES = 3e9
+BIG_CACHE_HEADROOM = 1.2  # free disk wanted for the big frame, times its cache size
+
+
+# ----------------------------------------------------------------------------- synthetic capture
+
+def fibonacci_directions(count: int) -> np.ndarray:
+    """(count, 3) unit vectors spread over the sphere (engine frame)."""
+    index = np.arange(count) + 0.5
+    y = 1.0 - 2.0 * index / count
+    radius = np.sqrt(1.0 - y * y)
+    phi = np.pi * (3.0 - np.sqrt(5.0)) * index
+    return np.stack([radius * np.cos(phi), y, radius * np.sin(phi)], axis=1)
+
+
+def smooth_noise(rng: np.random.Generator, size: int, cells: int, channels: int) -> np.ndarray:
+    """(size, size, channels) float32 smooth noise in about [-1, 1]: bicubic upsampled random cells."""
+    coarse = rng.uniform(-1.0, 1.0, (cells, cells, channels)).astype(np.float32)
+    return cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC).reshape(size, size, channels)
+
+
+class Subject:
+    """A textured ellipsoid seen from +Z: per-pixel normals, matte and albedo for one size."""
+
+    def __init__(self, size: int, seed: int = 7) -> None:
+        coords = (np.arange(size, dtype=np.float32) + 0.5) / size * 2.0 - 1.0
+        x, y = np.meshgrid(coords / 0.7, -coords / 0.85)  # image row 0 is the top: engine +Y
+        r2 = x * x + y * y
+        self.matte = (r2 < 1.0).astype(np.float32)
+        z = np.sqrt(np.clip(1.0 - r2, 0.0, 1.0))
+        bump = smooth_noise(np.random.default_rng(seed), size, 24, 2) * 0.15
+        normal = np.stack([x + bump[..., 0], y + bump[..., 1], z + 1e-3], axis=-1)
+        self.normal = normal / np.linalg.norm(normal, axis=-1, keepdims=True)
+        self.albedo = 0.45 + 0.3 * smooth_noise(np.random.default_rng(seed + 1), size, 12, 3)
+        self.size = size
+
+    def olat(self, direction: np.ndarray, seed: int) -> np.ndarray:
+        """(size, size, 4) float32 RGBA: the subject under one distant light."""
+        rng = np.random.default_rng(seed)
+        d = direction.astype(np.float32)
+        half = d + np.array([0.0, 0.0, 1.0], dtype=np.float32)
+        half /= max(float(np.linalg.norm(half)), 1e-6)
+        diffuse = np.clip(self.normal @ d, 0.0, None)
+        gloss = np.clip(self.normal @ half, 0.0, None) ** 40 * (diffuse > 0)
+        shadow = np.clip(0.75 + smooth_noise(rng, self.size, 6, 1)[..., 0], 0.0, 1.0)  # soft occlusion
+        rgb = (self.albedo * (diffuse * shadow)[..., None] + 0.4 * gloss[..., None]) * self.matte[..., None]
+        rgb += 0.01 * (1.0 + smooth_noise(rng, self.size, 8, 3))  # faint bounce light everywhere
+        return np.concatenate([rgb, self.matte[..., None]], axis=2)
+
+
+def make_capture(folder: Path, size: int, lights: int, distinct: int | None = None) -> Capture:
+    """Write a synthetic ``lights``-light capture of one frame; with ``distinct`` only that many
+    different images are written and the remaining light files are symlinks to them."""
+    directions = fibonacci_directions(lights)
+    write_capture_yaml(folder, [FRAME], directions, np.ones((lights, 3)))
+    capture = Capture.load(folder)
+    subject = Subject(size)
+    unique = lights if distinct is None else min(distinct, lights)
+
+    def write(index: int) -> None:
+        path = capture.olat_path(index, FRAME)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_image(path, subject.olat(directions[index], seed=1000 + index), "half")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(write, range(unique)))
+    for index in range(unique, lights):
+        path = capture.olat_path(index, FRAME)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(capture.olat_path(index % unique, FRAME).resolve(), path)
+    return capture
+
+
+def make_weights(lights: int) -> np.ndarray:
+    """(L, 3) float32 random positive weights summing to about 2 per channel."""
+    return (np.random.default_rng(3).uniform(0.0, 4.0, (lights, 3)) / lights).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- measurements
+
+@dataclass
+class Timing:
+    """Seconds of each timed run of one path, and its last result."""
+
+    seconds: list[float] = field(default_factory=list)
+    result: object = None
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    def cell(self) -> str:
+        return f"{self.median * 1e3:.0f} ms (min {min(self.seconds) * 1e3:.0f})"
+
+
+def interleaved_timings(paths: dict[str, Callable[[], object]], repeats: int) -> dict[str, Timing]:
+    """Time every path ``repeats`` times, round-robin, so that bursts of load from other
+    processes hit all of them alike."""
+    timings = {name: Timing() for name in paths}
+    for _ in range(repeats):
+        for name, function in paths.items():
+            start = time.perf_counter()
+            timings[name].result = function()
+            timings[name].seconds.append(time.perf_counter() - start)
+    return timings
+
+
+def read_once(path: Path, chunk_bytes: int) -> int:
+    """Read the whole file into one reused ``chunk_bytes`` buffer; returns the bytes read."""
+    buffer = memoryview(bytearray(chunk_bytes))
+    total = 0
+    with open(path, "rb", buffering=0) as handle:
+        while count := handle.readinto(buffer):
+            total += count
+    return total
+
+
+def evict(path: Path) -> None:
+    """Write back and drop ``path`` from the page cache, so the next read fills it from disk as
+    in a later session. The pages ingest leaves (written light by light, in small pieces) are
+    read up to ~3x slower by ``read()``, which would flatter the cache-vs-bandwidth ratio."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def psnr(reference: np.ndarray, test: np.ndarray) -> float:
+    """PSNR in dB with the reference's maximum as peak."""
+    mse = float(np.mean((reference.astype(np.float64) - test) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(float(reference.max()) ** 2 / mse)
+
+
+def naive_stack(capture: Capture) -> np.ndarray:
+    """(L, H, W, 3) float32 copy of the stack, the naive baseline's input (not timed)."""
+    images = iter_olat_images(capture, FRAME)
+    _, first = next(images)
+    stack = np.empty((capture.light_count, *first.shape, 3), dtype=np.float32)
+    stack[0] = first.rgb
+    for index, image in images:
+        stack[index] = image.rgb
+    return stack
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory (VmHWM), bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def child_step(step: str, capture_folder: Path, cache_folder: Path, out: Path) -> None:
+    """One big-frame step in this (child) process; prints JSON {seconds, peak_rss}."""
+    capture = Capture.load(capture_folder)
+    weights = make_weights(capture.light_count)
+    start = time.perf_counter()
+    if step == "ingest":
+        ingest_frame(capture, FRAME, cache_folder, force=True)
+        colour = None
+    elif step == "cache":
+        colour, _ = relight_from_cache(FrameCache(cache_folder, FRAME), weights)
+    else:
+        colour, _ = relight_from_files(capture, FRAME, weights)
+    seconds = time.perf_counter() - start
+    if colour is not None:
+        np.save(out, colour[::16, ::16])
+    print(json.dumps({"seconds": seconds, "peak_rss": peak_rss_bytes()}))
+
+
+def run_child(step: str, capture_folder: Path, cache_folder: Path, out: Path, threads: int) -> dict:
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", step, "--workdir", str(capture_folder),
+               "--cache-dir", str(cache_folder), "--child-out", str(out), "--threads", str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"big-frame step {step!r} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------- report
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x"
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+@dataclass
+class Section:
+    """A markdown section of the report and the targets it checked (label -> (value, met))."""
+
+    lines: list[str]
+    targets: dict[str, tuple[str, bool]] = field(default_factory=dict)
+
+
+def small_frame(args: argparse.Namespace, root: Path) -> Section:
+    """Benchmark every path on the ``--size`` frame."""
+    folder = root / "small"
+    folder.mkdir()
+    start = time.perf_counter()
+    capture = make_capture(folder, args.size, args.lights)
+    print(f"wrote {args.lights} EXRs of {args.size}x{args.size} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    weights = make_weights(args.lights)
+
+    start = time.perf_counter()
+    cache = ingest_frame(capture, FRAME, folder / "cache", force=True)
+    ingest_s = time.perf_counter() - start
+    start = time.perf_counter()
+    error = build_lowrank(cache, args.rank)
+    lowrank_build_s = time.perf_counter() - start
+
+    layout = cache.layout()
+    chunk = 3 * layout.light_count * layout.tile_pixels * 2
+    stack_bytes = cache.stack_path.stat().st_size
+    for path in (cache.stack_path, cache.lowrank_paths(args.rank)[0]):
+        evict(path)
+        read_once(path, chunk)  # warm-up: the page cache holds the file for every run below
+    timings = interleaved_timings({
+        "bandwidth": lambda: read_once(cache.stack_path, chunk),
+        "cache": lambda: relight_from_cache(cache, weights)[0],
+        "lowrank": lambda: relight_from_cache(cache, weights, rank=args.rank)[0],
+    }, args.repeats)
+    slow_repeats = max(1, args.repeats // 2)
+    timings |= interleaved_timings({"files": lambda: relight_from_files(capture, FRAME, weights)[0]}, slow_repeats)
+    stack = naive_stack(capture)
+    timings |= interleaved_timings({"naive": lambda: np.einsum("lhwc,lc->hwc", stack, weights)}, slow_repeats)
+    del stack
+
+    t = {name: timing.median for name, timing in timings.items()}
+    naive = timings["naive"].result
+    full = timings["cache"].result
+
+    def vs_naive(name: str) -> str:
+        error = float(np.abs(timings[name].result - naive).max() / np.abs(naive).max())
+        return f"max difference from naive {error:.1e} of peak"
+
+    def row(label: str, name: str, notes: str) -> str:
+        return (f"| {label} | {timings[name].cell()} | {ratio(t[name], t['bandwidth'])} "
+                f"| {ratio(t['naive'], t[name])} | {notes} |")
+
+    lines = [
+        f"### One frame, {args.lights} lights, {args.size}x{args.size} half-float RGBA "
+        f"(cache {stack_bytes / 1e9:.2f} GB)",
+        "",
+        "| path | time: median (min) | vs bandwidth | naive / path | notes |",
+        "|---|---:|---:|---:|---|",
+        row("bandwidth: read the cached bytes once", "bandwidth",
+            f"{stack_bytes / t['bandwidth'] / 1e9:.1f} GB/s, `readinto` {chunk / 1e6:.1f} MB (one tile) at a time"),
+        row("naive numpy einsum, float32 in memory", "naive",
+            f"`einsum('lhwc,lc->hwc')`, stack {args.lights * args.size**2 * 12 / 1e9:.1f} GB, built untimed"),
+        row("(a) relight from EXR files", "files", f"decode + sum, streamed; {vs_naive('files')}"),
+        row("(b) relight from cache", "cache", vs_naive("cache")),
+        row(f"(c) low-rank K={args.rank}", "lowrank",
+            f"PSNR vs (b) {psnr(full, timings['lowrank'].result):.1f} dB; "
+            f"stack relative error {error:.3f}; form built once in {lowrank_build_s:.1f} s"),
+        f"| ingest (once per plate) | {ingest_s * 1e3:.0f} ms | {ratio(ingest_s, t['bandwidth'])} | "
+        f"{ratio(t['naive'], ingest_s)} | decode {args.lights} EXRs, write the cache |",
+        "",
+        f"Median of {args.repeats} interleaved runs ({slow_repeats} for (a) and naive). Page cache warm: "
+        "the stack file is dropped from the page cache after ingest and read once before timing "
+        "(as in a later session).",
+    ]
+    return Section(lines, {
+        "cache <= 2x bandwidth": (ratio(t["cache"], t["bandwidth"]), t["cache"] <= 2 * t["bandwidth"]),
+        "naive >= 5x cache": (ratio(t["naive"], t["cache"]), t["naive"] >= 5 * t["cache"]),
+    })
+
+
+def big_frame(args: argparse.Namespace, root: Path) -> Section:
+    """Ingest and relight the ``--big`` frame, each step in its own child process."""
+    size, lights = args.big, args.lights
+    cache_bytes = lights * size * size * 3 * 2
+    free = shutil.disk_usage(root).free
+    if free < BIG_CACHE_HEADROOM * cache_bytes:
+        return Section([f"### {size}x{size} frame skipped: {free / 1e9:.1f} GB free under {root}, "
+                        f"needs about {BIG_CACHE_HEADROOM * cache_bytes / 1e9:.1f} GB"])
+    folder = root / "big"
+    folder.mkdir()
+    start = time.perf_counter()
+    make_capture(folder, size, lights, distinct=args.big_distinct)
+    print(f"wrote {args.big_distinct} EXRs of {size}x{size} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    rows, thumbs, peaks = [], {}, []
+    for step, label, notes in (
+        ("ingest", "ingest", f"decode {lights} EXRs, write the {cache_bytes / 1e9:.1f} GB cache"),
+        ("cache", "(b) relight from cache", "GB/s of cache read; what ingest left in the page cache, the rest from disk"),
+        ("files", "(a) relight from EXR files", f"decode + sum of {lights} EXRs, streamed"),
+    ):
+        thumb = folder / f"{step}.npy"
+        result = run_child(step, folder, folder / "cache", thumb, args.threads)
+        if thumb.is_file():
+            thumbs[step] = np.load(thumb)
+        peaks.append(result["peak_rss"])
+        if step == "cache":
+            notes = f"{cache_bytes / result['seconds'] / 1e9:.1f} {notes}"
+        rows.append(f"| {label} | {result['seconds']:.1f} s | {result['peak_rss'] / 1e9:.2f} GB "
+                    f"| {verdict(result['peak_rss'] < PEAK_LIMIT_BYTES)} | {notes} |")
+        print(f"big {step}: {result}", file=sys.stderr)
+    agreement = float(np.abs(thumbs["cache"] - thumbs["files"]).max() / np.abs(thumbs["files"]).max())
+    lines = [
+        f"### One frame, {lights} lights, {size}x{size} half-float RGBA (cache {cache_bytes / 1e9:.1f} GB)",
+        "",
+        "| step (own child process) | time | peak RSS (VmHWM) | < 3 GB | notes |",
+        "|---|---:|---:|---|---|",
+        *rows,
+        "",
+        f"(a) and (b) agree to {agreement:.1e} of peak (1/16 subsample). Only {args.big_distinct} distinct "
+        f"{size}x{size} EXRs were written; the other {lights - args.big_distinct} light files are symlinks to "
+        f"them: every file is still opened and decoded, and the cache holds all {lights} lights.",
+    ]
+    peak = max(peaks)
+    return Section(lines, {f"{size}x{size} peak memory < 3 GB": (f"{peak / 1e9:.2f} GB", peak < PEAK_LIMIT_BYTES)})
+
+
+def machine_line(threads: int, load_before: tuple[float, ...], load_after: tuple[float, ...]) -> str:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.machine())
+    loads = [", ".join(f"{v:.2f}" for v in load) for load in (load_before, load_after)]
+    return (f"Machine: {model}, {os.cpu_count()} cores, {os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 1e9:.0f} GB; "
+            f"torch {torch.__version__} with {threads} threads. Load average (1, 5, 15 min) {loads[0]} before, "
+            f"{loads[1]} after (other processes share the machine).")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=1024, help="small frame width = height (px); 0 skips it")
+    parser.add_argument("--lights", type=int, default=150, help="stage light count")
+    parser.add_argument("--big", type=int, default=4096, help="big frame width = height (px); 0 skips it")
+    parser.add_argument("--big-distinct", type=int, default=6, help="distinct EXRs written for the big frame")
+    parser.add_argument("--rank", type=int, default=32, help="low-rank K")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per path (median)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--workdir", type=Path, help="data folder (default: a new temporary folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the data folder")
+    parser.add_argument("--child", choices=("ingest", "cache", "files"), help=argparse.SUPPRESS)
+    parser.add_argument("--cache-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.child:
+        child_step(args.child, args.workdir, args.cache_dir, args.child_out)
+        return
+
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="relume-bench-", dir=args.workdir))
+    load_before = os.getloadavg()
+    try:
+        sections = ([small_frame(args, root)] if args.size else []) + ([big_frame(args, root)] if args.big else [])
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    print(machine_line(args.threads, load_before, os.getloadavg()) + (f" Data kept in {root}." if args.keep else ""))
+    for section in sections:
+        print()
+        print("\n".join(section.lines))
+    targets = [f"{label}: {value} {verdict(ok)}" for section in sections for label, (value, ok) in section.targets.items()]
+    print()
+    print("Targets: " + "; ".join(targets) + ".")
+
+
+if __name__ == "__main__":
+    main()

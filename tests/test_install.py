@@ -81,7 +81,8 @@ BPY_CHECK = textwrap.dedent('''\
             raise SystemExit(f"register failed: {exc!r}")
         addon_utils.enable(module, default_set=True, handle_error=fail)
     print("ENABLED", module in bpy.context.preferences.addons)
-    print("PING", bpy.ops.relume.ping() if hasattr(bpy.ops.relume, "ping") else None)
+    print("PING", bpy.ops.relume.ping() if hasattr(bpy.types, "RELUME_OT_ping") else None)
+    print("PANEL", hasattr(bpy.types, "RELUME_PT_main"))
     ''')
 # A stand-in `blender` executable: hands `--command extension ...` to Blender's own handler in bpy.
 BLENDER_SHIM = textwrap.dedent('''\
@@ -565,4 +566,5 @@ def test_real_plugin_blender_registers(home: Path, source: Path, mirror: Path) -
     shutil.copytree(REPO / "plugin_blender", source / "plugin_blender")
     assert (source / "plugin_blender" / "blender_manifest.toml").is_file(), "plugin_blender/ has no manifest yet"
     assert run(source, "--mirror", str(mirror), "--no-nuke") == 0
-    assert "ENABLED True" in bpy_check(home)
+    report = bpy_check(home)
+    assert "ENABLED True" in report and "PANEL True" in report, report

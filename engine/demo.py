@@ -47,7 +47,7 @@ def run_demo(out: Path, progress: bool = True, light_count: int = 150, size: int
     capture = make_sphere_capture(out / "capture", light_count, size, progress=progress)
     hdri_path = out / "sky.exr"
     write_image(hdri_path, procedural_sky(), "float")
-    weights = capture_weights(capture, [EnvironmentLight(hdri_path, rotate_deg=30.0)])
+    weights = capture_weights(capture, [EnvironmentLight(hdri_path, rotate_deg=-30.0)], exposure_ev=-1.0)
     pattern = str(out / "relit" / "demo.####.exr")
     RelightJob(capture, weights, pattern, [DEMO_FRAME]).run(progress=progress)
     exr_path = frame_output_path(pattern, DEMO_FRAME)

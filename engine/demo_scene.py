@@ -114,5 +114,5 @@ def procedural_sky(height: int = 128) -> np.ndarray:
     up = d[..., 1:2]
     sky = np.where(up > 0, np.array([0.35, 0.55, 1.0]) * (0.4 + 0.6 * up), np.array([0.25, 0.2, 0.15]) * 0.6)
     sun_direction = np.array([0.6, 0.55, 0.58]) / np.linalg.norm([0.6, 0.55, 0.58])
-    sun = np.clip(d @ sun_direction, 0.0, 1.0) ** 400 * 60.0
+    sun = np.clip(d @ sun_direction, 0.0, 1.0) ** 400 * 250.0
     return (sky + sun[..., None] * np.array([1.0, 0.9, 0.75])).astype(np.float32)

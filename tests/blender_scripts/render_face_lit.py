@@ -29,33 +29,21 @@ import numpy as np
 from mathutils import Matrix
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.support.cycles_scene import render_all  # noqa: E402
+from tests.support.cycles_scene import cycles_scene, render_all  # noqa: E402
 
 ENGINE_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 
-# Scene settings: Cycles on the CPU, direct light only, unfiltered pixel-centre samples, linear float output.
+# Direct light only, unfiltered pixel-centre samples, float output.
 SETTINGS = {
-    "render.engine": "CYCLES", "cycles.device": "CPU", "cycles.use_denoising": False,
     "cycles.use_adaptive_sampling": False, "cycles.seed": 11, "cycles.filter_width": 0.01,
     "cycles.max_bounces": 0, "cycles.diffuse_bounces": 0, "cycles.glossy_bounces": 0,
-    "cycles.transmission_bounces": 0, "render.resolution_percentage": 100, "render.film_transparent": True,
-    "render.image_settings.file_format": "OPEN_EXR", "render.image_settings.color_depth": "32",
-    "render.image_settings.color_mode": "RGBA", "view_settings.view_transform": "Standard",
-    "view_settings.look": "None", "view_settings.exposure": 0.0,
+    "cycles.transmission_bounces": 0, "render.image_settings.color_depth": "32",
 }
 
 
 def scene_settings(size: int, samples: int):
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
-    for path, value in {**SETTINGS, "cycles.samples": samples, "render.resolution_x": size,
-                        "render.resolution_y": size}.items():
-        *parents, name = path.split(".")
-        target = scene
-        for parent in parents:
-            target = getattr(target, parent)
-        setattr(target, name, value)
+    scene = cycles_scene(size, size, samples, SETTINGS)
     scene.world = bpy.data.worlds.new("world")
     scene.world.use_nodes = True
     return scene

@@ -13,9 +13,14 @@ pixel and a 0.01 px filter put each sample at the pixel centre, the rasteriser's
 
 import sys
 
+from pathlib import Path
+
 import bpy
 import numpy as np
 from mathutils import Matrix
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.support.cycles_scene import cycles_scene  # noqa: E402
 
 # Engine -> Blender: x_b = x_e, y_b = -z_e, z_b = y_e.
 ENGINE_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -28,19 +33,12 @@ def main(job_path: str, out_path: str) -> None:
     if abs(K[0, 2] - width / 2) > 1e-3 or abs(K[1, 2] - height / 2) > 1e-3 or abs(K[0, 0] - K[1, 1]) > 1e-3:
         raise SystemExit("render_gbuffer.py needs a centred principal point and square pixels")
 
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = 1
-    scene.cycles.use_denoising = False
-    scene.cycles.filter_width = 0.01
-    scene.render.resolution_x, scene.render.resolution_y = width, height
-    scene.render.resolution_percentage = 100
-    scene.render.film_transparent = True
-    scene.render.image_settings.media_type = "MULTI_LAYER_IMAGE"  # Blender 5: multilayer OpenEXR
-    scene.render.image_settings.file_format = "OPEN_EXR_MULTILAYER"
-    scene.render.image_settings.color_depth = "32"
+    scene = cycles_scene(width, height, 1, {
+        "cycles.filter_width": 0.01,
+        "render.image_settings.media_type": "MULTI_LAYER_IMAGE",  # Blender 5: multilayer OpenEXR
+        "render.image_settings.file_format": "OPEN_EXR_MULTILAYER",
+        "render.image_settings.color_depth": "32",
+    })
     view_layer = scene.view_layers[0]
     view_layer.use_pass_normal = True
     view_layer.use_pass_z = True

@@ -27,24 +27,35 @@ def to_blender(v):
     return Vector((x, -z, y))
 
 
-def build_scene(size, samples):
+# What every ground-truth render shares: Cycles on the CPU, no denoising, transparent film,
+# scene-linear RGBA OpenEXR ("Standard" view, no look, no exposure change).
+BASE_SETTINGS = {
+    "render.engine": "CYCLES", "cycles.device": "CPU", "cycles.use_denoising": False,
+    "render.resolution_percentage": 100, "render.film_transparent": True,
+    "render.image_settings.file_format": "OPEN_EXR", "render.image_settings.color_mode": "RGBA",
+    "view_settings.view_transform": "Standard", "view_settings.look": "None", "view_settings.exposure": 0.0,
+}
+
+
+def cycles_scene(width, height, samples, settings=None):
+    """A factory-fresh Blender whose scene renders with BASE_SETTINGS at width x height and
+    ``samples``; ``settings`` then adds or overrides dotted scene attributes ({"cycles.seed": 7}),
+    in their own order (Blender 5 needs media_type before a multilayer file_format)."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = samples
-    scene.cycles.use_denoising = False
-    scene.cycles.seed = 7
-    scene.cycles.max_bounces = 4
-    scene.render.resolution_x = scene.render.resolution_y = size
-    scene.render.resolution_percentage = 100
-    scene.render.film_transparent = True
-    scene.render.image_settings.file_format = "OPEN_EXR"
-    scene.render.image_settings.color_depth = "16"
-    scene.render.image_settings.color_mode = "RGBA"
-    scene.view_settings.view_transform = "Standard"
-    scene.view_settings.look = "None"
-    scene.view_settings.exposure = 0.0
+    size = {"cycles.samples": samples, "render.resolution_x": width, "render.resolution_y": height}
+    for path, value in [*BASE_SETTINGS.items(), *size.items(), *(settings or {}).items()]:
+        *parents, name = path.split(".")
+        target = scene
+        for parent in parents:
+            target = getattr(target, parent)
+        setattr(target, name, value)
+    return scene
+
+
+def build_scene(size, samples):
+    scene = cycles_scene(size, size, samples, {"cycles.seed": 7, "cycles.max_bounces": 4,
+                                               "render.image_settings.color_depth": "16"})
 
     material = bpy.data.materials.new("skin")
     material.use_nodes = True

@@ -113,18 +113,9 @@ def remove_plate():
 
 def units(job):
     """One light at a time over a white Lambertian plate, seen by an orthographic camera from above."""
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = cycles_scene.cycles_scene(8, 8, 64, {"cycles.max_bounces": 0, "render.film_transparent": False,
+                                                "render.image_settings.color_depth": "32"})
     result = {"install": install(job["zip"]), "lights": []}
-    scene = bpy.context.scene
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = 64
-    scene.cycles.use_denoising = False
-    scene.cycles.max_bounces = 0
-    scene.render.resolution_x = scene.render.resolution_y = 8
-    scene.render.image_settings.file_format = "OPEN_EXR"
-    scene.render.image_settings.color_depth = "32"
-    scene.view_settings.view_transform = "Standard"
     scene.world = None
     material = bpy.data.materials.new("white")
     material.use_nodes = True

@@ -8,6 +8,7 @@ in the gizmo's ``status`` knob (and a message box for explicit button presses in
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import nuke
@@ -28,10 +29,16 @@ PLATE_INPUT = 0
 CAPTURE_SEARCH_DEPTH = 4  # folders above a plate Read's file searched for capture.yaml
 
 
-def _report(gizmo, problem: Exception, popup: bool) -> None:
-    state.set_status(gizmo, str(problem), problem=True)
-    if popup and in_gui():
-        nuke.message(f"Relume: {problem}")
+@contextlib.contextmanager
+def _reported(gizmo, popup: bool):
+    """Show an engine, file or value problem in the gizmo's status knob instead of raising it,
+    and in a message box too for explicit button presses (``popup``) in the GUI."""
+    try:
+        yield
+    except (RuntimeError, OSError, ValueError) as problem:
+        state.set_status(gizmo, str(problem), problem=True)
+        if popup and in_gui():
+            nuke.message(f"Relume: {problem}")
 
 
 def show_mode(gizmo) -> None:
@@ -100,16 +107,14 @@ def guess_capture(path: str) -> str | None:
 def on_create() -> None:
     """onCreate of the gizmo (also runs when a script containing it loads)."""
     gizmo = nuke.thisNode()
-    try:
+    with _reported(gizmo, popup=False):
         restore(gizmo)
-    except (RuntimeError, OSError, ValueError) as exc:
-        _report(gizmo, exc, popup=False)
 
 
 def knob_changed() -> None:
     """knobChanged of the gizmo: capture -> rebuild; lighting knobs or inputs -> new weights."""
     gizmo, name = nuke.thisNode(), nuke.thisKnob().name()
-    try:
+    with _reported(gizmo, popup=False):
         if name == "capture":
             load(gizmo)
         elif name == "mode":
@@ -122,49 +127,38 @@ def knob_changed() -> None:
                     return
             if gizmo["live_update"].value():
                 live.request_update(gizmo)
-    except (RuntimeError, OSError, ValueError) as exc:
-        _report(gizmo, exc, popup=False)
 
 
 def reload_capture() -> None:
     """'Reload' button: describe the capture again (files added or recalibrated)."""
     gizmo = nuke.thisNode()
-    try:
+    with _reported(gizmo, popup=True):
         load(gizmo)
-    except (RuntimeError, OSError, ValueError) as exc:
-        _report(gizmo, exc, popup=True)
 
 
 def update_now() -> None:
     """'Update now' button: recompute the weights even if the lighting looks unchanged."""
     gizmo = nuke.thisNode()
-    try:
+    with _reported(gizmo, popup=True):
         state.store_weights(gizmo, None)
         live.request_update(gizmo)
-    except (RuntimeError, OSError, ValueError) as exc:
-        _report(gizmo, exc, popup=True)
 
 
 def render_local() -> None:
     """'Render with engine' button."""
     gizmo = nuke.thisNode()
-    try:
+    with _reported(gizmo, popup=True):
         batch.render_local(gizmo)
-    except (RuntimeError, OSError, ValueError) as exc:
-        _report(gizmo, exc, popup=True)
 
 
 def write_farm_jobs() -> None:
     """'Write farm jobs' button: job description and command lines, one per chunk of frames."""
     gizmo = nuke.thisNode()
-    try:
+    with _reported(gizmo, popup=True):
         job, commands = batch.write_farm_jobs(batch.make_plan(gizmo), int(gizmo["chunk_size"].value()))
-    except (RuntimeError, OSError, ValueError) as exc:
-        _report(gizmo, exc, popup=True)
-        return
-    state.set_status(gizmo, f"farm job written: {job}")
-    if in_gui():
-        nuke.message(f"Relume farm job:\n{job}\n{commands}")
+        state.set_status(gizmo, f"farm job written: {job}")
+        if in_gui():
+            nuke.message(f"Relume farm job:\n{job}\n{commands}")
 
 
 def show_panel() -> None:
@@ -190,10 +184,8 @@ def light_changed() -> None:
         gizmos = nuke.allNodes(GIZMO_CLASS, recurseGroups=True)
     for gizmo in gizmos:
         if gizmo["live_update"].value() and feeds(node, gizmo):
-            try:
+            with _reported(gizmo, popup=False):
                 live.request_update(gizmo)
-            except (RuntimeError, OSError, ValueError) as exc:
-                _report(gizmo, exc, popup=False)
 
 
 def register() -> None:

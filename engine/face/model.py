@@ -25,7 +25,6 @@ import torch
 
 from engine.errors import InputError
 from engine.paths import assets_dir
-from engine.paths import assets_dir
 
 MODEL_ENV = "RELUME_FACE_MODEL"
 SHARED_ENV = "RELUME_SHARED"

@@ -43,6 +43,9 @@ def _vector(data: dict, key: str, where: str, default: list[float] | None = None
 
 
 def _rgb(data: dict, where: str) -> np.ndarray:
+    """The light's ``rgb``: three numbers, or one for grey."""
+    if isinstance(data.get("rgb"), (int, float)):
+        data = {**data, "rgb": [data["rgb"]] * 3}
     rgb = _vector(data, "rgb", where)
     if np.any(rgb < 0):
         raise InputError(where, f"'rgb' must not be negative, got {rgb.tolist()}")
@@ -202,7 +205,9 @@ def light_from_dict(data: dict, where: str, base: Path) -> Light:
         if "hdri" not in data:
             raise InputError(where, "missing 'hdri'")
         hdri = Path(str(data["hdri"])).expanduser()
-        return EnvironmentLight(hdri if hdri.is_absolute() else base / hdri,
+        if not hdri.is_absolute():  # beside the lights file, else from the working folder
+            hdri = base / hdri if (base / hdri).is_file() or not hdri.is_file() else hdri.resolve()
+        return EnvironmentLight(hdri,
                                 _number(data, "rotate_deg", where, 0.0), _number(data, "strength", where, 1.0, 0.0))
     if kind == "sun":
         return SunLight(unit_vectors(_vector(data, "direction", where), where, "direction")[0], _rgb(data, where),
@@ -239,9 +244,12 @@ def lights_from_dicts(entries: list[dict], where: str | Path, base: Path | None 
 
 
 def load_lights(path: str | Path) -> list[Light]:
-    """Load a YAML lights file (a list, or a mapping with key ``lights``)."""
+    """Load a YAML lights file: a list, a mapping with key ``lights``, or one light's mapping.
+
+    A relative HDRI path is looked up beside the lights file first, then in the working folder.
+    """
     path = Path(path)
     data = load_yaml(path, "lights file not found")
     if isinstance(data, dict):
-        data = data.get("lights")
+        data = [data] if "type" in data else data.get("lights")
     return lights_from_dicts(data, path, path.parent)

@@ -144,7 +144,7 @@ class Capture:
             raise InputError(yaml_path, "lights must be a non-empty list")
         try:
             ids = [int(light["id"]) for light in lights]
-            rgb = np.asarray([light["rgb"] for light in lights], dtype=np.float64).reshape(-1, 3)
+            rgb = np.asarray([np.broadcast_to(np.asarray(light["rgb"], dtype=np.float64), 3) for light in lights])
             raw_directions = [light["direction"] for light in lights]
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(yaml_path, f"each light needs id, direction [x, y, z] and rgb [r, g, b] ({exc})") from None

@@ -10,7 +10,6 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
@@ -21,9 +20,6 @@ from engine.lighting.weights import METHODS, capture_weights
 from engine.service.cli import add_parser as add_serve_parser
 from engine.synth.cli import add_parser as add_synth_parser
 from engine.stage.capture import Capture, parse_frames
-
-Handler = Callable[[argparse.Namespace], int]
-
 
 def _add_lighting_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)

@@ -14,7 +14,7 @@ from engine.io.exr import read_image, write_image
 from engine.relight.frame import relight_frame
 from engine.relight.ingest import ingest_frame
 from engine.relight.lowrank import build_lowrank
-from engine.stage.cache import TILE_PIXELS, FrameLayout, cache_folder
+from engine.stage.cache import TILE_PIXELS, FrameLayout, cache_folder, source_fingerprint
 from engine.stage.capture import Capture
 
 FRAME = 1001
@@ -60,7 +60,7 @@ def test_ingest_writes_a_memory_mappable_stack_equal_to_the_exrs(make_capture) -
     np.testing.assert_array_equal(np.load(cache.alpha_path), first.alpha)
     meta = json.loads(cache.meta_path.read_text())
     assert (meta["height"], meta["width"], meta["light_count"]) == (70, 75, 6)
-    assert cache.is_current(capture)
+    assert cache.is_current(source_fingerprint(capture, FRAME))
 
 
 def test_relight_from_cache_equals_relight_from_files(sphere_capture: Path) -> None:

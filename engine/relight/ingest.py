@@ -14,9 +14,9 @@ from engine.stage.capture import Capture
 def ingest_frame(capture: Capture, frame: int, folder: Path, force: bool = False) -> FrameCache:
     """Cache ``frame`` of ``capture`` under ``folder`` (skipped when already current)."""
     cache = FrameCache(folder, frame)
-    if not force and cache.is_current(capture):
-        return cache
     fingerprint = source_fingerprint(capture, frame)
+    if not force and cache.is_current(fingerprint):
+        return cache
     images = iter_olat_images(capture, frame)
     _, first = next(images)
     layout = FrameLayout(first.shape[0], first.shape[1], capture.light_count)

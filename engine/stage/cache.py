@@ -122,11 +122,11 @@ class FrameCache:
             raise InputError(self.meta_path, "no cache for this frame; run `relume ingest` first")
         return FrameLayout(meta["height"], meta["width"], meta["light_count"], meta["tile_pixels"])
 
-    def is_current(self, capture: Capture) -> bool:
-        """True when the cache exists and was made from the capture's current files."""
+    def is_current(self, fingerprint: str) -> bool:
+        """True when the cache exists and was made from files with this :func:`source_fingerprint`."""
         meta = self.read_meta()
         return (meta is not None and meta.get("version") == FORMAT_VERSION and self.stack_path.is_file()
-                and meta.get("fingerprint") == source_fingerprint(capture, self.frame))
+                and meta.get("fingerprint") == fingerprint)
 
     def write_meta(self, meta: dict) -> None:
         write_bytes_atomic(self.meta_path, json.dumps(meta, indent=1).encode())

@@ -8,6 +8,7 @@ import numpy as np
 from tqdm import tqdm
 
 from engine.demo_scene import procedural_sky, render_olat, trace_camera
+from engine.io.colour import srgb_encode
 from engine.io.exr import write_image
 from engine.lighting.lights import EnvironmentLight
 from engine.lighting.sphere import fibonacci_sphere
@@ -34,8 +35,7 @@ def preview_png(exr_pixels: np.ndarray, path: Path) -> None:
     """sRGB 8-bit preview of scene-linear RGBA (exposure 0, clipped), composited over grey."""
     rgb, alpha = exr_pixels[..., :3], exr_pixels[..., 3:4]
     over = rgb + (1 - alpha) * 0.18
-    srgb = np.where(over <= 0.0031308, 12.92 * over, 1.055 * np.power(np.clip(over, 0.0031308, None), 1 / 2.4) - 0.055)
-    write_image(path, np.clip(srgb, 0, 1), "uint8")
+    write_image(path, srgb_encode(over), "uint8")
 
 
 def run_demo(out: Path, progress: bool = True, light_count: int = 150, size: int = 192) -> Path:

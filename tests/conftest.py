@@ -72,7 +72,7 @@ def make_capture(tmp_path: Path) -> MakeCapture:
 RunCli = Callable[..., subprocess.CompletedProcess]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cli() -> RunCli:
     """Run ``python -m engine -q ARGS...`` in a real subprocess; returns the CompletedProcess."""
 

@@ -29,6 +29,9 @@ def resolve_device(choice: str, platform: str) -> str:
     return choice
 
 
+NO_DEPS_REQUIREMENTS = "requirements-tracking.txt"
+
+
 def read_requirements(path: Path) -> list[str]:
     """The requirement lines of a requirements file, comments and blanks dropped."""
     lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
@@ -40,7 +43,8 @@ def _requirement_name(requirement: str) -> str:
 
 
 def pip_commands(python: PurePath, platform: str, device: str, requirements: list[str], repo: Path) -> list[list[str]]:
-    """pip commands that fill the venv: torch from the right index first, then the pins, then the engine."""
+    """pip commands that fill the venv: torch from the right index first, then the pins, the pins installed
+    without their declared dependencies (``requirements-tracking.txt``), then the engine."""
     pip = [str(python), "-m", "pip", "install"]
     if device == "cuda":
         requirements = ["onnxruntime-gpu" + r[len("onnxruntime"):] if _requirement_name(r) == "onnxruntime" else r
@@ -52,6 +56,8 @@ def pip_commands(python: PurePath, platform: str, device: str, requirements: lis
         commands.append([*pip, *torch, "--index-url", index])
     if requirements:
         commands.append([*pip, *requirements])
+    if (repo / NO_DEPS_REQUIREMENTS).is_file():  # MediaPipe's declared deps (jax, opencv-contrib) are not wanted
+        commands.append([*pip, "--no-deps", "-r", str(repo / NO_DEPS_REQUIREMENTS)])
     if (repo / "pyproject.toml").is_file():
         commands.append([*pip, "--no-deps", "-e", str(repo)])
     return commands

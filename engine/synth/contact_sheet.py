@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.io.colour import srgb_decode
 from engine.io.exr import read_image
 from engine.stage.capture import Capture
 from engine.synth.flow import flow_to_colour
@@ -36,11 +37,6 @@ def _tile(rgb: np.ndarray) -> np.ndarray:
     if rgb.shape[:2] != (TILE, TILE):
         rgb = cv2.resize(rgb, (TILE, TILE), interpolation=cv2.INTER_AREA)
     return rgb
-
-
-def _to_linear(srgb: np.ndarray) -> np.ndarray:
-    """Inverse sRGB curve, so display colours survive the sheet's linear->sRGB write."""
-    return np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
 
 
 def _wheel(size: int) -> np.ndarray:
@@ -73,7 +69,7 @@ def write_contact_sheet(folder: str | Path, rows: int = 4) -> Path:
     sheet = np.zeros((HEADER + TILE * len(frames), TILE * len(names), 3), dtype=np.float32)
     for column, name in enumerate(names):
         _label(sheet, name, column * TILE)
-    wheel = _to_linear(_wheel(HEADER - 4))
+    wheel = srgb_decode(_wheel(HEADER - 4))
     flow_x = names.index("flow fwd") * TILE + TILE - HEADER
     sheet[2:HEADER - 2, flow_x:flow_x + HEADER - 4] = wheel
     for row, (frame, flow) in enumerate(zip(frames, flows)):
@@ -81,8 +77,8 @@ def write_contact_sheet(folder: str | Path, rows: int = 4) -> Path:
         tiles += [read_image(capture.olat_path(i, frame)).rgb * np.pi for _, i in lights]
         tiles.append(read_image(gt / GT_PATTERNS["albedo"].format(frame=frame)).rgb)
         labels = cv2.imread(str(gt / GT_PATTERNS["segmentation"].format(frame=frame)), cv2.IMREAD_UNCHANGED)
-        tiles.append(_to_linear(REGION_COLOURS[np.clip(labels, 0, len(REGION_COLOURS) - 1)]))
-        tiles.append(_to_linear(flow_to_colour(np.concatenate([flow.rgb, flow.alpha[..., None]], axis=-1), scale)))
+        tiles.append(srgb_decode(REGION_COLOURS[np.clip(labels, 0, len(REGION_COLOURS) - 1)]))
+        tiles.append(srgb_decode(flow_to_colour(np.concatenate([flow.rgb, flow.alpha[..., None]], axis=-1), scale)))
         if relit:
             path = gt / RELIT_PATTERN.format(frame=frame)
             tiles.append(read_image(path).rgb if path.is_file() else np.zeros((TILE, TILE, 3)))

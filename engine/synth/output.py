@@ -16,6 +16,7 @@ import numpy as np
 
 from engine.errors import OutputError
 from engine.io.atomic import atomic_path
+from engine.io.colour import srgb_encode
 from engine.io.exr import write_image
 
 
@@ -28,8 +29,7 @@ def write_labels_png(path: Path, labels: np.ndarray) -> None:
 
 def write_srgb_png(path: Path, linear_rgb: np.ndarray) -> None:
     """Write scene-linear (H, W, 3) RGB as an 8-bit sRGB PNG (clipped to [0, 1]), atomically."""
-    x = np.clip(linear_rgb, 0.0, 1.0)
-    srgb = np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1.0 / 2.4) - 0.055)
+    srgb = srgb_encode(linear_rgb)
     with atomic_path(path) as tmp:
         if not cv2.imwrite(str(tmp), np.round(srgb[..., ::-1] * 255.0).astype(np.uint8)):
             raise OutputError(path, "cannot write PNG")

@@ -1,0 +1,110 @@
+"""Accuracy of a fitted sequence against the synthetic stage's ground truth (``params.json``).
+
+* **vertex error (mm)**: mean distance over frames and the narrow-face vertices (upstream ids
+  0..6705) between the fitted and the true camera-space meshes, after **one** similarity transform for
+  the whole sequence (Umeyama over all frames). A single camera cannot tell a larger face further away
+  from a smaller one nearer; one transform per sequence removes only that, while per-frame pose and
+  expression errors stay in the figure.
+* **reprojection (px)**: mean distance of the model's 68 Multi-PIE landmark vertices, projected with
+  the fitted camera, to the true 2-D landmarks (no alignment).
+* **expression MAE**: mean absolute difference of the 53 weights over all frames.
+* **jitter (mm / frame^2)**: mean norm of the difference between the fitted and the true frame-to-frame
+  vertex acceleration (aligned narrow face), i.e. motion the truth does not have.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.face.model import FaceModel
+from engine.track.fit import NARROW_FACE_VERTICES
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    vertex_mm: float
+    reprojection_px: float
+    expression_mae: float
+    jitter_mm: float
+    truth_acceleration_mm: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _umeyama(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Similarity (s, R, t) minimising |s R source + t - target|^2 over (N, 3) points."""
+    mu_s, mu_t = source.mean(0), target.mean(0)
+    a, b = source - mu_s, target - mu_t
+    u, sigma, vt = np.linalg.svd(b.T @ a / len(a))
+    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    rotation = u @ d @ vt
+    scale = float(np.trace(np.diag(sigma) @ d) / (a ** 2).sum(1).mean())
+    return scale, rotation, mu_t - scale * rotation @ mu_s
+
+
+def true_camera_vertices(model: FaceModel, params: dict, frame_indices: list[int]) -> np.ndarray:
+    """(T, V, 3) true vertices in the engine camera frame for rows ``frame_indices`` of ``params``."""
+    identity = torch.tensor(params["identity"], dtype=torch.float32)[None]
+    w2c = np.asarray(params["camera"]["world_to_camera"])
+    pivot = np.asarray(params["head_pivot"])
+    out = []
+    for index in frame_indices:
+        expression = torch.tensor(params["expressions"][index], dtype=torch.float32)[None]
+        with torch.no_grad():
+            v = model.vertices(identity, expression)[0].numpy().astype(np.float64)
+        rotation = np.asarray(params["head_rotation"][index])
+        world = (v - pivot) @ rotation.T + pivot + np.asarray(params["head_translation"][index])
+        out.append(world @ w2c[:3, :3].T + w2c[:3, 3])
+    return np.stack(out)
+
+
+def fitted_camera_vertices(model: FaceModel, identity: np.ndarray, expressions: np.ndarray, rotations: np.ndarray,
+                           translations: np.ndarray) -> np.ndarray:
+    """(T, V, 3) fitted vertices in the track's camera frame."""
+    with torch.no_grad():
+        v = model.vertices(torch.tensor(identity, dtype=torch.float32)[None].expand(len(expressions), -1),
+                           torch.tensor(expressions, dtype=torch.float32)).numpy().astype(np.float64)
+    return np.einsum("tij,tvj->tvi", rotations, v) + translations[:, None]
+
+
+def accuracy(model: FaceModel, params_path: Path, track: dict) -> Accuracy:
+    """Compare a track (as read by :mod:`engine.track.track_file`) with the truth in ``params_path``."""
+    params = json.loads(Path(params_path).read_text())
+    frames = [int(f) for f in track["frames"]]
+    rows = [params["frames"].index(f) for f in frames]
+    names = model.expression_names
+    records = [track["frames"][str(f)] for f in frames]
+    expressions = np.array([[r["expression"][n] for n in names] for r in records])
+    rotations = np.array([r["rotation"] for r in records])
+    translations = np.array([r["translation"] for r in records])
+    fitted = fitted_camera_vertices(model, np.asarray(track["identity"]), expressions, rotations, translations)
+    truth = true_camera_vertices(model, params, rows)
+    face = slice(0, NARROW_FACE_VERTICES)
+    fit_face, true_face = fitted[:, face].reshape(-1, 3), truth[:, face].reshape(-1, 3)
+    scale, rotation, shift = _umeyama(fit_face, true_face)
+    aligned = (scale * fit_face @ rotation.T + shift).reshape(len(frames), -1, 3)
+    true_face = true_face.reshape(len(frames), -1, 3)
+    vertex_mm = float(np.linalg.norm(aligned - true_face, axis=-1).mean() * 1000.0)
+    intr = track["intrinsics"]
+    landmarks = fitted[:, model.landmark_ids.numpy()]
+    depth = -landmarks[..., 2]
+    u = intr["focal_px"] * landmarks[..., 0] / depth + intr["cx"]
+    v = -intr["focal_px"] * landmarks[..., 1] / depth + intr["cy"]
+    true_2d = np.asarray(params["landmarks_2d"])[rows]
+    reprojection = float(np.linalg.norm(np.stack([u, v], -1) - true_2d, axis=-1).mean())
+    true_expr = np.asarray(params["expressions"])[rows]
+    mae = float(np.abs(expressions - true_expr).mean())
+    if len(frames) > 2:
+        acc_fit = aligned[2:] - 2 * aligned[1:-1] + aligned[:-2]
+        acc_true = true_face[2:] - 2 * true_face[1:-1] + true_face[:-2]
+        jitter = float(np.linalg.norm(acc_fit - acc_true, axis=-1).mean() * 1000.0)
+        truth_acc = float(np.linalg.norm(acc_true, axis=-1).mean() * 1000.0)
+    else:
+        jitter = truth_acc = 0.0
+    return Accuracy(vertex_mm, reprojection, mae, jitter, truth_acc)

@@ -1,0 +1,330 @@
+"""Fit the ICT face model to a sequence: one identity and focal length, per-frame pose and expression.
+
+Camera (the track's frame): the engine camera convention, x right, y up, looking down **-Z**, pixels as
+:class:`engine.render.Camera` (origin at the top-left corner, v down, principal point at the image
+centre unless given). A frame's head pose maps model-space metres to camera space:
+``x_cam = R @ x_model + t``.
+
+Energy, minimised jointly over the whole sequence (all frames batched):
+
+* **landmarks**: robust (pseudo-Huber, ``robust_px``) reprojection error of the detector's 478 points,
+  each placed on the mesh by :mod:`engine.track.correspondence` and weighted by its measured stability;
+* **photometric**: every visible face vertex should show the same colour in every frame (the
+  sequence's per-vertex texture, re-estimated as the visibility-weighted mean as the fit goes), sampled from the
+  frame at the vertex's projection; visibility from the rasteriser's depth test;
+* **priors**: identity ``|alpha|^2`` (N(0, 1) modes), expression sparsity (L1; weights stay in [0, 1]);
+* **temporal**: squared acceleration of the landmark points in millimetres (frame to frame), so the
+  track is smooth where the detector jitters, and frames without a face are bridged.
+
+Stages: a per-frame PnP start (OpenCV), rigid pose and focal, then everything on landmarks, then the
+photometric refinement (visibility from the project's rasteriser, refreshed once at its start).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from engine.face.model import FaceModel
+from engine.render.camera import Camera
+from engine.render.rasterize import rasterize
+from engine.track.correspondence import Correspondence
+
+NARROW_FACE_VERTICES = 6706     # upstream: the narrow face is vertices 0..6705
+FACE_VERTICES = 9409            # face 0..9408 (with ears and forehead)
+DEFAULT_FOV_DEG = 30.0          # vertical field of view the focal length starts from
+DENSE_STRIDE = 2                # every 2nd face vertex carries the photometric term
+VISIBLE_DEPTH_M = 0.004         # a vertex within 4 mm of the depth buffer is visible
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """Weights and schedule of the fit. Pixel quantities are at the footage's resolution."""
+
+    focal_px: float | None = None          # known focal length (pixels); None fits it
+    principal_point: tuple[float, float] | None = None  # (cx, cy) pixels; None = image centre
+    identity_modes: int = 100
+    rigid_iterations: int = 80
+    landmark_iterations: int = 500
+    refine_iterations: int = 300
+    robust_px: float = 1.5
+    identity_prior: float = 1e-3           # on |alpha|^2, against the landmark term in px^2
+    expression_l1: float = 0.3
+    temporal: float = 0.05                 # per (mm / frame^2)^2 of landmark acceleration
+    photometric: float = 300.0
+    focal_prior: float = 1e-2              # on log(focal / start) squared
+    learning_rate: float = 0.02
+    device: str = "cpu"
+
+
+@dataclass
+class SequenceFit:
+    """The fitted sequence. Per-frame arrays are (T, ...) in frame order."""
+
+    identity: np.ndarray            # (K,)
+    focal_px: float
+    principal_point: tuple[float, float]
+    rotations: np.ndarray           # (T, 3, 3)
+    translations: np.ndarray        # (T, 3) metres
+    expressions: np.ndarray         # (T, 53) in [0, 1]
+    landmark_error_px: np.ndarray   # (T,) weighted mean distance of the detected to the fitted points
+    face_found: np.ndarray          # (T,) bool
+    confidence: np.ndarray          # (T,) in [0, 1]
+
+
+def rotation_matrices(rotvec: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices (..., 3, 3) from axis-angle vectors (..., 3) (radians); differentiable at 0."""
+    zero = torch.zeros_like(rotvec[..., 0])
+    skew = torch.stack([zero, -rotvec[..., 2], rotvec[..., 1], rotvec[..., 2], zero, -rotvec[..., 0],
+                        -rotvec[..., 1], rotvec[..., 0], zero], dim=-1).reshape(*rotvec.shape[:-1], 3, 3)
+    return torch.linalg.matrix_exp(skew)
+
+
+def project(points: torch.Tensor, focal: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+    """Camera-space points (..., 3) (looking down -Z) -> pixels (..., 2), v down."""
+    depth = (-points[..., 2]).clamp(min=1e-3)
+    return torch.stack([focal * points[..., 0] / depth + centre[0], -focal * points[..., 1] / depth + centre[1]],
+                       dim=-1)
+
+
+class _Basis:
+    """The model restricted to some vertices: neutral (V', 3) and bases (K, V', 3)."""
+
+    def __init__(self, model: FaceModel, vertex_ids: torch.Tensor, identity_modes: int) -> None:
+        count = model.vertex_count
+        ids = vertex_ids.to(model.device)
+        self.neutral = model.neutral[ids]
+        self.identity = model.identity_basis[:identity_modes].reshape(identity_modes, count, 3)[:, ids]
+        self.expression = model.expression_basis.reshape(-1, count, 3)[:, ids]
+
+    def to(self, device: str) -> _Basis:
+        for name in ("neutral", "identity", "expression"):
+            setattr(self, name, getattr(self, name).to(device))
+        return self
+
+    def shape(self, identity: torch.Tensor) -> torch.Tensor:
+        """Neutral of this identity (V', 3)."""
+        return self.neutral + torch.einsum("k,kvc->vc", identity, self.identity)
+
+    def vertices(self, identity_shape: torch.Tensor, expression: torch.Tensor) -> torch.Tensor:
+        """(T, V', 3) model-space vertices for expressions (T, 53)."""
+        return identity_shape[None] + torch.einsum("tk,kvc->tvc", expression, self.expression)
+
+
+def _pnp_start(model_points: np.ndarray, detections: list[np.ndarray | None], weights: np.ndarray, focal: float,
+               centre: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame rotation vectors and translations (T, 3) in the track's camera frame from OpenCV's PnP
+    on the mean face; frames without a face take the nearest detected frame's pose."""
+    K = np.array([[focal, 0.0, centre[0]], [0.0, focal, centre[1]], [0.0, 0.0, 1.0]])
+    use = weights > 0.5
+    flip = np.diag([1.0, -1.0, -1.0])
+    rotvecs = np.full((len(detections), 3), np.nan)
+    translations = np.full((len(detections), 3), np.nan)
+    for index, points in enumerate(detections):
+        if points is None:
+            continue
+        ok, rvec, tvec = cv2.solvePnP(model_points[use].astype(np.float64), points[use].astype(np.float64), K, None,
+                                      flags=cv2.SOLVEPNP_SQPNP)
+        if not ok:
+            continue
+        rotation_cv, _ = cv2.Rodrigues(rvec)
+        rotation = flip @ rotation_cv
+        rotvecs[index] = cv2.Rodrigues(rotation)[0][:, 0]
+        translations[index] = flip @ tvec[:, 0]
+    found = np.flatnonzero(~np.isnan(rotvecs[:, 0]))
+    for index in np.flatnonzero(np.isnan(rotvecs[:, 0])):
+        nearest = found[np.argmin(np.abs(found - index))]
+        rotvecs[index], translations[index] = rotvecs[nearest], translations[nearest]
+    return rotvecs, translations
+
+
+def _robust(squared: torch.Tensor, scale: float) -> torch.Tensor:
+    """Pseudo-Huber of squared distances (px^2): ~ d^2 / 2 near 0, ~ scale * d far away."""
+    return scale * scale * (torch.sqrt(1.0 + squared / (scale * scale)) - 1.0)
+
+
+class SequenceFitter:
+    """Fits one sequence. ``detections[t]`` is (478, 2) pixels or None (no face in frame t)."""
+
+    def __init__(self, model: FaceModel, correspondence: Correspondence, image_size: tuple[int, int],
+                 settings: FitSettings = FitSettings()) -> None:
+        self.model = model
+        self.settings = settings
+        self.width, self.height = image_size
+        self.device = torch.device(settings.device)
+        self.correspondence = correspondence
+        corners = correspondence.corners(model.triangles)                      # (N, 3) vertex ids
+        self.landmark_ids, inverse = torch.unique(corners.reshape(-1), return_inverse=True)
+        self.landmark_corners = inverse.reshape(corners.shape).to(self.device)
+        self.landmark_basis = _Basis(model, self.landmark_ids, settings.identity_modes).to(settings.device)
+        self.weights = correspondence.weight.to(self.device)
+        self.dense_ids = torch.arange(0, FACE_VERTICES, DENSE_STRIDE)
+        self.dense_basis = _Basis(model, self.dense_ids, settings.identity_modes).to(settings.device)
+        self.submesh = model.submesh("face_and_head")
+
+    # ------------------------------------------------------------------ helpers
+    @torch.no_grad()
+    def _visible(self, alpha: torch.Tensor, beta: torch.Tensor, rotvec: torch.Tensor, translation: torch.Tensor,
+                 focal: float, centre: tuple[float, float]) -> torch.Tensor:
+        """(T, V') bool: which dense vertices the camera sees (depth test against the whole head, facing it)."""
+        model = self.model.to(self.device)
+        expanded = alpha[None].expand(len(beta), -1)
+        verts = model.vertices(expanded, beta)
+        verts = verts @ rotation_matrices(rotvec).transpose(1, 2) + translation[:, None]
+        K = torch.tensor([[focal, 0.0, centre[0]], [0.0, focal, centre[1]], [0.0, 0.0, 1.0]])
+        camera = Camera(K, torch.eye(4), self.width, self.height).to(self.device)
+        visible = []
+        for start in range(0, len(verts), 8):
+            chunk = verts[start:start + 8]
+            gbuffer = rasterize(camera, chunk, self.submesh.triangles, cull_backfaces=True)
+            points = chunk[:, self.dense_ids]
+            pixels = project(points, torch.tensor(focal, device=points.device), torch.tensor(centre, device=points.device))
+            col = pixels[..., 0].long().clamp(0, self.width - 1)
+            row = pixels[..., 1].long().clamp(0, self.height - 1)
+            batch = torch.arange(len(chunk), device=chunk.device)[:, None]
+            buffer = gbuffer.depth[batch, row, col]
+            inside = (pixels[..., 0] >= 0) & (pixels[..., 0] < self.width) & (pixels[..., 1] >= 0) & \
+                (pixels[..., 1] < self.height)
+            covered = gbuffer.mask[batch, row, col]
+            visible.append(inside & covered & ((-points[..., 2]) - buffer < VISIBLE_DEPTH_M))
+        return torch.cat(visible)
+
+    def _landmarks(self, basis_vertices: torch.Tensor) -> torch.Tensor:
+        bary = self.correspondence.barycentrics.to(basis_vertices)
+        return (basis_vertices[:, self.landmark_corners] * bary[None, :, :, None]).sum(dim=2)
+
+    def fit(self, detections: list[np.ndarray | None], identity: np.ndarray | None = None,
+            frames: list | None = None, progress: Callable[[str, int, int], None] | None = None) -> SequenceFit:
+        """Landmark fit of the whole sequence (identity fixed when given); see the module doc."""
+        s = self.settings
+        dev = self.device
+        count = len(detections)
+        found = np.array([d is not None for d in detections])
+        if not found.any():
+            raise ValueError("no face found in any frame")
+        centre = s.principal_point or (self.width / 2.0, self.height / 2.0)
+        focal0 = s.focal_px or 0.5 * self.height / math.tan(math.radians(DEFAULT_FOV_DEG) / 2.0)
+        mean_points = self._landmarks(self.landmark_basis.neutral[None])[0].cpu().numpy()
+        rotvec0, translation0 = _pnp_start(mean_points, detections, self.weights.cpu().numpy(), focal0, centre)
+
+        target = torch.zeros(count, len(self.weights), 2, device=dev)
+        for index, points in enumerate(detections):
+            if points is not None:
+                target[index] = torch.as_tensor(points, dtype=torch.float32, device=dev)
+        present = torch.as_tensor(found, device=dev).float()
+        landmark_weight = self.weights / self.weights.sum()
+        centre_t = torch.tensor(centre, device=dev)
+
+        rotvec = torch.tensor(rotvec0, dtype=torch.float32, device=dev, requires_grad=True)
+        translation = torch.tensor(translation0, dtype=torch.float32, device=dev, requires_grad=True)
+        log_focal = torch.zeros((), device=dev, requires_grad=s.focal_px is None)
+        fixed_identity = identity is not None
+        alpha = torch.zeros(s.identity_modes, device=dev)
+        if fixed_identity:
+            alpha = torch.as_tensor(identity[: s.identity_modes], dtype=torch.float32, device=dev).clone()
+        alpha.requires_grad_(not fixed_identity)
+        beta = torch.zeros(count, self.model.expression_count, device=dev, requires_grad=True)
+
+        dense = None if frames is None or s.photometric <= 0 else _DenseTerm(frames, s.photometric, dev)
+
+        def energy() -> tuple[torch.Tensor, torch.Tensor]:
+            shape = self.landmark_basis.shape(alpha)
+            verts = self.landmark_basis.vertices(shape, beta)
+            model_points = self._landmarks(verts)                                   # (T, N, 3)
+            rotation = rotation_matrices(rotvec)
+            camera_points = model_points @ rotation.transpose(1, 2) + translation[:, None]
+            focal = focal0 * torch.exp(log_focal)
+            pixels = project(camera_points, focal, centre_t)
+            squared = ((pixels - target) ** 2).sum(dim=-1)
+            data = (_robust(squared, s.robust_px) * landmark_weight).sum(dim=1)
+            total = (data * present).sum() / present.sum()
+            if count > 2:
+                accel = (camera_points[2:] - 2 * camera_points[1:-1] + camera_points[:-2]) * 1000.0
+                total = total + s.temporal * ((accel ** 2).sum(-1) * landmark_weight).sum(-1).mean()
+            total = total + s.identity_prior * (alpha ** 2).sum() + s.expression_l1 * beta.sum(dim=1).mean()
+            total = total + s.focal_prior * log_focal ** 2
+            if dense is not None and dense.active:
+                dense_verts = self.dense_basis.vertices(self.dense_basis.shape(alpha), beta)
+                dense_cam = dense_verts @ rotation.transpose(1, 2) + translation[:, None]
+                total = total + dense.loss(project(dense_cam, focal, centre_t))
+            return total, squared.detach()
+
+        # Adam moves every parameter by about its learning rate per step: scale each to its units.
+        rates = {id(rotvec): 0.01, id(translation): 0.002, id(log_focal): 0.01, id(alpha): 0.05, id(beta): 0.02}
+
+        def run(parameters: list[torch.Tensor], iterations: int, stage: str) -> None:
+            groups = [{"params": [p], "lr": rates[id(p)] * s.learning_rate / 0.02} for p in parameters
+                      if p.requires_grad]
+            optimiser = torch.optim.Adam(groups)
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, iterations, 0.0)
+            for step in range(iterations):
+                optimiser.zero_grad(set_to_none=True)
+                loss, _ = energy()
+                loss.backward()
+                optimiser.step()
+                schedule.step()
+                with torch.no_grad():
+                    beta.clamp_(0.0, 1.0)
+                if progress is not None:
+                    progress(stage, step + 1, iterations)
+
+        run([rotvec, translation, log_focal], s.rigid_iterations, "rigid")
+        run([rotvec, translation, log_focal, alpha, beta], s.landmark_iterations, "landmarks")
+        if dense is not None and s.refine_iterations > 0:
+            with torch.no_grad():
+                focal = focal0 * float(torch.exp(log_focal))
+                dense.start(self._visible(alpha, beta, rotvec, translation, focal, centre))
+            run([rotvec, translation, log_focal, alpha, beta], s.refine_iterations, "refine")
+        with torch.no_grad():
+            _, squared = energy()
+        distance = squared.sqrt()
+        weights = landmark_weight[None]
+        error = (distance * weights).sum(dim=1).cpu().numpy()
+        error[~found] = np.nan
+        confidence = np.where(found, np.exp(-np.nan_to_num(error) / 3.0), 0.0)
+        return SequenceFit(
+            identity=alpha.detach().cpu().numpy(), focal_px=float(focal0 * math.exp(float(log_focal.detach()))),
+            principal_point=(float(centre[0]), float(centre[1])),
+            rotations=rotation_matrices(rotvec.detach()).cpu().numpy(), translations=translation.detach().cpu().numpy(),
+            expressions=beta.detach().cpu().numpy(), landmark_error_px=error, face_found=found,
+            confidence=confidence)
+
+
+class _DenseTerm:
+    """Photometric consistency: each visible dense vertex should show the same colour in every frame.
+
+    Frames are blurred (1 px) scene-linear images scaled by their lit pixels' mean; the per-vertex
+    colour is the visibility-weighted mean over frames at the current fit (no gradient), so the term
+    pulls each frame's vertices onto the image positions where the sequence agrees on the colour.
+    """
+
+    def __init__(self, frames: list, weight: float, device: torch.device) -> None:
+        images = np.stack([cv2.GaussianBlur(f.linear, (0, 0), 1.0) for f in frames])
+        lit = images.max(axis=3) > 1e-6
+        scale = float(images[lit].mean()) if lit.any() else 1.0
+        self.images = torch.from_numpy(images / max(scale, 1e-6)).permute(0, 3, 1, 2).float().to(device)
+        self.weight = weight
+        self.visible: torch.Tensor | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.visible is not None
+
+    def start(self, visible: torch.Tensor) -> None:
+        self.visible = visible.float()
+
+    def loss(self, pixels: torch.Tensor) -> torch.Tensor:
+        height, width = self.images.shape[-2:]
+        grid = torch.stack([pixels[..., 0] / width * 2.0 - 1.0, pixels[..., 1] / height * 2.0 - 1.0], dim=-1)
+        colours = torch.nn.functional.grid_sample(self.images, grid[:, None], align_corners=False)[:, :, 0]
+        colours = colours.permute(0, 2, 1)                                              # (T, V', 3)
+        visible = self.visible
+        with torch.no_grad():
+            texture = (colours * visible[..., None]).sum(0) / visible.sum(0).clamp(min=1.0)[:, None]
+        squared = ((colours - texture[None]) ** 2).sum(-1)
+        return self.weight * (_robust(squared, 0.1) * visible).sum() / visible.sum().clamp(min=1.0)

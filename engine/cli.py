@@ -19,6 +19,7 @@ from engine.lighting.lights import EnvironmentLight, Light, load_lights
 from engine.lighting.weights import METHODS, capture_weights
 from engine.service.cli import add_parser as add_serve_parser
 from engine.synth.cli import add_parser as add_synth_parser
+from engine.reenact.cli import add_parsers as add_reenact_parsers
 from engine.track.cli import add_parsers as add_track_parsers
 from engine.stage.capture import Capture, parse_frames
 
@@ -162,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_parser(commands)
     add_synth_parser(commands)
     add_track_parsers(commands)
+    add_reenact_parsers(commands)
     return parser
 
 

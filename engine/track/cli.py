@@ -52,7 +52,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     transfer.set_defaults(handler=run_transfer)
 
 
-def _device(name: str) -> str:
+def device(name: str) -> str:
+    """A validated torch device name (``--device``)."""
     import torch
 
     if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
@@ -79,7 +80,7 @@ def run_track(args: argparse.Namespace) -> int:
     if args.focal is not None and not args.focal > 0:
         raise InputError("--focal", "must be a positive number of pixels")
     _check_output(args.out)
-    settings = FitSettings(focal_px=args.focal, device=_device(args.device))
+    settings = FitSettings(focal_px=args.focal, device=device(args.device))
     options = TrackOptions(source=args.input, out=args.out, frames=parse_frames(args.frames, "--frames")
                            if args.frames else None, identity_from=args.identity_from, preview=args.preview,
                            face=args.face, strict=args.strict, first_frame=args.first_frame, model_path=args.model,

@@ -23,6 +23,7 @@ import torch
 
 from engine.face.model import FaceModel
 from engine.track.fit import NARROW_FACE_VERTICES
+from engine.track.geometry import track_vertices
 
 
 @dataclass(frozen=True)
@@ -64,26 +65,14 @@ def true_camera_vertices(model: FaceModel, params: dict, frame_indices: list[int
     return np.stack(out)
 
 
-def fitted_camera_vertices(model: FaceModel, identity: np.ndarray, expressions: np.ndarray, rotations: np.ndarray,
-                           translations: np.ndarray) -> np.ndarray:
-    """(T, V, 3) fitted vertices in the track's camera frame."""
-    with torch.no_grad():
-        v = model.vertices(torch.tensor(identity, dtype=torch.float32)[None].expand(len(expressions), -1),
-                           torch.tensor(expressions, dtype=torch.float32)).numpy().astype(np.float64)
-    return np.einsum("tij,tvj->tvi", rotations, v) + translations[:, None]
-
-
 def accuracy(model: FaceModel, params_path: Path, track: dict) -> Accuracy:
     """Compare a track (as read by :mod:`engine.track.track_file`) with the truth in ``params_path``."""
     params = json.loads(Path(params_path).read_text())
     frames = [int(f) for f in track["frames"]]
     rows = [params["frames"].index(f) for f in frames]
     names = model.expression_names
-    records = [track["frames"][str(f)] for f in frames]
-    expressions = np.array([[r["expression"][n] for n in names] for r in records])
-    rotations = np.array([r["rotation"] for r in records])
-    translations = np.array([r["translation"] for r in records])
-    fitted = fitted_camera_vertices(model, np.asarray(track["identity"]), expressions, rotations, translations)
+    expressions = np.array([[track["frames"][str(f)]["expression"][n] for n in names] for f in frames])
+    fitted = track_vertices(model, track, frames)
     truth = true_camera_vertices(model, params, rows)
     face = slice(0, NARROW_FACE_VERTICES)
     fit_face, true_face = fitted[:, face].reshape(-1, 3), truth[:, face].reshape(-1, 3)

@@ -16,9 +16,8 @@ import torch
 from engine.errors import OutputError
 from engine.face.model import FaceModel
 from engine.io.atomic import atomic_path
-from engine.render.camera import Camera
 from engine.render.rasterize import rasterize
-from engine.track.evaluate import fitted_camera_vertices
+from engine.track.geometry import track_camera, track_vertices
 
 OPACITY = 0.45
 SHEET_TILES = 8
@@ -33,18 +32,11 @@ def _write_png(path: Path, bgr: np.ndarray) -> None:
 
 def overlay(model: FaceModel, track: dict, number: int, srgb: np.ndarray, points: np.ndarray | None) -> np.ndarray:
     """BGR uint8 image: ``srgb`` (H, W, 3) with frame ``number`` of ``track`` drawn over it."""
-    record = track["frames"][str(number)]
-    names = model.expression_names
-    expression = np.array([[record["expression"][n] for n in names]])
-    vertices = fitted_camera_vertices(model, np.asarray(track["identity"]), expression,
-                                      np.asarray(record["rotation"])[None], np.asarray(record["translation"])[None])
-    height, width = srgb.shape[:2]
-    intr = track["intrinsics"]
-    K = [[intr["focal_px"], 0.0, intr["cx"]], [0.0, intr["focal_px"], intr["cy"]], [0.0, 0.0, 1.0]]
+    vertices = track_vertices(model, track, [number])
+    height = srgb.shape[0]
     submesh = model.submesh("face_and_head")
     with torch.no_grad():
-        gbuffer = rasterize(Camera(K, torch.eye(4), width, height), torch.from_numpy(vertices[0]).float(),
-                            submesh.triangles.to(model.device))
+        gbuffer = rasterize(track_camera(track), torch.from_numpy(vertices[0]).float(), submesh.triangles)
     shade = (0.25 + 0.75 * gbuffer.normal_camera[..., 2].clamp(0, 1)).numpy()[..., None] * 255.0
     mask = gbuffer.mask.numpy()[..., None]
     image = srgb.astype(np.float32)

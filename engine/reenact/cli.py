@@ -1,0 +1,99 @@
+"""``relume train``, ``relume reenact`` and ``relume export`` (torch loads only when they run)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engine.errors import InputError
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train", help="train the reenactment network on a target capture and its track",
+        description="Learn the target's OLAT stack from renders of its fitted face model. Multi-GPU/-node: "
+                    "torchrun --nproc_per_node N -m engine train ...")
+    train.add_argument("capture", type=Path, help="the target's capture folder")
+    train.add_argument("--track", required=True, type=Path, help="the target's .track (relume track CAPTURE)")
+    train.add_argument("--out", required=True, type=Path, help="model folder to write")
+    train.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (runs are deterministic on the CPU)")
+    train.add_argument("--resume", action="store_true", help="continue the model in --out from its checkpoint")
+    train.add_argument("--device", default="cpu", help="cpu (default) or cuda (mixed precision)")
+    train.add_argument("--preview", type=Path, metavar="DIR", help="PNG previews (predicted over captured OLATs)")
+    train.add_argument("--preview-every", type=int, default=100, metavar="N", help="steps between previews")
+    train.add_argument("--checkpoint-minutes", type=float, default=2.0, help="minutes between checkpoints")
+    train.add_argument("--checkpoint-every", type=int, default=0, metavar="N", help="also every N steps")
+    train.add_argument("--history", type=int, default=2, metavar="K", help="frames before t the network sees")
+    train.add_argument("--rank", type=int, default=16, help="light-basis size")
+    train.add_argument("--width", type=int, default=32, help="channels of the network's first level")
+    train.add_argument("--no-semantic", action="store_true", help="plain instance norm instead of SPADE")
+    train.add_argument("--batch", type=int, default=2, help="frames per step")
+    train.add_argument("--crop", type=int, default=128, help="training crop in pixels")
+    train.add_argument("--learning-rate", type=float, default=2e-3)
+    train.add_argument("--model", type=Path, help="ict_face_model.npz (default: installed model)")
+    train.set_defaults(handler=run_train)
+
+    reenact = subparsers.add_parser("reenact", help="write the target's OLAT capture for a (transferred) track")
+    reenact.add_argument("model_dir", type=Path, help="trained model folder (relume train --out)")
+    reenact.add_argument("--track", required=True, type=Path, help="track to render, e.g. relume transfer's result")
+    reenact.add_argument("--out", required=True, type=Path, help="capture folder to write")
+    reenact.add_argument("--runtime", choices=("onnxruntime", "torch"), default="onnxruntime")
+    reenact.add_argument("--device", default="cpu", help="torch runtime's device (onnxruntime uses CUDA if present)")
+    reenact.add_argument("--skip-existing", action="store_true", help="resume: keep frames already written")
+    reenact.add_argument("--model", type=Path, help="ict_face_model.npz (default: installed model)")
+    reenact.set_defaults(handler=run_reenact)
+
+    export = subparsers.add_parser("export", help="export a trained network (ONNX, or TorchScript for Nuke)")
+    export.add_argument("model_dir", type=Path)
+    export.add_argument("--format", choices=("onnx", "torchscript"), required=True)
+    export.add_argument("--out", required=True, type=Path)
+    export.set_defaults(handler=run_export)
+
+
+def _positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise InputError(name, "must be positive")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from engine.reenact.network import NetworkConfig
+    from engine.reenact.train import TrainSettings, train
+    from engine.track.cli import device
+
+    for name in ("steps", "batch", "crop", "rank", "width", "learning_rate", "checkpoint_minutes", "preview_every"):
+        _positive("--" + name.replace("_", "-"), getattr(args, name))
+    if args.history < 0:
+        raise InputError("--history", "must be 0 or more")
+    network = NetworkConfig(history=args.history, rank=args.rank, width=args.width, semantic=not args.no_semantic)
+    settings = TrainSettings(steps=args.steps, batch=args.batch, crop=args.crop, learning_rate=args.learning_rate,
+                             seed=args.seed, checkpoint_seconds=args.checkpoint_minutes * 60.0,
+                             checkpoint_every=args.checkpoint_every, preview_every=args.preview_every,
+                             device=device(args.device), network=network)
+    trainer = train(args.capture, args.track, args.out, settings, args.resume, args.preview, not args.quiet,
+                    args.model)
+    if trainer.dist.main:
+        print(f"relume: trained to step {trainer.step}; model in {args.out}")
+    return 0
+
+
+def run_reenact(args: argparse.Namespace) -> int:
+    from engine.reenact.reenact import Runtime, reenact
+    from engine.track.cli import device
+
+    path = reenact(args.model_dir, args.track, args.out, Runtime(args.runtime), args.skip_existing,
+                   device(args.device), not args.quiet, args.model)
+    print(f"relume: reenacted capture in {path.parent}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from engine.reenact.export import ExportFormat, export_onnx, export_torchscript
+    from engine.reenact.model_dir import TrainedModel
+
+    trained = TrainedModel.load(args.model_dir)
+    width, height = trained.image_size
+    writer = export_onnx if ExportFormat(args.format) is ExportFormat.ONNX else export_torchscript
+    writer(trained.net, args.out, (height, width))
+    print(f"relume: exported {args.format} to {args.out}")
+    return 0

@@ -1,0 +1,80 @@
+"""Training data: a target capture's OLAT stacks and alpha, its track's conditioning, a light basis.
+
+The light basis (L, rank) is the top eigenvectors of the stage's light-transport samples
+(``S S^T`` over masked pixels of every training frame and colour channel, linear values), so every
+OLAT image is ``basis @ coefficients`` and the network's output size does not depend on L.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import InputError
+from engine.face.model import FaceModel
+from engine.reenact.conditioning import Conditions, render_conditions
+from engine.relight.olat_reader import frame_alpha, iter_olat_images
+from engine.stage.capture import Capture
+from engine.track.track_file import frame_numbers, read_track
+
+BASIS_SAMPLES = 40_000
+
+
+@dataclass
+class TrainingSet:
+    """``stacks`` (T, L, 3, H, W) float16 linear OLATs; ``alpha`` (T, H, W) float32; conditions per frame."""
+
+    capture: Capture
+    numbers: list[int]
+    stacks: np.ndarray
+    alpha: np.ndarray
+    conditions: Conditions
+
+
+def check_track_matches(capture: Capture, track: dict, track_path: str | Path, numbers: list[int]) -> None:
+    """Refuse a track whose frames or image size do not fit the capture."""
+    missing = sorted(set(numbers) - {int(f) for f in track["frames"]})
+    if missing:
+        tracked = frame_numbers(track)
+        raise InputError(track_path, f"has no frame {missing[0]} of the capture {capture.folder} "
+                         f"(track frames {tracked[0]}-{tracked[-1]}, capture {numbers[0]}-{numbers[-1]})")
+    first = next(iter_olat_images(capture, numbers[0]))[1]
+    width, height = track["image_size"]
+    if (first.shape[1], first.shape[0]) != (width, height):
+        raise InputError(track_path, f"image size {width}x{height} differs from the capture's "
+                         f"{first.shape[1]}x{first.shape[0]} ({capture.olat_path(0, numbers[0])})")
+
+
+def load_training_set(model: FaceModel, capture_path: str | Path, track_path: str | Path,
+                      frames: list[int] | None = None) -> TrainingSet:
+    """Read the capture's frames (all, or ``frames``) and render their conditioning from the track."""
+    capture = Capture.load(capture_path)
+    track = read_track(track_path, model.source)
+    numbers = frames or capture.frames
+    outside = sorted(set(numbers) - set(capture.frames))
+    if outside:
+        raise InputError(capture.folder, f"frame {outside[0]} is not in the capture")
+    check_track_matches(capture, track, track_path, numbers)
+    stacks, alphas = [], []
+    for number in numbers:
+        images = list(iter_olat_images(capture, number))
+        stacks.append(np.stack([image.rgb.transpose(2, 0, 1) for _, image in images]))
+        alphas.append(frame_alpha(capture, number, images[0][1]).astype(np.float32))
+    conditions = render_conditions(model, track, numbers)
+    return TrainingSet(capture, numbers, np.stack(stacks), np.stack(alphas), conditions)
+
+
+def light_basis(stacks: np.ndarray, alpha: np.ndarray, rank: int, seed: int = 0) -> np.ndarray:
+    """(L, rank) orthonormal light basis from up to ``BASIS_SAMPLES`` covered pixels of the stacks."""
+    frames, lights = stacks.shape[:2]
+    if rank > lights:
+        raise InputError("--rank", f"{rank} is more than the capture's {lights} stage lights")
+    covered = np.argwhere(alpha > 0.5)
+    rng = np.random.default_rng(seed)
+    pick = covered[rng.choice(len(covered), min(BASIS_SAMPLES, len(covered)), replace=False)]
+    samples = stacks[pick[:, 0], :, :, pick[:, 1], pick[:, 2]].astype(np.float64)   # (N, L, 3)
+    matrix = samples.transpose(1, 0, 2).reshape(lights, -1)
+    values, vectors = np.linalg.eigh(matrix @ matrix.T)
+    return vectors[:, ::-1][:, :rank].astype(np.float32).copy()

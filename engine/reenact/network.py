@@ -1,0 +1,142 @@
+"""The rendering-to-video network: G-buffers of the fitted face model -> the target's OLAT stack.
+
+Input (one tensor, (B, C_in, H, W)): the conditioning channels of frames t-k..t, oldest first
+(:data:`engine.reenact.conditioning.CHANNELS` per frame). Output (one tensor, (B, C_out, H, W)), in
+this channel order:
+
+* ``3 * rank`` light-basis coefficients (channel-major: R's ``rank``, then G's, then B's); the OLAT
+  image of stage light l is ``sum_k basis[l, k] * coeff[c, k]`` per colour channel c, decoded outside
+  the network so its cost does not grow with the light count;
+* 1 alpha (sigmoid), ``len(REGIONS)`` segmentation logits, 2 optical flow (pixels, t -> t-1).
+
+One tensor in and one out, so TorchScript and ONNX exports (and Nuke's CatFileCreator) take it as is.
+Semantic-aware normalisation (SPADE, Park et al. 2019): every block normalises its features
+(instance norm, no affine) and modulates them with a scale and shift predicted from frame t's region
+labels, so skin, eyes, mouth interior and hair are treated apart. A learned neural texture (``texture``
+channels over the model's UV square) is sampled at frame t's UVs and joins the input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from engine.face.model import REGIONS
+from engine.reenact.conditioning import CHANNELS, REGION_SLICE, UV_SLICE
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Sizes of the network. ``history``: frames before t it sees (k); ``rank``: light-basis size."""
+
+    history: int = 2
+    rank: int = 16
+    width: int = 32            # channels of the first level; doubled at each of ``levels`` levels
+    levels: int = 3
+    texture: int = 8           # neural texture channels (0: none)
+    texture_size: int = 128
+    semantic: bool = True      # SPADE modulation by regions; False: plain instance norm (the ablation)
+
+    @property
+    def in_channels(self) -> int:
+        return CHANNELS * (self.history + 1)
+
+    @property
+    def out_channels(self) -> int:
+        return 3 * self.rank + 1 + len(REGIONS) + 2
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class SemanticNorm(nn.Module):
+    """Instance norm modulated per pixel by the region labels (SPADE); plain when ``semantic`` is off."""
+
+    def __init__(self, channels: int, semantic: bool) -> None:
+        super().__init__()
+        self.norm = nn.InstanceNorm2d(channels, affine=not semantic)
+        self.semantic = semantic
+        if semantic:
+            hidden = 32
+            self.shared = nn.Sequential(nn.Conv2d(len(REGIONS), hidden, 3, padding=1), nn.ReLU())
+            self.gamma = nn.Conv2d(hidden, channels, 3, padding=1)
+            self.beta = nn.Conv2d(hidden, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+        x = self.norm(x)
+        if not self.semantic:
+            return x
+        regions = nn.functional.interpolate(regions, size=x.shape[-2:], mode="nearest")
+        hidden = self.shared(regions)
+        return x * (1.0 + self.gamma(hidden)) + self.beta(hidden)
+
+
+class Block(nn.Module):
+    """conv 3x3 -> semantic norm -> leaky ReLU, twice."""
+
+    def __init__(self, inputs: int, outputs: int, semantic: bool) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(inputs, outputs, 3, padding=1)
+        self.norm1 = SemanticNorm(outputs, semantic)
+        self.conv2 = nn.Conv2d(outputs, outputs, 3, padding=1)
+        self.norm2 = SemanticNorm(outputs, semantic)
+        self.act = nn.LeakyReLU(0.2)
+
+    def forward(self, x: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.norm1(self.conv1(x), regions))
+        return self.act(self.norm2(self.conv2(x), regions))
+
+
+class ReenactNet(nn.Module):
+    """U-Net with semantic normalisation; see the module doc for the tensors in and out."""
+
+    def __init__(self, config: NetworkConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.texture = nn.Parameter(torch.zeros(1, c.texture, c.texture_size, c.texture_size)) if c.texture else None
+        widths = [c.width * 2 ** i for i in range(c.levels)]
+        inputs = c.in_channels + c.texture
+        self.down = nn.ModuleList()
+        for width in widths:
+            self.down.append(Block(inputs, width, c.semantic))
+            inputs = width
+        self.middle = Block(widths[-1], widths[-1], c.semantic)
+        self.up = nn.ModuleList()
+        for width in reversed(widths):
+            self.up.append(Block(inputs + width, width, c.semantic))
+            inputs = width
+        self.head = nn.Conv2d(widths[0], c.out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        current = x[:, -CHANNELS:]
+        regions = current[:, REGION_SLICE]
+        if self.texture is not None:
+            uv = current[:, UV_SLICE].permute(0, 2, 3, 1) * 2.0 - 1.0
+            grid = torch.stack([uv[..., 0], -uv[..., 1]], dim=-1)   # v up in UV space, rows down in the texture
+            sampled = nn.functional.grid_sample(self.texture.expand(x.shape[0], -1, -1, -1), grid, align_corners=False)
+            x = torch.cat([x, sampled * current[:, -1:]], dim=1)
+        skips = []
+        for index, block in enumerate(self.down):
+            x = block(x if index == 0 else nn.functional.avg_pool2d(x, 2), regions)
+            skips.append(x)
+        x = self.middle(nn.functional.avg_pool2d(x, 2), regions)
+        for block, skip in zip(self.up, reversed(skips)):
+            x = nn.functional.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1), regions)
+        out = self.head(x)
+        rank3 = 3 * self.config.rank
+        alpha = torch.sigmoid(out[:, rank3:rank3 + 1])
+        return torch.cat([out[:, :rank3], alpha, out[:, rank3 + 1:]], dim=1)
+
+
+def split_outputs(out: torch.Tensor, rank: int) -> dict[str, torch.Tensor]:
+    """Name the output channels: coefficients (B, 3, rank, H, W), alpha (B, 1, H, W), segmentation logits
+    (B, regions, H, W), flow (B, 2, H, W)."""
+    rank3 = 3 * rank
+    regions = len(REGIONS)
+    return {"coefficients": out[:, :rank3].reshape(len(out), 3, rank, *out.shape[-2:]),
+            "alpha": out[:, rank3:rank3 + 1], "segmentation": out[:, rank3 + 1:rank3 + 1 + regions],
+            "flow": out[:, rank3 + 1 + regions:rank3 + 3 + regions]}

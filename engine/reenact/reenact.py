@@ -1,0 +1,120 @@
+"""``relume reenact``: a trained model and a (transferred) track -> a standard capture of new OLAT frames.
+
+The capture written (``capture.yaml`` with the training capture's stage lights, half-float RGBA OLAT EXRs
+``olat/L{light:03d}/frame.{frame:04d}.exr`` with alpha, ``matte/frame.{frame:04d}.exr``) keeps the
+track's frame numbers, so ``relume relight``, the Nuke gizmo and the Blender extension read it unchanged.
+``capture.yaml`` is written last, so an interrupted run never looks whole; ``skip_existing`` resumes.
+
+Inference runs through onnxruntime (the CUDA provider when present, else the CPU) on the folder's
+``model.onnx``, or through torch (``runtime="torch"``).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from engine.errors import InputError
+from engine.face.model import FaceModel
+from engine.reenact.conditioning import render_conditions
+from engine.reenact.model_dir import ONNX_FILE, TrainedModel
+from engine.reenact.network import split_outputs
+from engine.stage.capture import CAPTURE_FILE, Capture, write_capture_yaml
+from engine.synth.output import ImageWriter
+from engine.track.track_file import frame_numbers, read_track
+
+OLAT_PATTERN = "olat/L{light:03d}/frame.{frame:04d}.exr"
+MATTE_PATTERN = "matte/frame.{frame:04d}.exr"
+
+
+class Runtime(str, Enum):
+    ONNXRUNTIME = "onnxruntime"
+    TORCH = "torch"
+
+
+class _Predictor:
+    """Runs the network on one input (1, C_in, H, W) float32 -> (1, C_out, H, W)."""
+
+    def __init__(self, trained: TrainedModel, runtime: Runtime, device: str) -> None:
+        self.runtime = runtime
+        if runtime is Runtime.TORCH:
+            self.device = torch.device(device)
+            self.net = trained.net.to(self.device)
+            return
+        import onnxruntime
+
+        path = trained.folder / ONNX_FILE
+        if not path.is_file():
+            from engine.reenact.export import export_onnx
+
+            width, height = trained.image_size
+            export_onnx(trained.net, path, (height, width))
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+                     if p in onnxruntime.get_available_providers()]
+        self.session = onnxruntime.InferenceSession(str(path), providers=providers)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.runtime is Runtime.TORCH:
+            with torch.no_grad():
+                return self.net(torch.from_numpy(x).to(self.device)).cpu().numpy()
+        return self.session.run(None, {"conditions": x})[0]
+
+
+def _check_stage(out: Path, trained: TrainedModel) -> None:
+    """An existing capture in ``out`` must be of the model's stage (same lights)."""
+    if not (out / CAPTURE_FILE).is_file():
+        return
+    existing = Capture.load(out)
+    stage = trained.config["stage"]
+    if existing.light_ids != stage["light_ids"] or not np.allclose(existing.directions, stage["directions"], atol=1e-6):
+        raise InputError(out / CAPTURE_FILE, f"a capture of another stage ({existing.light_count} lights) is already "
+                         f"here; the model {trained.folder} has {len(stage['light_ids'])}: use another folder")
+
+
+def reenact(model_dir: Path, track_path: Path, out: Path, runtime: Runtime = Runtime.ONNXRUNTIME,
+            skip_existing: bool = False, device: str = "cpu", progress: bool = True,
+            model_path: Path | None = None) -> Path:
+    """Write the reenacted capture into ``out``; returns its capture.yaml."""
+    trained = TrainedModel.load(model_dir)
+    face = FaceModel.load(model_path)
+    track = read_track(track_path, face.source)
+    if trained.config.get("face_model_sha256") != track["model"]["sha256"]:
+        raise InputError(track_path, f"made with another face model file than the model {model_dir}")
+    if tuple(track["image_size"]) != trained.image_size:
+        w, h = trained.image_size
+        raise InputError(track_path, f"image size {track['image_size'][0]}x{track['image_size'][1]} differs from the "
+                         f"model's {w}x{h} (train on a capture of the track's size)")
+    if trained.config["stage"]["light_ids"] != list(range(len(trained.basis))):
+        raise InputError(model_dir, "stage light ids must be 0..L-1 (capture.yaml written here numbers them so)")
+    out = Path(out)
+    _check_stage(out, trained)
+    numbers = frame_numbers(track)
+    conditions = render_conditions(face, track, numbers, with_flow=False)
+    predict = _Predictor(trained, runtime, device)
+    rank = trained.config["network"]["rank"]
+    history = trained.config["network"]["history"]
+    basis = trained.basis
+    lights = len(basis)
+    with ImageWriter() as writer:
+        for index, number in enumerate(tqdm(numbers, desc="reenact", unit="frame", disable=not progress)):
+            matte = out / MATTE_PATTERN.format(frame=number)
+            if skip_existing and matte.is_file() and all(
+                    (out / OLAT_PATTERN.format(light=i, frame=number)).is_file() for i in range(lights)):
+                continue
+            outputs = split_outputs(torch.from_numpy(predict(conditions.history(index, history)[None])), rank)
+            coefficients = outputs["coefficients"][0].numpy()                        # (3, rank, H, W)
+            alpha = outputs["alpha"][0, 0].numpy()
+            stack = np.clip(np.einsum("lk,ckhw->lhwc", basis, coefficients), 0.0, None)
+            for light in range(lights):
+                image = np.concatenate([stack[light], alpha[..., None]], axis=-1).astype(np.float16)
+                writer.exr(out / OLAT_PATTERN.format(light=light, frame=number), image)
+            writer.wait()
+            writer.exr(matte, np.repeat(alpha[..., None], 4, axis=-1).astype(np.float16))   # last: the frame is whole
+    stage = trained.config["stage"]
+    return write_capture_yaml(out, numbers, np.asarray(stage["directions"]), np.asarray(stage["rgb"]), OLAT_PATTERN,
+                              None, MATTE_PATTERN, extra={"reenacted": {"model": str(Path(model_dir).resolve()),
+                                                                         "track": str(Path(track_path).resolve())}})

@@ -1,0 +1,317 @@
+"""``relume train``: learn the target's reflectance field from its capture and track.
+
+Each step draws (from the seed and the step number alone, so a resumed run continues exactly)
+``batch`` frames and a crop around the face, runs the network on frames t and t-1, and minimises:
+
+* **olat**: |log(1 + decoded) - log(1 + captured)| over ``olat_lights`` random stage lights;
+* **relit**: the same under random light weights (every stage light, random colours and gains), which
+  is the error relighting will show;
+* **segmentation** (cross-entropy) and **alpha** (L1) against the fitted mesh's regions and the matte;
+* **flow** (L1, pixels) against the fitted meshes' motion t -> t-1 where it is visible;
+* **temporal**: frame t's relit prediction against frame t-1's (no gradient) warped by the predicted
+  flow, where the true flow says the point is visible.
+
+Model folder: ``config.json`` (written first), ``checkpoint.pt`` (model, optimiser, step, basis; written
+atomically every ``checkpoint_seconds`` and at the end), ``losses.csv``, and ``model.onnx`` at the end.
+A loss that is not finite stops the run with an error and keeps the last checkpoint. Under ``torchrun``
+(``WORLD_SIZE`` > 1) it trains with DistributedDataParallel: gloo on CPU, NCCL on CUDA; rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from engine.errors import InputError, RelumeError
+from engine.face.model import FaceModel
+from engine.io.atomic import write_bytes_atomic
+from engine.reenact.data import TrainingSet, light_basis, load_training_set
+from engine.reenact.model_dir import CHECKPOINT_FILE, CONFIG_FILE, ONNX_FILE
+from engine.reenact.network import NetworkConfig, ReenactNet, split_outputs
+from engine.track.track_file import model_fingerprint
+
+LOSSES_FILE = "losses.csv"
+LOSS_NAMES = ("total", "olat", "relit", "segmentation", "alpha", "flow", "temporal")
+
+
+class TrainingError(RelumeError):
+    """Training stopped (non-finite loss); the last checkpoint on disk is still whole."""
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    olat: float = 1.0
+    relit: float = 1.0
+    segmentation: float = 0.1
+    alpha: float = 0.5
+    flow: float = 0.02
+    temporal: float = 0.5
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    steps: int = 1500
+    batch: int = 2
+    crop: int = 128                    # pixels; whole frames when the image is smaller
+    learning_rate: float = 2e-3
+    seed: int = 0
+    olat_lights: int = 8
+    checkpoint_seconds: float = 120.0
+    checkpoint_every: int = 0          # also every N steps (0: by time only)
+    preview_every: int = 100
+    device: str = "cpu"
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    losses: LossWeights = field(default_factory=LossWeights)
+
+
+@dataclass
+class Distributed:
+    """This process's place in a torchrun job (world of 1 without torchrun)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @classmethod
+    def start(cls, device: str) -> Distributed:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        return cls(torch.distributed.get_rank(), world)
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def agree(self, flag: bool) -> bool:
+        """Rank 0's decision, on every rank."""
+        if self.world == 1:
+            return flag
+        value = torch.tensor([1.0 if flag else 0.0])
+        torch.distributed.broadcast(value, 0)
+        return bool(value.item())
+
+    def stop(self) -> None:
+        if self.world > 1:
+            torch.distributed.destroy_process_group()
+
+
+def _crop_box(rng: np.random.Generator, alpha: np.ndarray, crop: int) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of a crop centred near a covered pixel."""
+    height, width = alpha.shape
+    ch, cw = min(crop, height), min(crop, width)
+    covered = np.argwhere(alpha > 0.5)
+    centre = covered[rng.integers(len(covered))] if len(covered) else np.array([height // 2, width // 2])
+    top = int(np.clip(centre[0] - ch // 2, 0, height - ch))
+    left = int(np.clip(centre[1] - cw // 2, 0, width - cw))
+    return top, left, ch, cw
+
+
+def _warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Sample ``image`` (B, C, H, W) at p + flow(p) (flow (B, 2, H, W) pixels, x right, y down)."""
+    height, width = image.shape[-2:]
+    ys, xs = torch.meshgrid(torch.arange(height, device=image.device), torch.arange(width, device=image.device),
+                            indexing="ij")
+    x = (xs[None] + 0.5 + flow[:, 0]) / width * 2.0 - 1.0
+    y = (ys[None] + 0.5 + flow[:, 1]) / height * 2.0 - 1.0
+    return nn.functional.grid_sample(image, torch.stack([x, y], dim=-1), align_corners=False, padding_mode="border")
+
+
+class Trainer:
+    """One training run into ``folder`` (see the module doc)."""
+
+    def __init__(self, data: TrainingSet, folder: Path, settings: TrainSettings, model_file: Path,
+                 track_path: Path, resume: bool = False, preview: Path | None = None, progress: bool = True) -> None:
+        self.data, self.folder, self.settings = data, Path(folder), settings
+        self.preview, self.progress = preview, progress
+        self.device = torch.device(settings.device)
+        self.dist = Distributed.start(settings.device)
+        self.config = {
+            "format": "relume-reenact", "version": 1, "network": settings.network.as_dict(),
+            "stage": {"light_ids": data.capture.light_ids, "directions": data.capture.directions.tolist(),
+                      "rgb": data.capture.rgb.tolist(), "colorspace": data.capture.colorspace},
+            "image_size": [int(data.stacks.shape[-1]), int(data.stacks.shape[-2])],
+            "capture": str(data.capture.folder.resolve()), "track": str(Path(track_path).resolve()),
+            "frames": data.numbers, "face_model_sha256": model_fingerprint(model_file),
+            "training": {k: v for k, v in asdict(settings).items() if k not in ("network", "device")},
+        }
+        torch.manual_seed(settings.seed)
+        self.net = ReenactNet(settings.network).to(self.device)
+        self.basis = torch.from_numpy(light_basis(data.stacks, data.alpha, settings.network.rank, settings.seed))
+        self.optimiser = torch.optim.Adam(self.net.parameters(), lr=settings.learning_rate)
+        self.step = 0
+        checkpoint = self.folder / CHECKPOINT_FILE
+        if resume:
+            self._load(checkpoint)
+        elif checkpoint.exists():
+            raise InputError(self.folder, "already holds a trained model; use --resume to continue it, or another folder")
+        self.basis = self.basis.to(self.device)
+        self.model = self.net
+        if self.dist.world > 1:
+            self.model = nn.parallel.DistributedDataParallel(self.net)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _load(self, path: Path) -> None:
+        if not path.is_file():
+            raise InputError(path, "no checkpoint to resume from")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            saved = json.loads((self.folder / CONFIG_FILE).read_text())
+            self.net.load_state_dict(state["model"])
+            self.optimiser.load_state_dict(state["optimiser"])
+        except (OSError, ValueError, RuntimeError, KeyError, EOFError, json.JSONDecodeError) as exc:
+            raise InputError(path, f"corrupt or truncated checkpoint ({str(exc).splitlines()[0][:200]})") from None
+        for key in ("network", "stage", "image_size", "frames", "face_model_sha256"):
+            if saved.get(key) != self.config[key]:
+                raise InputError(self.folder / CONFIG_FILE, f"--resume: the saved model's {key} differs from this run's")
+        self.basis = state["basis"]
+        self.step = int(state["step"])
+
+    def _save(self) -> None:
+        buffer = io.BytesIO()
+        torch.save({"model": self.net.state_dict(), "optimiser": self.optimiser.state_dict(), "step": self.step,
+                    "basis": self.basis.cpu()}, buffer)
+        write_bytes_atomic(self.folder / CHECKPOINT_FILE, buffer.getvalue())
+
+    # ------------------------------------------------------------------ one step
+    def _batch(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        s = self.settings
+        data = self.data
+        k = s.network.history
+        items = rng.integers(0, len(data.numbers), s.batch)
+        box = [_crop_box(rng, data.alpha[i], s.crop) for i in items]
+        h, w = box[0][2], box[0][3]
+
+        def cut(array: np.ndarray, i: int, b: tuple[int, int, int, int]) -> np.ndarray:
+            return array[..., b[0]:b[0] + h, b[1]:b[1] + w]
+
+        cond = data.conditions
+        batch = {
+            "x": np.stack([cut(cond.history(i, k), i, b) for i, b in zip(items, box)]),
+            "x_prev": np.stack([cut(cond.history(max(i - 1, 0), k), i, b) for i, b in zip(items, box)]),
+            "stack": np.stack([cut(data.stacks[i], i, b) for i, b in zip(items, box)]).astype(np.float32),
+            "alpha": np.stack([cut(data.alpha[i], i, b) for i, b in zip(items, box)])[:, None],
+            "labels": np.stack([cut(cond.labels[i], i, b) for i, b in zip(items, box)]),
+            "flow": np.stack([cut(cond.flow[i], i, b) for i, b in zip(items, box)]),
+            "has_prev": (items > 0).astype(np.float32),
+        }
+        return {name: torch.from_numpy(value).to(self.device) for name, value in batch.items()}
+
+    def losses(self, batch: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        s = self.settings
+        rank = s.network.rank
+        lights = self.basis.shape[0]
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            out = split_outputs(self.model(batch["x"]), rank)
+            with torch.no_grad():
+                prev = split_outputs(self.model(batch["x_prev"]), rank)
+        coefficients = out["coefficients"].float()
+        subset = torch.from_numpy(rng.choice(lights, min(s.olat_lights, lights), replace=False)).to(self.device)
+        decoded = torch.einsum("lk,bckhw->blchw", self.basis[subset], coefficients)
+        captured = batch["stack"][:, subset]
+        olat = (torch.log1p(decoded.clamp(min=0)) - torch.log1p(captured)).abs().mean()
+        gains = torch.from_numpy(rng.gamma(0.5, 2.0, (lights, 1)) * rng.uniform(0.5, 1.5, (lights, 3))).float()
+        gains = gains.to(self.device) * (4.0 / lights)
+        mix = torch.einsum("lc,lk->ck", gains, self.basis)
+        relit = torch.einsum("ck,bckhw->bchw", mix, coefficients)
+        true_relit = torch.einsum("lc,blchw->bchw", gains, batch["stack"])
+        relit_loss = (torch.log1p(relit.clamp(min=0)) - torch.log1p(true_relit)).abs().mean()
+        segmentation = nn.functional.cross_entropy(out["segmentation"].float(), batch["labels"])
+        alpha = (out["alpha"].float() - batch["alpha"]).abs().mean()
+        valid = batch["flow"][:, 2:3] * batch["has_prev"][:, None, None, None]
+        flow_error = (out["flow"].float() - batch["flow"][:, :2]).abs().sum(1, keepdim=True)
+        flow = (flow_error * valid).sum() / valid.sum().clamp(min=1.0)
+        prev_relit = torch.einsum("ck,bckhw->bchw", mix, prev["coefficients"].float())
+        warped = _warp(torch.log1p(prev_relit.clamp(min=0)), out["flow"].float())
+        temporal_error = (torch.log1p(relit.clamp(min=0)) - warped).abs().sum(1, keepdim=True)
+        temporal = (temporal_error * valid).sum() / valid.sum().clamp(min=1.0)
+        w = s.losses
+        total = (w.olat * olat + w.relit * relit_loss + w.segmentation * segmentation + w.alpha * alpha
+                 + w.flow * flow + w.temporal * temporal)
+        return {"total": total, "olat": olat, "relit": relit_loss, "segmentation": segmentation, "alpha": alpha,
+                "flow": flow, "temporal": temporal}
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> int:
+        """Train up to ``settings.steps``; returns the last step. Rank 0 writes config, log and checkpoints."""
+        s = self.settings
+        if self.dist.main:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(self.folder / CONFIG_FILE, json.dumps(self.config, indent=1).encode())
+        log_path = self.folder / LOSSES_FILE
+        last_save = time.monotonic()
+        bar = tqdm(total=s.steps, initial=self.step, desc="train", unit="step",
+                   disable=not (self.progress and self.dist.main))
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            while self.step < s.steps:
+                rng = np.random.default_rng([s.seed, self.step, self.dist.rank])
+                losses = self.losses(self._batch(rng), rng)
+                if not bool(torch.isfinite(losses["total"])):
+                    raise TrainingError(f"{self.folder}: the loss became {float(losses['total'])} at step "
+                                        f"{self.step + 1}; stopped, the last checkpoint (step "
+                                        f"{self._saved_step()}) is kept. Lower --learning-rate and --resume")
+                self.optimiser.zero_grad(set_to_none=True)
+                losses["total"].backward()
+                self.optimiser.step()
+                self.step += 1
+                values = {k: float(v) for k, v in losses.items()}
+                if self.dist.main:
+                    _append_csv(log_path, self.step, values)
+                    bar.set_postfix(loss=f"{values['total']:.4f}")
+                    if self.preview is not None and self.step % s.preview_every == 0:
+                        from engine.reenact.preview import write_training_preview
+
+                        write_training_preview(self, self.preview / f"step_{self.step:06d}.png")
+                bar.update(1)
+                due = (s.checkpoint_every and self.step % s.checkpoint_every == 0) or \
+                    time.monotonic() - last_save > s.checkpoint_seconds
+                if self.dist.agree(bool(due)) and self.dist.main:
+                    self._save()
+                    last_save = time.monotonic()
+            if self.dist.main:
+                self._save()
+        finally:
+            bar.close()
+            self.dist.stop()
+        return self.step
+
+    def _saved_step(self) -> int | str:
+        path = self.folder / CHECKPOINT_FILE
+        if not path.is_file():
+            return "none yet"
+        return int(torch.load(path, map_location="cpu", weights_only=False)["step"])
+
+
+def _append_csv(path: Path, step: int, values: dict[str, float]) -> None:
+    new = not path.is_file()
+    with open(path, "a", newline="") as handle:
+        writer = csv.writer(handle)
+        if new:
+            writer.writerow(["step", *LOSS_NAMES])
+        writer.writerow([step, *(f"{values[name]:.6g}" for name in LOSS_NAMES)])
+
+
+def train(capture: Path, track: Path, out: Path, settings: TrainSettings, resume: bool = False,
+          preview: Path | None = None, progress: bool = True, model_path: Path | None = None) -> Trainer:
+    """Load the data, train, export ``model.onnx`` (rank 0); returns the trainer."""
+    model = FaceModel.load(model_path)
+    data = load_training_set(model, capture, track)
+    trainer = Trainer(data, out, settings, model.source, track, resume, preview, progress)
+    trainer.run()
+    if trainer.dist.main:
+        from engine.reenact.export import export_onnx
+
+        export_onnx(trainer.net, Path(out) / ONNX_FILE, data.stacks.shape[-2:])
+    return trainer
+

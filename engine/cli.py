@@ -108,6 +108,14 @@ def run_hdri_preview(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    if args.transfer:
+        from engine.demo_transfer import run_transfer_demo
+
+        sheet = run_transfer_demo(Path(args.out) / "transfer", progress=not args.quiet)
+        print(f"relume demo --transfer: contact sheet {sheet}")
+        print(f"relume demo --transfer: reenacted capture {sheet.parent / 'reenacted'}, relit frames in "
+              f"{sheet.parent / 'relit_env1'} and {sheet.parent / 'relit_env2'}")
+        return 0
     from engine.demo import run_demo as demo
 
     demo(Path(args.out), progress=not args.quiet, light_count=args.lights, size=args.size)
@@ -159,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="relume_demo", help="output folder (default: ./relume_demo)")
     demo.add_argument("--lights", type=int, default=150, help="stage lights of the synthetic capture")
     demo.add_argument("--size", type=int, default=192, help="image size of the synthetic capture (pixels)")
+    demo.add_argument("--transfer", action="store_true",
+                      help="the main job instead: track, transfer, train, reenact and relight synthetic performers")
     demo.set_defaults(handler=run_demo)
     add_serve_parser(commands)
     add_synth_parser(commands)
@@ -176,5 +186,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"relume: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("relume: interrupted; finished frames are kept (resume with --skip-existing)", file=sys.stderr)
+        print("relume: interrupted; finished frames and the last checkpoint are kept (resume with --skip-existing, "
+              "or --resume for training)", file=sys.stderr)
         return 130

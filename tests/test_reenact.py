@@ -184,3 +184,44 @@ def test_torchrun_trains_with_two_cpu_processes(target: dict, tmp_path: Path) ->
     assert result.returncode == 0, result.stderr[-3000:]
     assert torch.load(out / CHECKPOINT_FILE, weights_only=False)["step"] == 3
     assert len((out / "losses.csv").read_text().splitlines()) == 4      # rank 0 alone writes the log
+
+
+@pytest.mark.slow
+def test_transfer_demo_runs_the_whole_chain(tmp_path: Path) -> None:
+    from engine.demo_transfer import TransferDemoSettings, run_transfer_demo
+
+    settings = TransferDemoSettings(size=128, lights=12, frames=10, held_out=2, steps=6)
+    sheet = run_transfer_demo(tmp_path, settings, progress=False)
+    import cv2
+
+    image = cv2.imread(str(sheet))
+    assert image.shape == (4 * 128, 3 * 128, 3) and image.std() > 5
+    reenacted = Capture.load(tmp_path / "reenacted")
+    assert reenacted.frames == sorted(int(f) for f in json.loads((tmp_path / "source.track").read_text())["frames"])
+    assert len(list((tmp_path / "relit_env2").glob("frame.*.exr"))) == 3
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_last_checkpoint_and_resume_continues(target: dict, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "interrupted"
+    command = [sys.executable, "-m", "engine", "-q", "train", str(target["capture"]), "--track", str(target["target"]),
+               "--out", str(out), "--steps", "500", "--rank", "6", "--width", "8", "--crop", "64", "--batch", "1",
+               "--checkpoint-every", "1"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (out / CHECKPOINT_FILE).is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "--resume" in stderr
+    step = torch.load(out / CHECKPOINT_FILE, weights_only=False)["step"]
+    assert 0 < step < 500
+    resumed = subprocess.run(command[:command.index("--steps") + 1] + [str(step + 2)] + command[command.index("--steps") + 2:]
+                             + ["--resume"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert torch.load(out / CHECKPOINT_FILE, weights_only=False)["step"] == step + 2

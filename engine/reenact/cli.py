@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from engine.errors import InputError
+from engine.stage.capture import parse_frames
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -16,6 +17,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("capture", type=Path, help="the target's capture folder")
     train.add_argument("--track", required=True, type=Path, help="the target's .track (relume track CAPTURE)")
     train.add_argument("--out", required=True, type=Path, help="model folder to write")
+    train.add_argument("--frames", help="capture frames to train on, e.g. 1001-1030 (default: all)")
     train.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
     train.add_argument("--seed", type=int, default=0, help="random seed (runs are deterministic on the CPU)")
     train.add_argument("--resume", action="store_true", help="continue the model in --out from its checkpoint")
@@ -70,8 +72,9 @@ def run_train(args: argparse.Namespace) -> int:
                              seed=args.seed, checkpoint_seconds=args.checkpoint_minutes * 60.0,
                              checkpoint_every=args.checkpoint_every, preview_every=args.preview_every,
                              device=device(args.device), network=network)
+    frames = parse_frames(args.frames, "--frames") if args.frames else None
     trainer = train(args.capture, args.track, args.out, settings, args.resume, args.preview, not args.quiet,
-                    args.model)
+                    args.model, frames)
     if trainer.dist.main:
         print(f"relume: trained to step {trainer.step}; model in {args.out}")
     return 0

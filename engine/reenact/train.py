@@ -265,7 +265,7 @@ class Trainer:
                 losses["total"].backward()
                 self.optimiser.step()
                 self.step += 1
-                values = {k: float(v) for k, v in losses.items()}
+                values = {k: float(v.detach()) for k, v in losses.items()}
                 if self.dist.main:
                     _append_csv(log_path, self.step, values)
                     bar.set_postfix(loss=f"{values['total']:.4f}")
@@ -303,10 +303,11 @@ def _append_csv(path: Path, step: int, values: dict[str, float]) -> None:
 
 
 def train(capture: Path, track: Path, out: Path, settings: TrainSettings, resume: bool = False,
-          preview: Path | None = None, progress: bool = True, model_path: Path | None = None) -> Trainer:
-    """Load the data, train, export ``model.onnx`` (rank 0); returns the trainer."""
+          preview: Path | None = None, progress: bool = True, model_path: Path | None = None,
+          frames: list[int] | None = None) -> Trainer:
+    """Load the data (the capture's ``frames``, default all), train, export ``model.onnx`` (rank 0)."""
     model = FaceModel.load(model_path)
-    data = load_training_set(model, capture, track)
+    data = load_training_set(model, capture, track, frames)
     trainer = Trainer(data, out, settings, model.source, track, resume, preview, progress)
     trainer.run()
     if trainer.dist.main:

@@ -1,0 +1,177 @@
+"""Reenactment quality and speed on known truth: the whole chain from footage, against baselines.
+
+    python benchmarks/reenact.py [--steps 1500] [--workdir DIR] [--sheet docs/images/reenact_contact_sheet.png]
+
+Data (synthetic stage, seed 21, never used elsewhere): a 60-frame, 40-light, 256 px capture of the target
+with its source video (another performer). Frames 1001-1030 are the short training capture; frames
+1031-1060 are held out: expressions and head poses the network never sees, with their true OLATs.
+
+Chain: ``relume track`` the capture (tracking frames) and the source video, ``relume transfer``,
+``relume train`` on 1001-1030, ``relume reenact`` the held-out frames' own track (self-reenactment: the
+truth exists) and the transferred source track (for the picture), ``relume relight`` under two of
+Blender's CC0 HDRIs (forest, sunset rotated 120 degrees) -- truth: the true held-out OLATs relit the same way.
+
+Scores, on pixels the true matte covers, after dividing both images by the truth's 99th percentile:
+PSNR (peak 1) and flicker, the mean |O_t(p) - O_{t-1}(p + flow(p))| over pixels the true backward flow
+marks visible (the truth's own value is the floor). Against (a) nearest-neighbour retrieval: the
+training frame whose true expression weights are closest, its true OLATs relit; (b) the network with
+k = 0 (one frame in, no flow or temporal loss); (c) the network without semantic normalisation.
+Also: training time per step and in total, reenactment time per frame through onnxruntime (CPU, all
+40 lights decoded and written) and through torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.io.colour import srgb_encode
+from engine.io.exr import read_image
+from engine.lighting.lights import EnvironmentLight
+from engine.lighting.weights import capture_weights
+from engine.relight.frame import relight_frame
+from engine.stage.capture import Capture
+from engine.synth.generate import SynthOptions, generate
+from engine.track.footage import auto_expose
+from engine.track.track_file import read_track, write_track
+
+REPO = Path(__file__).resolve().parents[1]
+TRAIN, HELD_OUT = list(range(1001, 1031)), list(range(1031, 1061))
+
+
+def hdri_folder() -> Path:
+    import bpy  # only to find Blender's bundled CC0 HDRIs
+
+    return Path(bpy.utils.system_resource("DATAFILES", path="studiolights/world"))
+
+
+def relume(*args: object) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "engine", "-q", *map(str, args)], cwd=REPO, check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def relit(capture: Capture, lights: list, frames: list[int]) -> np.ndarray:
+    weights = capture_weights(capture, lights)
+    return np.stack([relight_frame(capture, weights, f, use_cache=False)[..., :3] for f in frames])
+
+
+def psnr(pred: np.ndarray, truth: np.ndarray, masks: np.ndarray) -> float:
+    """PSNR (dB, peak 1) on the covered pixels, both images divided by the truth's 99th percentile."""
+    scale = np.percentile(truth[masks], 99)
+    return float(10 * np.log10(1.0 / (((pred - truth) / scale) ** 2)[masks].mean()))
+
+
+def flicker(images: np.ndarray, truth: np.ndarray, masks: np.ndarray, flows: np.ndarray) -> float:
+    """Mean |O_t(p) - O_{t-1}(p + flow(p))| over visible covered pixels, in the truth's 99th-percentile units."""
+    p = images / np.percentile(truth[masks], 99)
+    errors = []
+    for i in range(1, len(p)):
+        flow = flows[i]
+        h, w = flow.shape[:2]
+        xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        warped = cv2.remap(p[i - 1], xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR)
+        valid = (flow[..., 2] > 0.5) & masks[i]
+        errors.append(float(np.abs(p[i] - warped)[valid].mean()))
+    return float(np.mean(errors))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--sheet", type=Path)
+    args = parser.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="relume_reenact_bench_"))
+    capture_dir = work / "capture"
+    if not (capture_dir / "capture.yaml").is_file():
+        generate(SynthOptions(out=capture_dir, lights_count=40, frames=60, size=256, seed=21, source_video=True,
+                              progress=False))
+    print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs; workdir {work}")
+    if not (work / "target.track").is_file():
+        relume("track", capture_dir, "--out", work / "target.track")
+        relume("track", capture_dir / "source/frames/frame.####.png", "--out", work / "source.track")
+        relume("transfer", work / "source.track", "--onto", work / "target.track", "--out", work / "result.track")
+    target = read_track(work / "target.track")
+    held = dict(target, frames={str(f): target["frames"][str(f)] for f in HELD_OUT})
+    write_track(work / "held_out.track", held)
+
+    capture = Capture.load(capture_dir)
+    hdris = hdri_folder()
+    lightings = {"forest": [EnvironmentLight(hdris / "forest.exr", 0.0, 1.0)],
+                 "sunset 120": [EnvironmentLight(hdris / "sunset.exr", 120.0, 1.0)]}
+    masks = np.stack([read_image(capture.matte_path(f)).rgb[..., 0] > 0.5 for f in HELD_OUT])
+    flows = backward_flows(capture_dir)
+    truth = {name: relit(capture, lights, HELD_OUT) for name, lights in lightings.items()}
+
+    params = json.loads((capture_dir / "ground_truth/params.json").read_text())
+    expressions = np.asarray(params["expressions"])
+    nearest = [TRAIN[int(np.argmin(np.abs(expressions[:30] - expressions[f - 1001]).sum(1)))] for f in HELD_OUT]
+    results = {"(a) nearest training frame": {n: relit(capture, lights, nearest) for n, lights in lightings.items()}}
+    timings = {}
+    variants = {"network (k=2, semantic)": [], "(b) single frame (k=0)": ["--history", "0"],
+                "(c) no semantic normalisation": ["--no-semantic"]}
+    for name, extra in variants.items():
+        model = work / ("model_" + "".join(c for c in name if c.isalnum()))
+        if not (model / "model.onnx").is_file():
+            timings[name] = relume("train", capture_dir, "--track", work / "target.track", "--frames", "1001-1030",
+                                   "--out", model, "--steps", args.steps, *extra)
+        out = work / ("reenacted_" + model.name)
+        elapsed = relume("reenact", model, "--track", work / "held_out.track", "--out", out)
+        timings[name + " reenact"] = elapsed
+        reenacted = Capture.load(out)
+        results[name] = {n: relit(reenacted, lights, HELD_OUT) for n, lights in lightings.items()}
+    torch_out = work / "reenacted_torch"
+    timings["torch reenact"] = relume("reenact", work / "model_networkk2semantic", "--track", work / "held_out.track",
+                                      "--out", torch_out, "--runtime", "torch")
+
+    print(f"\n| method ({args.steps} training steps) | PSNR forest | PSNR sunset 120 | flicker forest | flicker sunset |")
+    print("|---|---:|---:|---:|---:|")
+    for name, images in results.items():
+        row = [(psnr(images[n], truth[n], masks), flicker(images[n], truth[n], masks, flows)) for n in lightings]
+        print(f"| {name} | {row[0][0]:.2f} dB | {row[1][0]:.2f} dB | {row[0][1]:.4f} | {row[1][1]:.4f} |")
+    floor = [flicker(truth[n], truth[n], masks, flows) for n in lightings]
+    print(f"| truth (flicker floor) | | | {floor[0]:.4f} | {floor[1]:.4f} |")
+    print("\n| step | time |")
+    print("|---|---:|")
+    for name, seconds in timings.items():
+        per = f" ({seconds / len(HELD_OUT):.3f} s/frame)" if "reenact" in name else f" ({seconds / args.steps:.3f} s/step)"
+        print(f"| {name} | {seconds:.1f} s{per} |")
+    if args.sheet:
+        write_sheet(args.sheet, capture, results["network (k=2, semantic)"], truth, list(lightings))
+
+
+def backward_flows(capture_dir: Path) -> np.ndarray:
+    """(T, H, W, 3) true flow of the held-out frames to their previous frame: dx, dy, valid (the first
+    held-out frame gets none: its predecessor belongs to the training frames)."""
+    flows = [read_image(capture_dir / f"ground_truth/flow_backward/frame.{f:04d}.exr").rgb for f in HELD_OUT]
+    flows[0] = np.zeros_like(flows[0])
+    return np.stack(flows)
+
+
+def write_sheet(path: Path, capture: Capture, predicted: dict, truth: dict, names: list[str]) -> None:
+    """Rows of held-out frames: tracking frame | reenacted, truth under each HDRI."""
+    rows = []
+    for index in (2, 14, 27):
+        frame = HELD_OUT[index]
+        tiles = [auto_expose(read_image(capture.tracking_path(frame)).rgb.astype(np.float32))]
+        for name in names:
+            scale = np.percentile(truth[name][index], 99.5) / 0.85   # one exposure for prediction and truth
+            for image in (predicted[name][index], truth[name][index]):
+                tiles.append(np.round(255 * srgb_encode(image / scale)).astype(np.uint8))
+        rows.append(np.concatenate(tiles, axis=1))
+    cv2.imwrite(str(path), np.concatenate(rows, axis=0)[..., ::-1])
+
+
+if __name__ == "__main__":
+    main()

@@ -77,4 +77,6 @@ def light_basis(stacks: np.ndarray, alpha: np.ndarray, rank: int, seed: int = 0)
     samples = stacks[pick[:, 0], :, :, pick[:, 1], pick[:, 2]].astype(np.float64)   # (N, L, 3)
     matrix = samples.transpose(1, 0, 2).reshape(lights, -1)
     values, vectors = np.linalg.eigh(matrix @ matrix.T)
-    return vectors[:, ::-1][:, :rank].astype(np.float32).copy()
+    basis = vectors[:, ::-1][:, :rank]
+    basis = basis * np.where(basis.sum(axis=0) < 0, -1.0, 1.0)   # eigenvectors' sign is arbitrary: lights add up
+    return basis.astype(np.float32).copy()

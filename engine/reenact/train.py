@@ -3,7 +3,7 @@
 Each step draws (from the seed and the step number alone, so a resumed run continues exactly)
 ``batch`` frames and a crop around the face, runs the network on frames t and t-1, and minimises:
 
-* **olat**: |log(1 + decoded) - log(1 + captured)| over ``olat_lights`` random stage lights;
+* **olat**: |c(decoded) - c(captured)| with c(x) = sign(x) log(1 + |x|), over ``olat_lights`` random stage lights;
 * **relit**: the same under random light weights (every stage light, random colours and gains), which
   is the error relighting will show;
 * **segmentation** (cross-entropy) and **alpha** (L1) against the fitted mesh's regions and the matte;
@@ -117,6 +117,12 @@ def _crop_box(rng: np.random.Generator, alpha: np.ndarray, crop: int) -> tuple[i
     return top, left, ch, cw
 
 
+def compress(values: torch.Tensor) -> torch.Tensor:
+    """sign(x) log(1 + |x|): the log range of the losses, with a gradient for negative predictions too
+    (a clamp at 0 would leave an output that starts negative without any)."""
+    return torch.sign(values) * torch.log1p(values.abs())
+
+
 def _warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Sample ``image`` (B, C, H, W) at p + flow(p) (flow (B, 2, H, W) pixels, x right, y down)."""
     height, width = image.shape[-2:]
@@ -219,21 +225,21 @@ class Trainer:
         subset = torch.from_numpy(rng.choice(lights, min(s.olat_lights, lights), replace=False)).to(self.device)
         decoded = torch.einsum("lk,bckhw->blchw", self.basis[subset], coefficients)
         captured = batch["stack"][:, subset]
-        olat = (torch.log1p(decoded.clamp(min=0)) - torch.log1p(captured)).abs().mean()
+        olat = (compress(decoded) - compress(captured)).abs().mean()
         gains = torch.from_numpy(rng.gamma(0.5, 2.0, (lights, 1)) * rng.uniform(0.5, 1.5, (lights, 3))).float()
         gains = gains.to(self.device) * (4.0 / lights)
         mix = torch.einsum("lc,lk->ck", gains, self.basis)
         relit = torch.einsum("ck,bckhw->bchw", mix, coefficients)
         true_relit = torch.einsum("lc,blchw->bchw", gains, batch["stack"])
-        relit_loss = (torch.log1p(relit.clamp(min=0)) - torch.log1p(true_relit)).abs().mean()
+        relit_loss = (compress(relit) - compress(true_relit)).abs().mean()
         segmentation = nn.functional.cross_entropy(out["segmentation"].float(), batch["labels"])
         alpha = (out["alpha"].float() - batch["alpha"]).abs().mean()
         valid = batch["flow"][:, 2:3] * batch["has_prev"][:, None, None, None]
         flow_error = (out["flow"].float() - batch["flow"][:, :2]).abs().sum(1, keepdim=True)
         flow = (flow_error * valid).sum() / valid.sum().clamp(min=1.0)
         prev_relit = torch.einsum("ck,bckhw->bchw", mix, prev["coefficients"].float())
-        warped = _warp(torch.log1p(prev_relit.clamp(min=0)), out["flow"].float())
-        temporal_error = (torch.log1p(relit.clamp(min=0)) - warped).abs().sum(1, keepdim=True)
+        warped = _warp(compress(prev_relit), out["flow"].float())
+        temporal_error = (compress(relit) - warped).abs().sum(1, keepdim=True)
         temporal = (temporal_error * valid).sum() / valid.sum().clamp(min=1.0)
         w = s.losses
         total = (w.olat * olat + w.relit * relit_loss + w.segmentation * segmentation + w.alpha * alpha

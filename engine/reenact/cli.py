@@ -32,7 +32,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--no-semantic", action="store_true", help="plain instance norm instead of SPADE")
     train.add_argument("--batch", type=int, default=2, help="frames per step")
     train.add_argument("--crop", type=int, default=128, help="training crop in pixels")
-    train.add_argument("--learning-rate", type=float, default=2e-3)
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--texture-learning-rate", type=float, default=2e-2, help="the neural texture's")
     train.add_argument("--model", type=Path, help="ict_face_model.npz (default: installed model)")
     train.set_defaults(handler=run_train)
 
@@ -63,13 +64,14 @@ def run_train(args: argparse.Namespace) -> int:
     from engine.reenact.train import TrainSettings, train
     from engine.track.cli import device
 
-    for name in ("steps", "batch", "crop", "rank", "width", "learning_rate", "checkpoint_minutes", "preview_every"):
+    for name in ("steps", "batch", "crop", "rank", "width", "learning_rate", "texture_learning_rate",
+                 "checkpoint_minutes", "preview_every"):
         _positive("--" + name.replace("_", "-"), getattr(args, name))
     if args.history < 0:
         raise InputError("--history", "must be 0 or more")
     network = NetworkConfig(history=args.history, rank=args.rank, width=args.width, semantic=not args.no_semantic)
     settings = TrainSettings(steps=args.steps, batch=args.batch, crop=args.crop, learning_rate=args.learning_rate,
-                             seed=args.seed, checkpoint_seconds=args.checkpoint_minutes * 60.0,
+                             texture_learning_rate=args.texture_learning_rate, seed=args.seed, checkpoint_seconds=args.checkpoint_minutes * 60.0,
                              checkpoint_every=args.checkpoint_every, preview_every=args.preview_every,
                              device=device(args.device), network=network)
     frames = parse_frames(args.frames, "--frames") if args.frames else None

@@ -2,7 +2,10 @@
 
 The light basis (L, rank) is the top eigenvectors of the stage's light-transport samples
 (``S S^T`` over masked pixels of every training frame and colour channel, linear values), so every
-OLAT image is ``basis @ coefficients`` and the network's output size does not depend on L.
+OLAT image is ``unit * basis @ coefficients`` and the network's output size does not depend on L.
+``unit`` is the capture's mean covered OLAT value: the network works in multiples of it, so its
+outputs and the log-range losses are O(1) whatever the stage's exposure (OLATs of a 40-light stage
+average a few hundredths, where log(1 + x) would be linear and the loss blind to relative error).
 """
 
 from __future__ import annotations
@@ -66,8 +69,25 @@ def load_training_set(model: FaceModel, capture_path: str | Path, track_path: st
     return TrainingSet(capture, numbers, np.stack(stacks), np.stack(alphas), conditions)
 
 
-def light_basis(stacks: np.ndarray, alpha: np.ndarray, rank: int, seed: int = 0) -> np.ndarray:
-    """(L, rank) orthonormal light basis from up to ``BASIS_SAMPLES`` covered pixels of the stacks."""
+@dataclass(frozen=True)
+class LightBasis:
+    """``vectors`` (L, rank) orthonormal; ``unit``: linear OLAT value of one network unit;
+    ``coefficient_mean`` and ``coefficient_scale`` (3 * rank, channel-major): mean and standard
+    deviation of the covered pixels' coefficients, which the network's outputs are standardised by."""
+
+    vectors: np.ndarray
+    unit: float
+    coefficient_mean: np.ndarray
+    coefficient_scale: np.ndarray
+
+    @property
+    def decoder(self) -> np.ndarray:
+        """(L, rank): network coefficients -> linear OLAT values."""
+        return self.vectors * self.unit
+
+
+def light_basis(stacks: np.ndarray, alpha: np.ndarray, rank: int, seed: int = 0) -> LightBasis:
+    """Light basis and unit from up to ``BASIS_SAMPLES`` covered pixels of the stacks."""
     frames, lights = stacks.shape[:2]
     if rank > lights:
         raise InputError("--rank", f"{rank} is more than the capture's {lights} stage lights")
@@ -79,4 +99,9 @@ def light_basis(stacks: np.ndarray, alpha: np.ndarray, rank: int, seed: int = 0)
     values, vectors = np.linalg.eigh(matrix @ matrix.T)
     basis = vectors[:, ::-1][:, :rank]
     basis = basis * np.where(basis.sum(axis=0) < 0, -1.0, 1.0)   # eigenvectors' sign is arbitrary: lights add up
-    return basis.astype(np.float32).copy()
+    unit = float(samples.mean())
+    if not unit > 0.0:
+        raise InputError("capture", "the training frames' OLAT images are black where the matte covers the face")
+    coefficients = np.einsum("lk,nlc->nck", basis, samples / unit).reshape(len(samples), -1)
+    return LightBasis(basis.astype(np.float32).copy(), unit, coefficients.mean(0).astype(np.float32),
+                      np.maximum(coefficients.std(0), 1e-3).astype(np.float32))

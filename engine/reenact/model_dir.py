@@ -19,7 +19,8 @@ ONNX_FILE = "model.onnx"
 
 @dataclass
 class TrainedModel:
-    """config (config.json), the network (weights loaded, eval mode) and the light basis (L, rank)."""
+    """config (config.json), the network (weights loaded, eval mode) and the light decoder (L, rank):
+    network coefficients -> linear OLAT values (the light basis times its unit)."""
 
     folder: Path
     config: dict
@@ -49,7 +50,7 @@ class TrainedModel:
             state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
             net = ReenactNet(network)
             net.load_state_dict(state["model"])
-            basis = state["basis"].numpy()
+            basis = state["basis"].numpy() * float(state["unit"])
         except Exception as exc:  # torch raises many types for a damaged zip/pickle
             raise InputError(checkpoint_path, f"corrupt or truncated checkpoint ({str(exc).splitlines()[0][:200]})") from None
         return cls(folder, config, net.eval(), basis)

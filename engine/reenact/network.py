@@ -13,7 +13,13 @@ One tensor in and one out, so TorchScript and ONNX exports (and Nuke's CatFileCr
 Semantic-aware normalisation (SPADE, Park et al. 2019): every block normalises its features
 (instance norm, no affine) and modulates them with a scale and shift predicted from frame t's region
 labels, so skin, eyes, mouth interior and hair are treated apart. A learned neural texture (``texture``
-channels over the model's UV square) is sampled at frame t's UVs and joins the input.
+channels over the model's UDIM tiles 0-3; the eyes, whose UVs overlap the face's in tile 0, get a fifth
+tile) is sampled at frame t's UVs and joins the input: surface detail lives in its texels, which learn
+far faster than convolutions can (Thies et al. 2019, deferred neural rendering).
+
+The coefficients leave the network standardised per (colour, basis vector) with the training capture's
+statistics (buffers ``coefficient_mean`` and ``coefficient_scale``, set by the trainer and exported with
+the weights), so every output channel starts at the right magnitude.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from torch import nn
 from engine.face.model import REGIONS
 from engine.reenact.conditioning import CHANNELS, REGION_SLICE, UV_SLICE
 
+UV_TILES = 4                                  # UDIM tiles 0-3 hold the ICT layout (u in [0, 4))
+EYES = REGIONS.index("eyes")
+
 
 @dataclass(frozen=True)
 class NetworkConfig:
@@ -35,8 +44,8 @@ class NetworkConfig:
     rank: int = 16
     width: int = 32            # channels of the first level; doubled at each of ``levels`` levels
     levels: int = 3
-    texture: int = 8           # neural texture channels (0: none)
-    texture_size: int = 128
+    texture: int = 16          # neural texture channels (0: none)
+    texture_size: int = 128    # texels per UDIM tile side
     semantic: bool = True      # SPADE modulation by regions; False: plain instance norm (the ablation)
 
     @property
@@ -96,7 +105,11 @@ class ReenactNet(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.texture = nn.Parameter(torch.zeros(1, c.texture, c.texture_size, c.texture_size)) if c.texture else None
+        tiles = UV_TILES + 1
+        self.texture = (nn.Parameter(torch.zeros(1, c.texture, c.texture_size, c.texture_size * tiles))
+                        if c.texture else None)
+        self.register_buffer("coefficient_mean", torch.zeros(3 * c.rank))
+        self.register_buffer("coefficient_scale", torch.ones(3 * c.rank))
         widths = [c.width * 2 ** i for i in range(c.levels)]
         inputs = c.in_channels + c.texture
         self.down = nn.ModuleList()
@@ -114,8 +127,9 @@ class ReenactNet(nn.Module):
         current = x[:, -CHANNELS:]
         regions = current[:, REGION_SLICE]
         if self.texture is not None:
-            uv = current[:, UV_SLICE].permute(0, 2, 3, 1) * 2.0 - 1.0
-            grid = torch.stack([uv[..., 0], -uv[..., 1]], dim=-1)   # v up in UV space, rows down in the texture
+            u = current[:, UV_SLICE.start] + UV_TILES * current[:, REGION_SLICE.start + EYES]
+            v = current[:, UV_SLICE.start + 1]
+            grid = torch.stack([u / (UV_TILES + 1) * 2.0 - 1.0, 1.0 - 2.0 * v], dim=-1)   # v up, rows down
             sampled = nn.functional.grid_sample(self.texture.expand(x.shape[0], -1, -1, -1), grid, align_corners=False)
             x = torch.cat([x, sampled * current[:, -1:]], dim=1)
         skips = []
@@ -129,7 +143,8 @@ class ReenactNet(nn.Module):
         out = self.head(x)
         rank3 = 3 * self.config.rank
         alpha = torch.sigmoid(out[:, rank3:rank3 + 1])
-        return torch.cat([out[:, :rank3], alpha, out[:, rank3 + 1:]], dim=1)
+        coefficients = out[:, :rank3] * self.coefficient_scale[:, None, None] + self.coefficient_mean[:, None, None]
+        return torch.cat([coefficients, alpha, out[:, rank3 + 1:]], dim=1)
 
 
 def split_outputs(out: torch.Tensor, rank: int) -> dict[str, torch.Tensor]:

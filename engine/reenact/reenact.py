@@ -108,7 +108,8 @@ def reenact(model_dir: Path, track_path: Path, out: Path, runtime: Runtime = Run
             outputs = split_outputs(torch.from_numpy(predict(conditions.history(index, history)[None])), rank)
             coefficients = outputs["coefficients"][0].numpy()                        # (3, rank, H, W)
             alpha = outputs["alpha"][0, 0].numpy()
-            stack = np.clip(np.einsum("lk,ckhw->lhwc", basis, coefficients), 0.0, None)
+            # premultiplied like a captured OLAT: black where the predicted matte is empty
+            stack = np.clip(np.einsum("lk,ckhw->lhwc", basis, coefficients), 0.0, None) * alpha[..., None]
             for light in range(lights):
                 image = np.concatenate([stack[light], alpha[..., None]], axis=-1).astype(np.float16)
                 writer.exr(out / OLAT_PATTERN.format(light=light, frame=number), image)

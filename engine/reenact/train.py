@@ -3,7 +3,8 @@
 Each step draws (from the seed and the step number alone, so a resumed run continues exactly)
 ``batch`` frames and a crop around the face, runs the network on frames t and t-1, and minimises:
 
-* **olat**: |c(decoded) - c(captured)| with c(x) = sign(x) log(1 + |x|), over ``olat_lights`` random stage lights;
+* **olat**: |c(decoded) - c(captured)| with c(x) = asinh(x) (log-like range), x in the basis' ``unit`` (the
+  capture's mean covered OLAT value), over ``olat_lights`` random stage lights;
 * **relit**: the same under random light weights (every stage light, random colours and gains), which
   is the error relighting will show;
 * **segmentation** (cross-entropy) and **alpha** (L1) against the fitted mesh's regions and the matte;
@@ -11,7 +12,7 @@ Each step draws (from the seed and the step number alone, so a resumed run conti
 * **temporal**: frame t's relit prediction against frame t-1's (no gradient) warped by the predicted
   flow, where the true flow says the point is visible.
 
-Model folder: ``config.json`` (written first), ``checkpoint.pt`` (model, optimiser, step, basis; written
+Model folder: ``config.json`` (written first), ``checkpoint.pt`` (model, optimiser, step, basis, unit; written
 atomically every ``checkpoint_seconds`` and at the end), ``losses.csv``, and ``model.onnx`` at the end.
 A loss that is not finite stops the run with an error and keeps the last checkpoint. Under ``torchrun``
 (``WORLD_SIZE`` > 1) it trains with DistributedDataParallel: gloo on CPU, NCCL on CUDA; rank 0 writes.
@@ -63,7 +64,8 @@ class TrainSettings:
     steps: int = 1500
     batch: int = 2
     crop: int = 128                    # pixels; whole frames when the image is smaller
-    learning_rate: float = 2e-3
+    learning_rate: float = 1e-3
+    texture_learning_rate: float = 2e-2   # the neural texture's texels: free parameters, each seen rarely
     seed: int = 0
     olat_lights: int = 8
     checkpoint_seconds: float = 120.0
@@ -118,9 +120,9 @@ def _crop_box(rng: np.random.Generator, alpha: np.ndarray, crop: int) -> tuple[i
 
 
 def compress(values: torch.Tensor) -> torch.Tensor:
-    """sign(x) log(1 + |x|): the log range of the losses, with a gradient for negative predictions too
-    (a clamp at 0 would leave an output that starts negative without any)."""
-    return torch.sign(values) * torch.log1p(values.abs())
+    """asinh(x) = log(x + sqrt(x^2 + 1)): linear near 0, logarithmic for highlights, smooth everywhere
+    (a clamp at 0 would leave an output that starts negative without a gradient)."""
+    return torch.asinh(values)
 
 
 def _warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
@@ -152,9 +154,17 @@ class Trainer:
             "training": {k: v for k, v in asdict(settings).items() if k not in ("network", "device")},
         }
         torch.manual_seed(settings.seed)
-        self.net = ReenactNet(settings.network).to(self.device)
-        self.basis = torch.from_numpy(light_basis(data.stacks, data.alpha, settings.network.rank, settings.seed))
-        self.optimiser = torch.optim.Adam(self.net.parameters(), lr=settings.learning_rate)
+        self.net = ReenactNet(settings.network)
+        light = light_basis(data.stacks, data.alpha, settings.network.rank, settings.seed)
+        self.basis, self.unit = torch.from_numpy(light.vectors), light.unit
+        self.net.coefficient_mean.copy_(torch.from_numpy(light.coefficient_mean))
+        self.net.coefficient_scale.copy_(torch.from_numpy(light.coefficient_scale))
+        self.net.to(self.device)
+        others = [p for name, p in self.net.named_parameters() if name != "texture"]
+        groups = [{"params": others, "lr": settings.learning_rate}]
+        if self.net.texture is not None:
+            groups.append({"params": [self.net.texture], "lr": settings.texture_learning_rate})
+        self.optimiser = torch.optim.Adam(groups)
         self.step = 0
         checkpoint = self.folder / CHECKPOINT_FILE
         if resume:
@@ -180,13 +190,13 @@ class Trainer:
         for key in ("network", "stage", "image_size", "frames", "face_model_sha256"):
             if saved.get(key) != self.config[key]:
                 raise InputError(self.folder / CONFIG_FILE, f"--resume: the saved model's {key} differs from this run's")
-        self.basis = state["basis"]
+        self.basis, self.unit = state["basis"], float(state["unit"])
         self.step = int(state["step"])
 
     def _save(self) -> None:
         buffer = io.BytesIO()
         torch.save({"model": self.net.state_dict(), "optimiser": self.optimiser.state_dict(), "step": self.step,
-                    "basis": self.basis.cpu()}, buffer)
+                    "basis": self.basis.cpu(), "unit": self.unit}, buffer)
         write_bytes_atomic(self.folder / CHECKPOINT_FILE, buffer.getvalue())
 
     # ------------------------------------------------------------------ one step
@@ -224,13 +234,14 @@ class Trainer:
         coefficients = out["coefficients"].float()
         subset = torch.from_numpy(rng.choice(lights, min(s.olat_lights, lights), replace=False)).to(self.device)
         decoded = torch.einsum("lk,bckhw->blchw", self.basis[subset], coefficients)
-        captured = batch["stack"][:, subset]
+        stack = batch["stack"] / self.unit
+        captured = stack[:, subset]
         olat = (compress(decoded) - compress(captured)).abs().mean()
         gains = torch.from_numpy(rng.gamma(0.5, 2.0, (lights, 1)) * rng.uniform(0.5, 1.5, (lights, 3))).float()
         gains = gains.to(self.device) * (4.0 / lights)
         mix = torch.einsum("lc,lk->ck", gains, self.basis)
         relit = torch.einsum("ck,bckhw->bchw", mix, coefficients)
-        true_relit = torch.einsum("lc,blchw->bchw", gains, batch["stack"])
+        true_relit = torch.einsum("lc,blchw->bchw", gains, stack)
         relit_loss = (compress(relit) - compress(true_relit)).abs().mean()
         segmentation = nn.functional.cross_entropy(out["segmentation"].float(), batch["labels"])
         alpha = (out["alpha"].float() - batch["alpha"]).abs().mean()

@@ -33,7 +33,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--batch", type=int, default=2, help="frames per step")
     train.add_argument("--crop", type=int, default=128, help="training crop in pixels")
     train.add_argument("--learning-rate", type=float, default=1e-3)
-    train.add_argument("--texture-learning-rate", type=float, default=2e-2, help="the neural texture's")
+    train.add_argument("--texture-learning-rate", type=float, default=2e-2, help="learning rate of the neural texture")
     train.add_argument("--model", type=Path, help="ict_face_model.npz (default: installed model)")
     train.set_defaults(handler=run_train)
 
@@ -71,9 +71,9 @@ def run_train(args: argparse.Namespace) -> int:
         raise InputError("--history", "must be 0 or more")
     network = NetworkConfig(history=args.history, rank=args.rank, width=args.width, semantic=not args.no_semantic)
     settings = TrainSettings(steps=args.steps, batch=args.batch, crop=args.crop, learning_rate=args.learning_rate,
-                             texture_learning_rate=args.texture_learning_rate, seed=args.seed, checkpoint_seconds=args.checkpoint_minutes * 60.0,
-                             checkpoint_every=args.checkpoint_every, preview_every=args.preview_every,
-                             device=device(args.device), network=network)
+                             texture_learning_rate=args.texture_learning_rate, seed=args.seed,
+                             checkpoint_seconds=args.checkpoint_minutes * 60.0, checkpoint_every=args.checkpoint_every,
+                             preview_every=args.preview_every, device=device(args.device), network=network)
     frames = parse_frames(args.frames, "--frames") if args.frames else None
     trainer = train(args.capture, args.track, args.out, settings, args.resume, args.preview, not args.quiet,
                     args.model, frames)

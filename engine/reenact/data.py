@@ -80,11 +80,6 @@ class LightBasis:
     coefficient_mean: np.ndarray
     coefficient_scale: np.ndarray
 
-    @property
-    def decoder(self) -> np.ndarray:
-        """(L, rank): network coefficients -> linear OLAT values."""
-        return self.vectors * self.unit
-
 
 def light_basis(stacks: np.ndarray, alpha: np.ndarray, rank: int, seed: int = 0) -> LightBasis:
     """Light basis and unit from up to ``BASIS_SAMPLES`` covered pixels of the stacks."""

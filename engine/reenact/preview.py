@@ -26,9 +26,9 @@ def write_training_preview(trainer, path: Path) -> None:
                             trainer.settings.network.rank)
         net.train()
     coefficients = out["coefficients"][0].float().cpu()
-    lights = np.linspace(0, len(trainer.basis) - 1, PREVIEW_LIGHTS).round().astype(int)
-    decoder = trainer.basis.cpu()[lights] * trainer.unit
-    predicted = torch.einsum("lk,ckhw->lhwc", decoder, coefficients).clamp(min=0).numpy()
+    decoder = trainer.decoder.cpu()
+    lights = np.linspace(0, len(decoder) - 1, PREVIEW_LIGHTS).round().astype(int)
+    predicted = torch.einsum("lk,ckhw->lhwc", decoder[lights], coefficients).clamp(min=0).numpy()
     captured = data.stacks[0, lights].astype(np.float32).transpose(0, 2, 3, 1)
     rows = [np.concatenate([auto_expose(image) for image in images], axis=1) for images in (predicted, captured)]
     with atomic_path(path) as tmp:

@@ -193,6 +193,11 @@ class Trainer:
         self.basis, self.unit = state["basis"], float(state["unit"])
         self.step = int(state["step"])
 
+    @property
+    def decoder(self) -> torch.Tensor:
+        """(L, rank): network coefficients -> linear OLAT values (what a trained model folder decodes with)."""
+        return self.basis * self.unit
+
     def _save(self) -> None:
         buffer = io.BytesIO()
         torch.save({"model": self.net.state_dict(), "optimiser": self.optimiser.state_dict(), "step": self.step,

@@ -17,7 +17,8 @@ marks visible (the truth's own value is the floor). Against (a) nearest-neighbou
 training frame whose true expression weights are closest, its true OLATs relit; (b) the network with
 k = 0 (one frame in, no flow or temporal loss); (c) the network without semantic normalisation.
 Also: training time per step and in total, reenactment time per frame through onnxruntime (CPU, all
-40 lights decoded and written) and through torch.
+40 lights decoded and written; the whole ``relume reenact`` command) and through torch (the naive
+runtime), and the floor: the network's forward pass alone through onnxruntime.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from engine.io.colour import srgb_encode
 from engine.io.exr import read_image
 from engine.lighting.lights import EnvironmentLight
 from engine.lighting.weights import capture_weights
+from engine.reenact.evaluate import flicker, nearest_training_frames, psnr, true_backward_flows
 from engine.relight.frame import relight_frame
 from engine.stage.capture import Capture
 from engine.synth.generate import SynthOptions, generate
@@ -66,26 +68,6 @@ def relit(capture: Capture, lights: list, frames: list[int]) -> np.ndarray:
     return np.stack([relight_frame(capture, weights, f, use_cache=False)[..., :3] for f in frames])
 
 
-def psnr(pred: np.ndarray, truth: np.ndarray, masks: np.ndarray) -> float:
-    """PSNR (dB, peak 1) on the covered pixels, both images divided by the truth's 99th percentile."""
-    scale = np.percentile(truth[masks], 99)
-    return float(10 * np.log10(1.0 / (((pred - truth) / scale) ** 2)[masks].mean()))
-
-
-def flicker(images: np.ndarray, truth: np.ndarray, masks: np.ndarray, flows: np.ndarray) -> float:
-    """Mean |O_t(p) - O_{t-1}(p + flow(p))| over visible covered pixels, in the truth's 99th-percentile units."""
-    p = images / np.percentile(truth[masks], 99)
-    errors = []
-    for i in range(1, len(p)):
-        flow = flows[i]
-        h, w = flow.shape[:2]
-        xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        warped = cv2.remap(p[i - 1], xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR)
-        valid = (flow[..., 2] > 0.5) & masks[i]
-        errors.append(float(np.abs(p[i] - warped)[valid].mean()))
-    return float(np.mean(errors))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1500)
@@ -111,12 +93,10 @@ def main() -> None:
     lightings = {"forest": [EnvironmentLight(hdris / "forest.exr", 0.0, 1.0)],
                  "sunset 120": [EnvironmentLight(hdris / "sunset.exr", 120.0, 1.0)]}
     masks = np.stack([read_image(capture.matte_path(f)).rgb[..., 0] > 0.5 for f in HELD_OUT])
-    flows = backward_flows(capture_dir)
+    flows = true_backward_flows(capture_dir, HELD_OUT)
     truth = {name: relit(capture, lights, HELD_OUT) for name, lights in lightings.items()}
 
-    params = json.loads((capture_dir / "ground_truth/params.json").read_text())
-    expressions = np.asarray(params["expressions"])
-    nearest = [TRAIN[int(np.argmin(np.abs(expressions[:30] - expressions[f - 1001]).sum(1)))] for f in HELD_OUT]
+    nearest = nearest_training_frames(capture_dir, TRAIN, HELD_OUT)
     results = {"(a) nearest training frame": {n: relit(capture, lights, nearest) for n, lights in lightings.items()}}
     timings = {}
     variants = {"network (k=2, semantic)": [], "(b) single frame (k=0)": ["--history", "0"],
@@ -131,6 +111,8 @@ def main() -> None:
         timings[name + " reenact"] = elapsed
         reenacted = Capture.load(out)
         results[name] = {n: relit(reenacted, lights, HELD_OUT) for n, lights in lightings.items()}
+    timings["floor: the network alone (onnxruntime)"] = inference_floor(work / "model_networkk2semantic",
+                                                                        work / "held_out.track")
     torch_out = work / "reenacted_torch"
     timings["torch reenact"] = relume("reenact", work / "model_networkk2semantic", "--track", work / "held_out.track",
                                       "--out", torch_out, "--runtime", "torch")
@@ -145,18 +127,32 @@ def main() -> None:
     print("\n| step | time |")
     print("|---|---:|")
     for name, seconds in timings.items():
-        per = f" ({seconds / len(HELD_OUT):.3f} s/frame)" if "reenact" in name else f" ({seconds / args.steps:.3f} s/step)"
+        per_frame = "reenact" in name or name.startswith("floor")
+        per = f" ({seconds / len(HELD_OUT):.3f} s/frame)" if per_frame else f" ({seconds / args.steps:.3f} s/step)"
         print(f"| {name} | {seconds:.1f} s{per} |")
     if args.sheet:
         write_sheet(args.sheet, capture, results["network (k=2, semantic)"], truth, list(lightings))
 
 
-def backward_flows(capture_dir: Path) -> np.ndarray:
-    """(T, H, W, 3) true flow of the held-out frames to their previous frame: dx, dy, valid (the first
-    held-out frame gets none: its predecessor belongs to the training frames)."""
-    flows = [read_image(capture_dir / f"ground_truth/flow_backward/frame.{f:04d}.exr").rgb for f in HELD_OUT]
-    flows[0] = np.zeros_like(flows[0])
-    return np.stack(flows)
+def inference_floor(model: Path, track_path: Path) -> float:
+    """Seconds for the held-out frames of the network's own forward pass through onnxruntime, inputs rendered
+    beforehand: what any reenactment with this network pays, before decoding and writing the OLATs."""
+    import onnxruntime
+
+    from engine.face.model import FaceModel
+    from engine.reenact.conditioning import render_conditions
+
+    config = json.loads((model / "config.json").read_text())
+    face = FaceModel.load(None)
+    track = read_track(track_path, face.source)
+    conditions = render_conditions(face, track, HELD_OUT, with_flow=False)
+    session = onnxruntime.InferenceSession(str(model / "model.onnx"), providers=["CPUExecutionProvider"])
+    history = config["network"]["history"]
+    session.run(None, {"conditions": conditions.history(0, history)[None]})       # warm-up
+    start = time.perf_counter()
+    for index in range(len(HELD_OUT)):
+        session.run(None, {"conditions": conditions.history(index, history)[None]})
+    return time.perf_counter() - start
 
 
 def write_sheet(path: Path, capture: Capture, predicted: dict, truth: dict, names: list[str]) -> None:

@@ -111,8 +111,12 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.transfer:
         from engine.demo_transfer import run_transfer_demo
 
-        sheet = run_transfer_demo(Path(args.out) / "transfer", progress=not args.quiet)
+        result = run_transfer_demo(Path(args.out) / "transfer", progress=not args.quiet)
+        sheet = result.sheet
         print(f"relume demo --transfer: contact sheet {sheet}")
+        print("relume demo --transfer: held-out frames against the truth (environments A / B): reenacted "
+              + " / ".join(f"{v:.1f}" for v in result.network_psnr) + " dB PSNR, nearest training frame "
+              + " / ".join(f"{v:.1f}" for v in result.nearest_psnr) + " dB")
         print(f"relume demo --transfer: reenacted capture {sheet.parent / 'reenacted'}, relit frames in "
               f"{sheet.parent / 'relit_env1'} and {sheet.parent / 'relit_env2'}")
         return 0

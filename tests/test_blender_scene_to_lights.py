@@ -11,6 +11,7 @@ import ast
 import importlib.util
 import json
 import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -188,10 +189,24 @@ def test_engine_location_prefers_preferences_then_config(tmp_path, monkeypatch):
                                                        "device": "cpu"}))
     found = engine_location.find_engine()
     assert found.python == Path(sys.executable) and found.repo == REPO and found.device == "cpu"
-    assert found.command("serve")[1:] == ["-m", "engine", "serve"]
+    assert found.command("serve")[1:] == ["-P", "-m", "engine", "serve"]
     assert found.environment({"PYTHONHOME": "/blender", "HOME": "/h"}) == {"HOME": "/h", "PYTHONPATH": str(REPO)}
     with pytest.raises(engine_location.EngineNotFound, match="/missing/python: engine Python not found"):
         engine_location.find_engine("/missing/python")
+
+
+def test_the_engine_never_imports_from_the_hosts_working_folder(tmp_path, monkeypatch):
+    """An ``engine/`` package (or a ``yaml.py``) in the folder Blender was started from is not run."""
+    impostor = tmp_path / "engine"
+    impostor.mkdir()
+    (impostor / "__init__.py").write_text("")
+    (impostor / "__main__.py").write_text("print('IMPOSTOR')\n")
+    (tmp_path / "yaml.py").write_text("raise SystemExit('IMPOSTOR yaml')\n")
+    location = engine_location.EngineLocation(Path(sys.executable))
+    result = subprocess.run(location.command("--help"), cwd=tmp_path, env=location.environment(), capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0 and "IMPOSTOR" not in result.stdout + result.stderr
+    assert "relume" in result.stdout
 
 
 def _imported_modules(path: Path) -> set[str]:

@@ -119,3 +119,18 @@ def test_render_without_lights_is_refused(nuke_session, make_capture) -> None:
     gizmo.setInput(1, make_light("DirectLight", matrix()))
     gizmo["render_local"].execute()
     assert "needs a frame number field" in gizmo["status"].value()
+
+
+def test_the_engine_never_imports_from_nukes_working_folder(nuke_session, tmp_path: Path, monkeypatch) -> None:
+    """An ``engine/`` package (or a ``yaml.py``) in the folder Nuke was started from is not run."""
+    from relume_nuke import engine_cli
+
+    impostor = tmp_path / "engine"
+    impostor.mkdir()
+    (impostor / "__init__.py").write_text("")
+    (impostor / "__main__.py").write_text("print('IMPOSTOR')\n")
+    (tmp_path / "yaml.py").write_text("raise SystemExit('IMPOSTOR yaml')\n")
+    monkeypatch.chdir(tmp_path)
+    output = engine_cli.run_engine("--help")
+    assert "IMPOSTOR" not in output and "relume" in output
+

@@ -14,13 +14,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fake_nuke  # noqa: E402
 import nuke  # noqa: E402
-from fake_nuke.gizmo_file import KNOB_TYPES, read_definition  # noqa: E402
+from fake_nuke.gizmo_file import KNOB_TYPES, nuke_inputs, read_definition  # noqa: E402
+from fake_nuke.interpreter import evaluate  # noqa: E402
 from fake_nuke.scenes import nuke_session  # noqa: E402,F401,F811
 from relume_nuke import config  # noqa: E402
 from relume_nuke.capture import CaptureInfo, nuke_sequence_path  # noqa: E402
@@ -43,7 +45,8 @@ def test_there_are_gizmos() -> None:
 @pytest.mark.parametrize("path", GIZMOS, ids=lambda p: p.name)
 def test_gizmo_parses_and_names_only_existing_callbacks(path: Path) -> None:
     definition = read_definition(path)  # raises on nkparser errors or a missing end_group
-    assert definition.script.nuke_version and definition.script.nuke_version.split()[0] >= "13.0"
+    # stamped by the oldest Nuke supported, so Nuke 13 opens it without a "saved by a newer version" warning
+    assert definition.script.nuke_version and definition.script.nuke_version.split()[0] == "13.0"
     assert {n.class_name for n in definition.children} <= NUKE_CLASSES
     names = [n.name for n in definition.children]
     assert len(names) == len(set(names)) and all(names)
@@ -73,9 +76,73 @@ def test_relight_gizmo_inputs_knobs_and_internal_wiring() -> None:
     hidden = {k.name for k in definition.user_knobs if "+INVISIBLE" in k.flags}
     assert hidden == {"capture_json", "weights_json"}
     switch = next(n for n in definition.children if n.name == "relume_switch")
-    assert [source.name for source in switch.inputs] == ["plate", "relume_engine_read"]
+    assert [source.name for source in nuke_inputs(switch)] == ["plate", "relume_engine_read"]
     output = next(n for n in definition.children if n.class_name == "Output")
-    assert output.inputs == [switch]
+    assert nuke_inputs(output) == [switch]
+
+
+# Shapes of Nuke-written scripts (see fake_nuke/gizmo_file.py for where they were seen): what the test
+# parser must wire exactly as Nuke does, the top of the stack becoming input 0.
+NUKE_WRITTEN = """Root {
+ inputs 0
+}
+Roto {
+ inputs 0
+ name Roto1
+}
+Blur {
+ name Blur1
+}
+Constant {
+ inputs 0
+ name Constant1
+}
+CheckerBoard2 {
+ inputs 0
+ name CheckerBoard1
+}
+Grade {
+ name Grade1
+}
+Keymix {
+ inputs 3
+ name Keymix1
+}
+Camera2 {
+ inputs 0
+ name Camera1
+}
+Card2 {
+ inputs 0
+ name Card1
+}
+push 0
+ScanlineRender {
+ inputs 3
+ name ScanlineRender1
+}
+"""
+
+
+def test_test_parser_wires_inputs_in_nukes_stack_order() -> None:
+    import nkparser
+
+    nodes = {node.name: node for node in nkparser.Script.from_string(NUKE_WRITTEN).nodes}
+    names = [[None if n is None else n.name for n in nuke_inputs(nodes[name])] for name in ("Keymix1", "ScanlineRender1")]
+    assert names[0] == ["Grade1", "Constant1", "Blur1"]          # B, A, mask
+    assert names[1] == [None, "Card1", "Camera1"]                 # bg (push 0), obj/scn, cam
+
+
+def test_a_node_without_a_capture_passes_the_plate_through_pixel_for_pixel(nuke_session, tmp_path: Path) -> None:
+    from engine.io.exr import write_image
+
+    rng = np.random.default_rng(7)
+    plate_pixels = rng.uniform(0.0, 4.0, (12, 16, 4)).astype(np.float32)
+    write_image(tmp_path / "plate.1001.exr", plate_pixels, "float")
+    plate = nuke.nodes.Read(file=str(tmp_path / "plate.####.exr"), first=1001, last=1001)
+    gizmo = nuke.createNode("Relume_Relight")
+    gizmo.setInput(0, plate)
+    assert np.array_equal(evaluate(gizmo, 1001), plate_pixels)
 
 
 def test_gizmo_instantiates_with_its_defaults(nuke_session) -> None:
@@ -132,6 +199,7 @@ def test_engine_interpreter_from_env_or_installer_config(monkeypatch: pytest.Mon
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("USERPROFILE", str(tmp_path))
     monkeypatch.delenv(config.ENV_VAR, raising=False)
+    monkeypatch.delenv("RELUME_HOME", raising=False)
     with pytest.raises(config.EngineNotConfigured, match=re.escape(str(tmp_path / ".relume" / "config.json"))):
         config.engine_python()
     (tmp_path / ".relume").mkdir()
@@ -143,6 +211,20 @@ def test_engine_interpreter_from_env_or_installer_config(monkeypatch: pytest.Mon
     monkeypatch.setenv("PYTHONHOME", "/nuke")
     environment = config.child_environment()
     assert "PYTHONPATH" not in environment and "PYTHONHOME" not in environment and environment["HOME"] == str(tmp_path)
+
+
+def test_config_json_is_where_the_engine_and_installer_put_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from engine.paths import config_path
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("RELUME_HOME", raising=False)
+    assert Path(config.config_path()) == config_path() == tmp_path / ".relume" / "config.json"
+    monkeypatch.setenv("RELUME_HOME", str(tmp_path / "studio"))
+    assert Path(config.config_path()) == config_path() == tmp_path / "studio" / "config.json"
+    monkeypatch.delenv(config.ENV_VAR, raising=False)
+    (tmp_path / "studio").mkdir()
+    (tmp_path / "studio" / "config.json").write_text(json.dumps({"engine_python": "/studio/python"}))
+    assert config.engine_python() == "/studio/python"
 
 
 def test_capture_patterns_become_nuke_sequences() -> None:

@@ -191,7 +191,8 @@ def test_transfer_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     from engine.demo_transfer import TransferDemoSettings, run_transfer_demo
 
     settings = TransferDemoSettings(size=128, lights=12, frames=10, held_out=2, steps=6)
-    sheet = run_transfer_demo(tmp_path, settings, progress=False)
+    result = run_transfer_demo(tmp_path, settings, progress=False)
+    sheet = result.sheet
     import cv2
 
     image = cv2.imread(str(sheet))
@@ -199,6 +200,8 @@ def test_transfer_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     reenacted = Capture.load(tmp_path / "reenacted")
     assert reenacted.frames == sorted(int(f) for f in json.loads((tmp_path / "source.track").read_text())["frames"])
     assert len(list((tmp_path / "relit_env2").glob("frame.*.exr"))) == 3
+    assert len(result.network_psnr) == len(result.nearest_psnr) == 2
+    assert all(5.0 < score < 60.0 for score in result.network_psnr + result.nearest_psnr)
 
 
 @pytest.mark.slow

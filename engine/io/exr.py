@@ -83,7 +83,8 @@ def write_image(path: str | Path, pixels: np.ndarray, pixel_type: str = "half") 
     (.exr, .png, .tif...); 8-bit formats get the values clipped to [0, 1] by OpenImageIO.
     """
     path = Path(path)
-    pixels = np.ascontiguousarray(pixels, dtype=np.float32)
+    # half pixels go to a half file as they are; anything else is converted once, to float32
+    pixels = np.ascontiguousarray(pixels, dtype=np.float16 if pixels.dtype == np.float16 else np.float32)
     if pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
         raise ValueError(f"write_image expects (H, W, 3|4) pixels, got {pixels.shape}")
     height, width, channels = pixels.shape

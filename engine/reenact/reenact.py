@@ -55,13 +55,31 @@ class _Predictor:
             export_onnx(trained.net, path, (height, width))
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
                      if p in onnxruntime.get_available_providers()]
-        self.session = onnxruntime.InferenceSession(str(path), providers=providers)
+        options = onnxruntime.SessionOptions()
+        # idle inference threads sleep instead of spinning, so the EXR writer threads get the cores between runs
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=providers)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if self.runtime is Runtime.TORCH:
             with torch.no_grad():
                 return self.net(torch.from_numpy(x).to(self.device)).cpu().numpy()
         return self.session.run(None, {"conditions": x})[0]
+
+
+def decode_olats(basis: np.ndarray, coefficients: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The OLAT stack from the network's light-basis coefficients: ``basis`` (L, rank) in OLAT units,
+    ``coefficients`` (3, rank, H, W), ``alpha`` (H, W) -> (L, H, W, 4) float16 RGBA, premultiplied like a
+    captured OLAT (black where the predicted matte is empty), negative light clipped to 0."""
+    rank, (height, width) = coefficients.shape[1], alpha.shape
+    rgb = basis.astype(np.float32) @ coefficients.transpose(1, 0, 2, 3).reshape(rank, -1)     # (L, 3 H W)
+    np.maximum(rgb, 0.0, out=rgb)
+    rgb = rgb.reshape(len(basis), 3, height, width)
+    rgb *= alpha
+    rgba = np.empty((len(basis), height, width, 4), np.float16)
+    rgba[..., :3] = rgb.transpose(0, 2, 3, 1)
+    rgba[..., 3] = alpha
+    return rgba
 
 
 def _check_stage(out: Path, trained: TrainedModel) -> None:
@@ -99,6 +117,7 @@ def reenact(model_dir: Path, track_path: Path, out: Path, runtime: Runtime = Run
     history = trained.config["network"]["history"]
     basis = trained.basis
     lights = len(basis)
+    pending_matte: tuple[Path, np.ndarray] | None = None
     with ImageWriter() as writer:
         for index, number in enumerate(tqdm(numbers, desc="reenact", unit="frame", disable=not progress)):
             matte = out / MATTE_PATTERN.format(frame=number)
@@ -106,15 +125,18 @@ def reenact(model_dir: Path, track_path: Path, out: Path, runtime: Runtime = Run
                     (out / OLAT_PATTERN.format(light=i, frame=number)).is_file() for i in range(lights)):
                 continue
             outputs = split_outputs(torch.from_numpy(predict(conditions.history(index, history)[None])), rank)
-            coefficients = outputs["coefficients"][0].numpy()                        # (3, rank, H, W)
-            alpha = outputs["alpha"][0, 0].numpy()
-            # premultiplied like a captured OLAT: black where the predicted matte is empty
-            stack = np.clip(np.einsum("lk,ckhw->lhwc", basis, coefficients), 0.0, None) * alpha[..., None]
-            for light in range(lights):
-                image = np.concatenate([stack[light], alpha[..., None]], axis=-1).astype(np.float16)
-                writer.exr(out / OLAT_PATTERN.format(light=light, frame=number), image)
+            rgba = decode_olats(basis, outputs["coefficients"][0].numpy(), outputs["alpha"][0, 0].numpy())
+            # the previous frame's OLATs were encoded while this one was predicted; its matte goes last, so a
+            # frame whose matte exists is whole
             writer.wait()
-            writer.exr(matte, np.repeat(alpha[..., None], 4, axis=-1).astype(np.float16))   # last: the frame is whole
+            if pending_matte is not None:
+                writer.exr(*pending_matte)
+            for light in range(lights):
+                writer.exr(out / OLAT_PATTERN.format(light=light, frame=number), rgba[light])
+            pending_matte = matte, np.repeat(rgba[0, ..., 3:], 4, axis=-1)
+        writer.wait()
+        if pending_matte is not None:
+            writer.exr(*pending_matte)
     stage = trained.config["stage"]
     return write_capture_yaml(out, numbers, np.asarray(stage["directions"]), np.asarray(stage["rgb"]), OLAT_PATTERN,
                               None, MATTE_PATTERN, extra={"reenacted": {"model": str(Path(model_dir).resolve()),

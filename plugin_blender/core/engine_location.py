@@ -31,7 +31,9 @@ class EngineLocation:
     device: str = "auto"
 
     def command(self, *args: str) -> list[str]:
-        return [str(self.python), "-m", "engine", *args]
+        """``python -P -m engine ARGS``: ``-P`` (Python 3.11+, the engine's) keeps Blender's working folder
+        off ``sys.path``, so a ``yaml.py`` or an ``engine/`` folder there is never imported by the engine."""
+        return [str(self.python), "-P", "-m", "engine", *args]
 
     def environment(self, base: dict[str, str] | None = None) -> dict[str, str]:
         """The child's environment: the host's, minus Python settings that belong to the host."""

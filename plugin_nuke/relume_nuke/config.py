@@ -1,6 +1,7 @@
 """Which Python runs the engine, and the environment its child processes get.
 
-The installer writes ``~/.relume/config.json`` = ``{"engine_python": "/path/to/venv/bin/python", ...}``;
+The installer writes ``config.json`` = ``{"engine_python": "/path/to/venv/bin/python", ...}`` in Relume's
+per-user folder (``$RELUME_HOME``, else ``~/.relume``);
 the environment variable ``RELUME_ENGINE_PYTHON`` overrides it (farm workers, tests).
 """
 
@@ -19,8 +20,11 @@ class EngineNotConfigured(RuntimeError):
 
 
 def config_path() -> str:
-    """``~/.relume/config.json`` (the installer's record of the engine interpreter)."""
-    return os.path.join(os.path.expanduser("~"), ".relume", "config.json")
+    """``config.json`` in Relume's per-user folder, ``$RELUME_HOME`` or ``~/.relume``, as the engine's
+    ``engine.paths.config_path`` (the installer's record of the engine interpreter)."""
+    home = os.environ.get("RELUME_HOME", "").strip()
+    return os.path.join(os.path.expanduser(home) if home else os.path.join(os.path.expanduser("~"), ".relume"),
+                        "config.json")
 
 
 def engine_python() -> str:

@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 
-from relume_nuke.config import child_environment, engine_python
+from relume_nuke.config import child_environment, config_path, engine_python
 
 ENGINE_TIMEOUT_S = 600.0  # a weights call on a 4K HDRI takes seconds; this only catches a hung child
 
@@ -29,8 +29,10 @@ def popen_options() -> dict:
 
 
 def engine_command(*arguments: str) -> list:
-    """The argument list of ``python -m engine -q ARGUMENTS`` with the configured interpreter."""
-    return [engine_python(), "-m", "engine", "-q", *arguments]
+    """The argument list of ``python -P -m engine -q ARGUMENTS`` with the configured interpreter. ``-P``
+    (Python 3.11+, the engine's) keeps Nuke's working folder off ``sys.path``, so a ``yaml.py`` or an
+    ``engine/`` folder where Nuke was started is never imported by the engine."""
+    return [engine_python(), "-P", "-m", "engine", "-q", *arguments]
 
 
 def error_message(stderr: str, returncode: int) -> str:
@@ -50,7 +52,7 @@ def run_engine(*arguments: str, timeout: float = ENGINE_TIMEOUT_S) -> str:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False,
                                 **popen_options())
     except FileNotFoundError:
-        raise EngineError(f"{command[0]}: engine Python not found (check ~/.relume/config.json)") from None
+        raise EngineError(f"{command[0]}: engine Python not found (check {config_path()})") from None
     except subprocess.TimeoutExpired:
         raise EngineError(f"engine {arguments[0]} did not finish within {timeout:.0f} s") from None
     if result.returncode != 0:

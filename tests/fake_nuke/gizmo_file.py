@@ -2,6 +2,13 @@
 
 A .gizmo is .nk syntax: ``Gizmo { knobs }``, the nodes inside (a stack language: each node takes
 its inputs from the top of the stack, ``set``/``push`` name stack entries), then ``end_group``.
+Nuke gives the node on top of the stack input 0, the one below it input 1, and so on; nkparser pops
+the other way (top of stack = last input), so :func:`nuke_inputs` reverses its lists. Checked on
+Nuke-written scripts: in ``hakeesh/.nuke`` ``python/KeyingTemplate.py`` (``version 12.2 v2``) a
+``Keymix {inputs 3}`` follows a blurred Roto, a Constant and a graded CheckerBoard, which Nuke's order
+makes B = the CheckerBoard, A = the Constant, mask = the blurred Roto; and Nuke writes ``push 0``
+right before ``ScanlineRender {inputs 3}``, the empty ``bg`` input 0 (``tests/test_nuke_gizmo.py``
+checks both shapes).
 nkparser models a group as nested braces, so the trailing ``end_group`` (which Nuke writes after the
 group's nodes, not inside its braces) is checked here and stripped before nkparser parses the rest.
 User knobs are ``addUserKnob {TYPE name [l label] [t tooltip] [R min max] [M {items}] [T text]
@@ -127,6 +134,11 @@ def read_definition(path: str | Path) -> GizmoDefinition:
     return GizmoDefinition(script, header, user_knobs, builtin, children)
 
 
+def nuke_inputs(node: nkparser.Node) -> list:
+    """A parsed node's inputs in Nuke's order: input 0 is what was on top of the stack."""
+    return list(reversed(node.inputs))
+
+
 def parse_value(raw: str):
     """A knob value from .nk text: number, true/false, quoted string, or {a b c} list of numbers."""
     text = unquote(raw) if raw.startswith('"') else raw
@@ -177,7 +189,7 @@ def instantiate(path: str, node_class: str, group):
             values = {k.name: parse_value(k.value.raw) for k in child.knobs if k.name not in ("inputs", "xpos", "ypos")}
             node = getattr(nuke.nodes, child.class_name)(**values)
             created[id(child)] = node
-            for index, source in enumerate(child.inputs):
+            for index, source in enumerate(nuke_inputs(child)):
                 if source is not None:
                     node.setInput(index, created[id(source)])
     gizmo._loading = False

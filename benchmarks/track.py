@@ -6,9 +6,11 @@ Makes (or reuses in ``--workdir``) a synthetic capture of seed 12 with its sourc
 tracker was tuned on seed 905 and its landmark table measured on seeds 900-903), then, in one run:
 
 * **track**: the whole command as the CLI runs it (footage decode, MediaPipe landmarks, the batched
-  sequence fit with its photometric refinement), for the capture (tracking frames, EXR) and the source
+  sequence fit with its photometric refinement; on the capture also its OLATs' photometric-stereo
+  normals and the normal term), for the capture (tracking frames, EXR) and the source
   video (PNG); seconds per frame. Target (issue 9): under 1.5 s per frame on this 2-core CPU.
-* **floor**: decoding the footage and detecting landmarks alone, which any landmark-based tracker pays.
+* **floor**: decoding the footage (a capture's tracking frames, not its OLATs) and detecting landmarks
+  alone, which any landmark-based tracker pays.
 * **naive**: the same energy fitted frame by frame (each frame alone, same iteration counts, no batching
   and no temporal term), timed on ``--naive-frames`` frames and extrapolated (marked "extrap.").
 * **accuracy** of both tracks against the ground truth (see ``engine.track.evaluate``).
@@ -51,7 +53,8 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"{args.frames} frames at {args.size} px")
     rows = []
-    for name, source, params in (("capture (tracking EXRs)", capture, capture / "ground_truth/params.json"),
+    for name, source, params in (("capture (tracking EXRs, OLAT normals)", capture,
+                                  capture / "ground_truth/params.json"),
                                  ("source video (PNG)", capture / "source/frames/frame.####.png",
                                   capture / "source/params.json")):
         start = time.perf_counter()
@@ -59,8 +62,9 @@ def main() -> None:
         total = time.perf_counter() - start
         options = TrackOptions(str(source), work / "floor.track", progress=False)
         start = time.perf_counter()
-        detected = detect(Footage(str(source)), options)
+        detect(Footage(str(source), normals=False), options)
         floor = time.perf_counter() - start
+        detected = detect(Footage(str(source)), options)
         fitter = SequenceFitter(model, Correspondence.load(), detected.size, FitSettings())
         count = args.naive_frames
         start = time.perf_counter()

@@ -31,6 +31,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                        help="with several faces in frame, track the N-th largest (default 0, the largest)")
     track.add_argument("--strict", action="store_true", help="a frame without a face is an error")
     track.add_argument("--focal", type=float, metavar="PX", help="known focal length in pixels (default: fitted)")
+    track.add_argument("--no-normals", action="store_true",
+                       help="on a capture, skip the shape term from its OLATs' photometric-stereo normals (which "
+                            "reads every OLAT image of every frame)")
     track.add_argument("--first-frame", type=int, default=1, help="number of a video's first frame (default 1)")
     track.add_argument("--model", type=Path, help="ict_face_model.npz (default: installed model)")
     track.set_defaults(handler=run_track)
@@ -80,7 +83,8 @@ def run_track(args: argparse.Namespace) -> int:
     if args.focal is not None and not args.focal > 0:
         raise InputError("--focal", "must be a positive number of pixels")
     _check_output(args.out)
-    settings = FitSettings(focal_px=args.focal, device=device(args.device))
+    settings = FitSettings(focal_px=args.focal, device=device(args.device),
+                           normal=0.0 if args.no_normals else FitSettings.normal)
     options = TrackOptions(source=args.input, out=args.out, frames=parse_frames(args.frames, "--frames")
                            if args.frames else None, identity_from=args.identity_from, preview=args.preview,
                            face=args.face, strict=args.strict, first_frame=args.first_frame, model_path=args.model,

@@ -12,12 +12,17 @@ Energy, minimised jointly over the whole sequence (all frames batched):
 * **photometric**: every visible face vertex should show the same colour in every frame (the
   sequence's per-vertex texture, re-estimated as the visibility-weighted mean as the fit goes), sampled from the
   frame at the vertex's projection; visibility from the rasteriser's depth test;
+* **normals** (captures only): every visible dense vertex's normal should match the capture's
+  photometric-stereo normal at its projection (:mod:`engine.track.normals`; pseudo-Huber on the
+  difference of unit vectors). The mesh normals come from linear tangent masks
+  (:mod:`engine.face.tangents`), so they cost what the vertices cost. This is what fixes the
+  identity's 3-D shape, which landmarks from one view cannot;
 * **priors**: identity ``|alpha|^2`` (N(0, 1) modes), expression sparsity (L1; weights stay in [0, 1]);
 * **temporal**: squared acceleration of the landmark points in millimetres (frame to frame), so the
   track is smooth where the detector jitters, and frames without a face are bridged.
 
 Stages: a per-frame PnP start (OpenCV), rigid pose and focal, then everything on landmarks, then the
-photometric refinement (visibility from the project's rasteriser, refreshed once at its start).
+photometric (and normal) refinement (visibility from the project's rasteriser, refreshed once at its start).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import numpy as np
 import torch
 
 from engine.face.model import FaceModel
+from engine.face.tangents import tangent_masks
 from engine.render.camera import Camera
 from engine.render.rasterize import rasterize
 from engine.track.correspondence import Correspondence
@@ -57,6 +63,7 @@ class FitSettings:
     expression_l1: float = 0.3
     temporal: float = 0.05                 # per (mm / frame^2)^2 of landmark acceleration
     photometric: float = 300.0
+    normal: float = 1000.0                 # on |n_mesh - n_observed|^2 (pseudo-Huber), where normals are known
     focal_prior: float = 1e-2              # on log(focal / start) squared
     learning_rate: float = 0.02
     device: str = "cpu"
@@ -93,14 +100,27 @@ def project(points: torch.Tensor, focal: torch.Tensor, centre: torch.Tensor) -> 
 
 
 class _Basis:
-    """The model restricted to some vertices: neutral (V', 3) and bases (K, V', 3)."""
+    """The model seen through a linear map of its vertices: neutral (V', 3) and bases (K, V', 3).
 
-    def __init__(self, model: FaceModel, vertex_ids: torch.Tensor, identity_modes: int) -> None:
+    ``vertex_ids`` picks vertices; a sparse (V', V) ``mix`` takes linear combinations of them instead
+    (:mod:`engine.face.tangents`), which the model's linearity carries over to its bases.
+    """
+
+    def __init__(self, model: FaceModel, identity_modes: int, vertex_ids: torch.Tensor | None = None,
+                 mix: torch.Tensor | None = None) -> None:
         count = model.vertex_count
-        ids = vertex_ids.to(model.device)
-        self.neutral = model.neutral[ids]
-        self.identity = model.identity_basis[:identity_modes].reshape(identity_modes, count, 3)[:, ids]
-        self.expression = model.expression_basis.reshape(-1, count, 3)[:, ids]
+        identity = model.identity_basis[:identity_modes].reshape(identity_modes, count, 3)
+        expression = model.expression_basis.reshape(-1, count, 3)
+        if mix is None:
+            ids = vertex_ids.to(model.device)
+            self.neutral, self.identity, self.expression = model.neutral[ids], identity[:, ids], expression[:, ids]
+        else:
+            def apply(basis: torch.Tensor) -> torch.Tensor:             # (K, V, 3) -> (K, V', 3)
+                flat = basis.permute(1, 0, 2).reshape(count, -1)
+                return torch.sparse.mm(mix, flat).reshape(mix.shape[0], len(basis), 3).permute(1, 0, 2).contiguous()
+
+            self.neutral = apply(model.neutral[None])[0]
+            self.identity, self.expression = apply(identity), apply(expression)
 
     def to(self, device: str) -> _Basis:
         for name in ("neutral", "identity", "expression"):
@@ -161,11 +181,16 @@ class SequenceFitter:
         corners = correspondence.corners(model.triangles)                      # (N, 3) vertex ids
         self.landmark_ids, inverse = torch.unique(corners.reshape(-1), return_inverse=True)
         self.landmark_corners = inverse.reshape(corners.shape).to(self.device)
-        self.landmark_basis = _Basis(model, self.landmark_ids, settings.identity_modes).to(settings.device)
+        self.landmark_basis = _Basis(model, settings.identity_modes, self.landmark_ids).to(settings.device)
         self.weights = correspondence.weight.to(self.device)
         self.dense_ids = torch.arange(0, FACE_VERTICES, DENSE_STRIDE)
-        self.dense_basis = _Basis(model, self.dense_ids, settings.identity_modes).to(settings.device)
+        self.dense_basis = _Basis(model, settings.identity_modes, self.dense_ids).to(settings.device)
         self.submesh = model.submesh("face_and_head")
+        tangent_u, tangent_v, valid = tangent_masks(self.submesh.triangles.numpy(), self.dense_ids.numpy(),
+                                                    model.vertex_count)
+        self.tangent_bases = (_Basis(model, settings.identity_modes, mix=tangent_u).to(settings.device),
+                              _Basis(model, settings.identity_modes, mix=tangent_v).to(settings.device))
+        self.tangent_valid = torch.from_numpy(valid).float().to(self.device)
 
     # ------------------------------------------------------------------ helpers
     @torch.no_grad()
@@ -231,6 +256,9 @@ class SequenceFitter:
         beta = torch.zeros(count, self.model.expression_count, device=dev, requires_grad=True)
 
         dense = None if frames is None or s.photometric <= 0 else _DenseTerm(frames, s.photometric, dev)
+        normal_term = None
+        if frames is not None and s.normal > 0 and all(f.normals is not None for f in frames):
+            normal_term = _NormalTerm(frames, s.normal, dev)
 
         def energy() -> tuple[torch.Tensor, torch.Tensor]:
             shape = self.landmark_basis.shape(alpha)
@@ -250,8 +278,12 @@ class SequenceFitter:
             total = total + s.focal_prior * log_focal ** 2
             if dense is not None and dense.active:
                 dense_verts = self.dense_basis.vertices(self.dense_basis.shape(alpha), beta)
-                dense_cam = dense_verts @ rotation.transpose(1, 2) + translation[:, None]
-                total = total + dense.loss(project(dense_cam, focal, centre_t))
+                dense_pixels = project(dense_verts @ rotation.transpose(1, 2) + translation[:, None], focal, centre_t)
+                total = total + dense.loss(dense_pixels)
+                if normal_term is not None:
+                    u, v = (basis.vertices(basis.shape(alpha), beta) for basis in self.tangent_bases)
+                    normals = torch.nn.functional.normalize(torch.linalg.cross(u, v), dim=-1) @ rotation.transpose(1, 2)
+                    total = total + normal_term.loss(dense_pixels, normals, dense.visible * self.tangent_valid)
             return total, squared.detach()
 
         # Adam moves every parameter by about its learning rate per step: scale each to its units.
@@ -295,6 +327,13 @@ class SequenceFitter:
             confidence=confidence)
 
 
+def _sample(images: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples (T, V', C) of images (T, C, H, W) at pixel positions (T, V', 2) (x, y; v down)."""
+    height, width = images.shape[-2:]
+    grid = torch.stack([pixels[..., 0] / width * 2.0 - 1.0, pixels[..., 1] / height * 2.0 - 1.0], dim=-1)
+    return torch.nn.functional.grid_sample(images, grid[:, None], align_corners=False)[:, :, 0].permute(0, 2, 1)
+
+
 class _DenseTerm:
     """Photometric consistency: each visible dense vertex should show the same colour in every frame.
 
@@ -319,12 +358,26 @@ class _DenseTerm:
         self.visible = visible.float()
 
     def loss(self, pixels: torch.Tensor) -> torch.Tensor:
-        height, width = self.images.shape[-2:]
-        grid = torch.stack([pixels[..., 0] / width * 2.0 - 1.0, pixels[..., 1] / height * 2.0 - 1.0], dim=-1)
-        colours = torch.nn.functional.grid_sample(self.images, grid[:, None], align_corners=False)[:, :, 0]
-        colours = colours.permute(0, 2, 1)                                              # (T, V', 3)
+        colours = _sample(self.images, pixels)                                          # (T, V', 3)
         visible = self.visible
         with torch.no_grad():
             texture = (colours * visible[..., None]).sum(0) / visible.sum(0).clamp(min=1.0)[:, None]
         squared = ((colours - texture[None]) ** 2).sum(-1)
         return self.weight * (_robust(squared, 0.1) * visible).sum() / visible.sum().clamp(min=1.0)
+
+
+class _NormalTerm:
+    """Shape from the capture's photometric-stereo normals: each visible dense vertex's mesh normal
+    (camera frame) should match the normal map at its projection, where the map is known."""
+
+    def __init__(self, frames: list, weight: float, device: torch.device) -> None:
+        normals = np.stack([f.normals for f in frames])                                     # (T, H, W, 3)
+        known = (np.abs(normals).sum(axis=3, keepdims=True) > 0).astype(np.float32)
+        self.maps = torch.from_numpy(np.concatenate([normals, known], axis=3)).permute(0, 3, 1, 2).float().to(device)
+        self.weight = weight
+
+    def loss(self, pixels: torch.Tensor, normals: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        sampled = _sample(self.maps, pixels)                                                # (T, V', 4)
+        use = visible * (sampled[..., 3] > 0.999).float()
+        squared = ((normals - sampled[..., :3]) ** 2).sum(-1)
+        return self.weight * (_robust(squared, 0.1) * use).sum() / use.sum().clamp(min=1.0)

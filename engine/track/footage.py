@@ -5,7 +5,8 @@ Every frame comes as :class:`FootageFrame`: the frame number, a scene-linear flo
 an EXR's alpha) for the silhouette term.
 
 * **Capture folder** (``capture.yaml``): the capture's ``tracking`` frames where it has them, else the
-  sum of its OLAT images (a uniformly lit image). Frames are the capture's.
+  sum of its OLAT images (a uniformly lit image). Frames are the capture's. With ``normals`` (default)
+  each frame also carries the photometric-stereo normals of its OLATs (:mod:`engine.track.normals`).
 * **Image sequence**: ``plate.####.png`` (``%04d`` works too); EXR is scene-linear, PNG/JPG sRGB.
   Frames are the numbers found on disk.
 * **Video file** any format OpenCV reads (sRGB); frames are numbered from ``first_frame`` (default 1).
@@ -28,6 +29,7 @@ from engine.errors import InputError
 from engine.io.colour import srgb_decode, srgb_encode
 from engine.io.exr import read_image
 from engine.stage.capture import CAPTURE_FILE, Capture
+from engine.track.normals import photometric_normals
 
 _FRAME_FIELD = re.compile(r"#+|%0?(\d*)d")
 VIDEO_SUFFIXES = (".mov", ".mp4", ".avi", ".mkv", ".m4v", ".webm", ".mxf")
@@ -39,13 +41,16 @@ EXPOSE_TO = 0.85
 @dataclass
 class FootageFrame:
     """One frame: ``linear`` (H, W, 3) float32 scene-linear, ``srgb`` (H, W, 3) uint8 for the detector,
-    ``mask`` (H, W) float32 coverage in [0, 1] or None, and where it came from (for messages)."""
+    ``mask`` (H, W) float32 coverage in [0, 1] or None, where it came from (for messages), and for a
+    capture's frames ``normals`` (H, W, 3) from its OLATs (:mod:`engine.track.normals`; camera frame,
+    zero where unknown), else None."""
 
     number: int
     linear: np.ndarray
     srgb: np.ndarray
     mask: np.ndarray | None
     source: str
+    normals: np.ndarray | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -64,8 +69,10 @@ def auto_expose(linear: np.ndarray) -> np.ndarray:
 class Footage:
     """Frames of one input, read lazily in order. ``frames`` lists the numbers (after ``--frames``)."""
 
-    def __init__(self, source: str | Path, frames: list[int] | None = None, first_frame: int = 1) -> None:
+    def __init__(self, source: str | Path, frames: list[int] | None = None, first_frame: int = 1,
+                 normals: bool = True) -> None:
         self.source = str(source)
+        self.normals = normals
         path = Path(source)
         if (path / CAPTURE_FILE).is_file() or path.name == CAPTURE_FILE:
             self.kind = "capture"
@@ -114,27 +121,38 @@ class Footage:
     def _capture_frame(self, number: int) -> FootageFrame:
         capture = self.capture
         tracking = capture.tracking_path(number)
-        if tracking is not None and tracking.is_file():
+        has_tracking = tracking is not None and tracking.is_file()
+        olats, olat_alpha = (self._olats(number) if self.normals or not has_tracking else (None, None))
+        if has_tracking:
             image = read_image(tracking)
             linear, source = image.rgb.astype(np.float32), str(tracking)
             alpha = image.alpha
         else:
-            capture.check_files(number)
-            linear, alpha = None, None
-            for index in range(capture.light_count):
-                image = read_image(capture.olat_path(index, number))
-                rgb = image.rgb.astype(np.float32)
-                if linear is not None and rgb.shape != linear.shape:
-                    raise InputError(capture.olat_path(index, number), f"frame {number}: OLAT images differ in size")
-                linear = rgb if linear is None else linear + rgb
-                alpha = image.alpha if alpha is None else alpha
-            source = str(capture.olat_path(0, number))
+            linear, alpha, source = olats.sum(axis=0), olat_alpha, str(capture.olat_path(0, number))
         matte = capture.matte_path(number)
         if matte is not None and matte.is_file():
             alpha = read_image(matte).rgb[..., 0]
         _check_finite(linear, source, number)
         mask = None if alpha is None else np.clip(alpha.astype(np.float32), 0.0, 1.0)
-        return FootageFrame(number, linear, auto_expose(linear), mask, source)
+        normals = None
+        if olats is not None and self.normals:
+            normals = photometric_normals(olats, capture.directions, capture.rgb)
+        return FootageFrame(number, linear, auto_expose(linear), mask, source, normals)
+
+    def _olats(self, number: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The frame's OLAT images (L, H, W, 3) float32 and the first one's alpha."""
+        capture = self.capture
+        capture.check_files(number)
+        images, alpha = [], None
+        for index in range(capture.light_count):
+            image = read_image(capture.olat_path(index, number))
+            rgb = image.rgb.astype(np.float32)
+            if images and rgb.shape != images[0].shape:
+                raise InputError(capture.olat_path(index, number), f"frame {number}: OLAT images differ in size")
+            _check_finite(rgb, str(capture.olat_path(index, number)), number)
+            images.append(rgb)
+            alpha = image.alpha if alpha is None else alpha
+        return np.stack(images), alpha
 
     # ------------------------------------------------------------------ video
     def _video_frames(self) -> Iterator[FootageFrame]:

@@ -101,7 +101,7 @@ def run_track(options: TrackOptions) -> dict:
     identity = None
     if options.identity_from is not None:
         identity = np.asarray(read_track(options.identity_from, model.source)["identity"], dtype=np.float32)
-    footage = Footage(options.source, options.frames, options.first_frame)
+    footage = Footage(options.source, options.frames, options.first_frame, normals=options.settings.normal > 0)
     detected = detect(footage, options)
     fitter = SequenceFitter(model, Correspondence.load(), detected.size, options.settings)
     bar = tqdm(desc="fit", unit="step", disable=not options.progress)

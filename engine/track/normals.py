@@ -1,0 +1,64 @@
+"""Surface normals of a capture frame from its OLAT images (robust photometric stereo).
+
+A light stage gives shape for free. Under a distant light ``d_l`` (unit, subject -> light) of
+irradiance ``rgb_l``, a diffuse surface with wrapped-Lambert shading (the cheap model of subsurface
+scattering, :mod:`engine.synth.brdf`) shows ``I_l / rgb_l = g . d_l + b`` wherever it is lit, with
+``g = albedo * n`` scaled and ``b`` the wrap's offset. Per pixel (grey, the mean of the channels):
+
+1. least squares of ``(g, b)`` over all lights;
+2. six reweighted passes with Cauchy weights on the residual in units of its median, so the lights
+   that do not fit the model (attached and cast shadows, specular highlights) stop pulling;
+3. ``n = g / |g|``, kept where the surface is lit (|g| above 2 % of the frame's 99th percentile) and
+   faces the camera (n_z >= 0.5): at grazing angles a pixel mixes normals and the bias grows, so those
+   pixels are left unknown.
+
+On the synthetic stage (40 lights, 256 px) the median error against the true normals is about 5
+degrees. Frame: the capture's light directions are in the engine frame (the subject looking +Z
+toward a stage camera that looks down -Z, y up), so the normals are in the tracking camera's frame
+(:mod:`engine.track.fit`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MIN_LIGHTS = 4
+MIN_LIT_FRACTION = 0.02     # |g| below this fraction of the frame's 99th percentile: unknown
+MIN_FACING = 0.5            # n_z below this (more than 60 degrees from the camera axis): unknown
+REWEIGHT_PASSES = 6
+CAUCHY_SCALE = 1.5          # outlier scale, in medians of the absolute residual
+
+
+def photometric_normals(olats: np.ndarray, directions: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """Unit normals (H, W, 3) in the engine frame, (0, 0, 0) where unknown (everywhere with fewer than
+    ``MIN_LIGHTS`` lights: four unknowns need four lights).
+
+    ``olats`` (L, H, W, 3) scene-linear OLAT images, ``directions`` (L, 3) unit subject -> light,
+    ``rgb`` (L, 3) each light's irradiance (the capture's ``rgb``), which each image is divided by.
+    """
+    count, height, width, _ = olats.shape
+    normals = np.zeros((height * width, 3), dtype=np.float32)
+    if count < MIN_LIGHTS:
+        return normals.reshape(height, width, 3)
+    grey = (olats / rgb[:, None, None, :].astype(np.float32)).mean(axis=3).reshape(count, -1)   # (L, P)
+    lit = np.flatnonzero(grey.max(axis=0) > 0)
+    if lit.size == 0:
+        return normals.reshape(height, width, 3)
+    values = grey[:, lit]
+    design = np.concatenate([directions, np.ones((count, 1))], axis=1).astype(np.float32)       # (L, 4)
+    outer = (design[:, :, None] * design[:, None, :]).reshape(count, 16)                        # (L, 16)
+    solution = values.T @ np.linalg.pinv(design).T.astype(np.float32)                           # (P, 4)
+    for _ in range(REWEIGHT_PASSES):
+        predicted = design @ solution.T                                                         # (L, P)
+        residual = values - predicted
+        scale = CAUCHY_SCALE * np.median(np.abs(residual), axis=0, keepdims=True) + 1e-8
+        weight = (1.0 / (1.0 + (residual / scale) ** 2)).astype(np.float32)
+        normal_matrix = (weight.T @ outer).reshape(-1, 4, 4) + 1e-6 * np.eye(4, dtype=np.float32)
+        solution = np.linalg.solve(normal_matrix, ((weight * values).T @ design)[..., None])[..., 0]
+    scaled = solution[:, :3]
+    length = np.linalg.norm(scaled, axis=1)
+    floor = MIN_LIT_FRACTION * float(np.percentile(length, 99))
+    unit = scaled / np.maximum(length, 1e-12)[:, None]
+    known = (length > floor) & (unit[:, 2] >= MIN_FACING)
+    normals[lit[known]] = unit[known]
+    return normals.reshape(height, width, 3)

@@ -40,6 +40,7 @@ from engine.io.exr import read_image
 from engine.lighting.lights import EnvironmentLight
 from engine.lighting.weights import capture_weights
 from engine.reenact.evaluate import flicker, nearest_training_frames, psnr, true_backward_flows
+from engine.reenact.model_dir import ONNX_FILE
 from engine.relight.frame import relight_frame
 from engine.stage.capture import Capture
 from engine.synth.generate import SynthOptions, generate
@@ -103,7 +104,7 @@ def main() -> None:
                 "(c) no semantic normalisation": ["--no-semantic"]}
     for name, extra in variants.items():
         model = work / ("model_" + "".join(c for c in name if c.isalnum()))
-        if not (model / "model.onnx").is_file():
+        if not (model / ONNX_FILE).is_file():
             timings[name] = relume("train", capture_dir, "--track", work / "target.track", "--frames", "1001-1030",
                                    "--out", model, "--steps", args.steps, *extra)
         out = work / ("reenacted_" + model.name)
@@ -137,16 +138,15 @@ def main() -> None:
 def inference_floor(model: Path, track_path: Path) -> float:
     """Seconds for the held-out frames of the network's own forward pass through onnxruntime, inputs rendered
     beforehand: what any reenactment with this network pays, before decoding and writing the OLATs."""
-    import onnxruntime
-
     from engine.face.model import FaceModel
     from engine.reenact.conditioning import render_conditions
+    from engine.reenact.export import onnx_session
 
     config = json.loads((model / "config.json").read_text())
     face = FaceModel.load(None)
     track = read_track(track_path, face.source)
     conditions = render_conditions(face, track, HELD_OUT, with_flow=False)
-    session = onnxruntime.InferenceSession(str(model / "model.onnx"), providers=["CPUExecutionProvider"])
+    session = onnx_session(model / ONNX_FILE)
     history = config["network"]["history"]
     session.run(None, {"conditions": conditions.history(0, history)[None]})       # warm-up
     start = time.perf_counter()

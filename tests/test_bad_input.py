@@ -214,7 +214,7 @@ def test_missing_lights_file_and_capture(run: Run) -> None:
 
 def test_frames_outside_the_capture(run: Run) -> None:
     run.fails(["relight", run.capture, "--env", run.sky, "--frames", "1001-1003", "--out", run.out],
-              run.capture / "capture.yaml", "frames not in the capture: [1002, 1003]")
+              run.capture / "capture.yaml", "frames not in the capture: [1002, 1003] (it has frame 1001)")
     run.fails(["relight", run.capture, "--env", run.sky, "--frames", "10x", "--out", run.out], "--frames",
               "bad frame range")
 

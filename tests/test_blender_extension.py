@@ -75,6 +75,19 @@ def extension_zip(tmp_path_factory) -> Path:
     return path
 
 
+def test_blender_validates_the_manifest(extension_zip: Path) -> None:
+    """Blender's own checker (what `blender --command extension validate` runs, shipped in the bpy wheel)
+    accepts the source folder and the zip: e.g. a tagline over 64 characters fails here."""
+    import importlib.util
+
+    bpy_folder = Path(importlib.util.find_spec("bpy").submodule_search_locations[0])
+    checker = next(bpy_folder.glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))
+    for source in (REPO / "plugin_blender", extension_zip):
+        done = subprocess.run([sys.executable, str(checker), "validate", str(source)], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
 @pytest.fixture(scope="module")
 def capture(tmp_path_factory) -> Capture:
     """Cycles OLAT capture of Suzanne: 48 sun lamps over the whole sphere, irradiance 1 each."""
@@ -222,6 +235,10 @@ def test_plate_on_a_plane_fills_the_frame_and_renders_as_the_plate(main_result):
     plane = main_result["plane"]
     assert plane["error"] is None and plane["parent"] == "camera"
     assert not plane["visible_diffuse"] and plane["visible_camera"]
+    # the plane's emission lights nothing (camera rays only), so it never blocks the next relight...
+    assert plane["relight_with_plane_present"] is None
+    # ...until a ray other than the camera's sees it
+    assert "object 'Relume Plate': emissive materials" in plane["relight_with_plane_lighting"]
     corners = sorted((round(x, 4), round(y, 4)) for x, y, _ in plane["corners"])
     assert corners == [(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)]
     assert all(abs(depth - 6.0) < 1e-4 for _, _, depth in plane["corners"])
@@ -261,7 +278,7 @@ ERRORS = {
     "mesh_emitter_live": "object 'Neon': emissive materials",
     "area_spread": "(AREA): Spread below 180 deg is not supported",
     "sky_world": "world: the Background colour comes from a Sky Texture node",
-    "frame_not_in_capture": "frames not in the capture: [5001]",
+    "frame_not_in_capture": "frames not in the capture: [5001] (it has frame 1001)",
     "stopped_engine": "Relume engine is not running",
     "bad_engine_python": "/nonexistent/bin/python3: engine Python not found",
 }

@@ -44,3 +44,15 @@ def export_torchscript(net: ReenactNet, path: Path, size: tuple[int, int]) -> Pa
     with atomic_path(path) as tmp, torch.no_grad():
         torch.jit.trace(net, _example(net, size)).save(str(tmp))
     return path
+
+
+def onnx_session(path: Path):
+    """An onnxruntime session of an exported network: CUDA where onnxruntime has it, else CPU, with idle
+    inference threads that sleep instead of spinning (so EXR writer threads get the cores between runs)."""
+    import onnxruntime
+
+    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+                 if p in onnxruntime.get_available_providers()]
+    options = onnxruntime.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(str(path), options, providers=providers)

@@ -45,20 +45,13 @@ class _Predictor:
             self.device = torch.device(device)
             self.net = trained.net.to(self.device)
             return
-        import onnxruntime
+        from engine.reenact.export import export_onnx, onnx_session
 
         path = trained.folder / ONNX_FILE
         if not path.is_file():
-            from engine.reenact.export import export_onnx
-
             width, height = trained.image_size
             export_onnx(trained.net, path, (height, width))
-        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
-                     if p in onnxruntime.get_available_providers()]
-        options = onnxruntime.SessionOptions()
-        # idle inference threads sleep instead of spinning, so the EXR writer threads get the cores between runs
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=providers)
+        self.session = onnx_session(path)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if self.runtime is Runtime.TORCH:

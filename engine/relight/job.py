@@ -14,7 +14,7 @@ from engine.errors import InputError, OutputError
 from engine.io.atomic import atomic_path
 from engine.io.exr import write_image
 from engine.relight.frame import relight_frame
-from engine.stage.capture import Capture
+from engine.stage.capture import Capture, describe_frames
 
 _HASHES = re.compile(r"#+")
 _PRINTF = re.compile(r"%0?(\d*)d")
@@ -66,7 +66,8 @@ class RelightJob:
         so a stopped job resumes with ``skip_existing``."""
         unknown = sorted(set(self.frames) - set(self.capture.frames))
         if unknown:
-            raise InputError(self.capture.folder / "capture.yaml", f"frames not in the capture: {unknown[:5]}")
+            raise InputError(self.capture.folder / "capture.yaml", f"frames not in the capture: {unknown[:5]} "
+                             f"(it has {describe_frames(self.capture.frames)})")
         check_output_pattern(self.out_pattern, list(self.frames))
         written = []
         for frame in tqdm(self.pending_frames(), desc="relight", unit="frame", disable=not progress):

@@ -34,6 +34,15 @@ DEFAULT_OLAT_PATTERN = "olat/L{light:03d}/frame.{frame:04d}.exr"
 DEFAULT_COLORSPACE = "lin_rec709"
 
 
+def describe_frames(frames: Sequence[int]) -> str:
+    """Frame numbers for a message: "no frames", "frame 1001", "30 frames, 1001-1030"."""
+    if not frames:
+        return "no frames"
+    if len(frames) == 1:
+        return f"frame {frames[0]}"
+    return f"{len(frames)} frames, {min(frames)}-{max(frames)}"
+
+
 def parse_frames(spec: str | int | Sequence[int], where: str | Path = "frames") -> list[int]:
     """Frames from a list, one int, or ranges such as "1001-1100" or "1001-1010,1020"."""
     if isinstance(spec, int):

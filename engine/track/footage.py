@@ -28,7 +28,7 @@ import numpy as np
 from engine.errors import InputError
 from engine.io.colour import srgb_decode, srgb_encode
 from engine.io.exr import read_image
-from engine.stage.capture import CAPTURE_FILE, Capture
+from engine.stage.capture import CAPTURE_FILE, Capture, describe_frames
 from engine.track.normals import photometric_normals
 
 _FRAME_FIELD = re.compile(r"#+|%0?(\d*)d")
@@ -96,7 +96,7 @@ class Footage:
         if frames is not None:
             missing = sorted(set(frames) - set(available))
             if missing:
-                raise InputError(path, f"frame {missing[0]} is not in the footage (it has {_describe(available)})")
+                raise InputError(path, f"frame {missing[0]} is not in the footage (it has {describe_frames(available)})")
             available = [f for f in available if f in set(frames)]
         self.frames = available
 
@@ -175,10 +175,6 @@ class Footage:
                 number += 1
         finally:
             video.release()
-
-
-def _describe(frames: list[int]) -> str:
-    return f"{len(frames)} frames, {frames[0]}-{frames[-1]}" if frames else "no frames"
 
 
 def _sequence_files(pattern: Path) -> dict[int, Path]:

@@ -15,16 +15,20 @@ from collections.abc import Sequence
 WIDTH, HEIGHT = 2, 1  # 2:1 lat-long; the engine resamples it for integration
 
 
-def constant_hdri(color: Sequence[float], folder: str) -> str:
-    """Path of a constant lat-long image of linear RGB ``color`` in ``folder`` (written once per colour)."""
+def constant_hdri_path(color: Sequence[float], folder: str) -> str:
+    """Where the constant lat-long image of linear RGB ``color`` goes in ``folder`` (one file per colour)."""
+    key = hashlib.sha1(struct.pack("<3f", *[float(c) for c in color[:3]])).hexdigest()[:12]
+    return os.path.join(folder, f"relume_uniform_{key}.pfm")
+
+
+def write_constant_hdri(color: Sequence[float], path: str) -> None:
+    """Write the constant image of ``color`` at ``path`` (atomically; kept when it is already there)."""
+    if os.path.isfile(path):
+        return
     rgb = [float(c) for c in color[:3]]
-    key = hashlib.sha1(struct.pack("<3f", *rgb)).hexdigest()[:12]
-    path = os.path.join(folder, f"relume_uniform_{key}.pfm")
-    if not os.path.isfile(path):
-        os.makedirs(folder, exist_ok=True)
-        data = f"PF\n{WIDTH} {HEIGHT}\n-1.0\n".encode("ascii") + struct.pack("<3f", *rgb) * (WIDTH * HEIGHT)
-        temporary = f"{path}.{os.getpid()}.tmp"
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    return path
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    data = f"PF\n{WIDTH} {HEIGHT}\n-1.0\n".encode("ascii") + struct.pack("<3f", *rgb) * (WIDTH * HEIGHT)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+    os.replace(temporary, path)

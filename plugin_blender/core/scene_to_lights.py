@@ -68,12 +68,14 @@ class BlenderLight:
 class BlenderWorld:
     """The world's lighting, read into plain values.
 
-    ``hdri``: absolute path of the lat-long image (Environment Texture, or a constant image the
-    reader wrote for a uniform colour); ``problem``: set when the node set-up is not one the
-    engine reproduces (the reader says what it found).
+    ``hdri``: absolute path of the lat-long image (Environment Texture, or for a uniform colour the
+    constant image the caller writes once the conversion has succeeded); ``uniform``: that colour
+    (linear RGB), else None; ``problem``: set when the node set-up is not one the engine reproduces
+    (the reader says what it found).
     """
 
     hdri: str | None = None
+    uniform: Vec3 | None = None
     strength: float = 1.0
     mapping_type: str = "POINT"
     location: Vec3 = (0.0, 0.0, 0.0)

@@ -11,7 +11,7 @@ import os
 
 import bpy
 
-from ..core.constant_hdri import constant_hdri
+from ..core.constant_hdri import constant_hdri_path, write_constant_hdri
 from ..core.scene_to_lights import BlenderLight, BlenderWorld, Conversion, scene_to_lights
 
 RENDERED_GEOMETRY = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES"}
@@ -89,7 +89,7 @@ def read_world(world: bpy.types.World | None, folder: str) -> BlenderWorld | Non
     tree = world.node_tree
     if tree is None:
         color = tuple(world.color)
-        return BlenderWorld(hdri=constant_hdri(color, folder) if max(color) > 0 else None)
+        return _uniform(color, folder, 1.0)
     output = _active_output(tree, "OUTPUT_WORLD")
     fed = _source(output.inputs["Surface"]) if output is not None else None
     if fed is None:
@@ -106,7 +106,7 @@ def read_world(world: bpy.types.World | None, folder: str) -> BlenderWorld | Non
     color_source = _source(background.inputs["Color"])
     if color_source is None:
         color = tuple(background.inputs["Color"].default_value)[:3]
-        return BlenderWorld(hdri=constant_hdri(color, folder) if max(color) > 0 else None, strength=strength)
+        return _uniform(color, folder, strength)
     texture = color_source[0]
     if texture.type != "TEX_ENVIRONMENT":
         return BlenderWorld(problem=f"the Background colour comes from a {texture.bl_label} node; use an "
@@ -125,6 +125,13 @@ def read_world(world: bpy.types.World | None, folder: str) -> BlenderWorld | Non
     if isinstance(mapping, str):
         return BlenderWorld(problem=mapping)
     return BlenderWorld(hdri=os.path.abspath(path), strength=strength, **mapping)
+
+
+def _uniform(color: tuple, folder: str, strength: float) -> BlenderWorld | None:
+    """A uniform world colour: its constant image's path in ``folder`` (written by :func:`convert_scene`)."""
+    if max(color) <= 0:
+        return None
+    return BlenderWorld(hdri=constant_hdri_path(color, folder), uniform=tuple(color), strength=strength)
 
 
 def _emits(tree: bpy.types.NodeTree | None, seen: set[str]) -> bool:
@@ -148,11 +155,17 @@ def _emits(tree: bpy.types.NodeTree | None, seen: set[str]) -> bool:
     return False
 
 
+def _lights_others(obj: bpy.types.Object) -> bool:
+    """False when no ray but the camera's sees the object (Object > Visibility > Ray Visibility), so in
+    Cycles its emission lights nothing: a card showing an image, like the extension's own plate plane."""
+    return any(getattr(obj, f"visible_{ray}") for ray in ("diffuse", "glossy", "transmission", "volume_scatter"))
+
+
 def emissive_objects(view_layer: bpy.types.ViewLayer) -> list[str]:
-    """Names of rendered geometry objects whose materials emit light."""
+    """Names of rendered geometry objects whose materials emit light onto other objects."""
     names = []
     for obj in view_layer.objects:
-        if obj.type in RENDERED_GEOMETRY and _renders(obj):
+        if obj.type in RENDERED_GEOMETRY and _renders(obj) and _lights_others(obj):
             if any(slot.material is not None and _emits(slot.material.node_tree, set()) for slot in obj.material_slots):
                 names.append(obj.name)
     return names
@@ -167,4 +180,7 @@ def convert_scene(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, folde
     settings = scene.relume
     lights = [read_light(obj) for obj in view_layer.objects if obj.type == "LIGHT" and _renders(obj)]
     world = read_world(scene.world, folder) if settings.use_world else None
-    return scene_to_lights(lights, world, _matrix(settings.subject), emissive_objects(view_layer))
+    conversion = scene_to_lights(lights, world, _matrix(settings.subject), emissive_objects(view_layer))
+    if world is not None and world.uniform is not None:
+        write_constant_hdri(world.uniform, world.hdri)     # only now: a refused scene leaves no file behind
+    return conversion

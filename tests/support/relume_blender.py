@@ -96,6 +96,8 @@ def fingerprint():
              for kind in ("objects", "images", "materials", "meshes", "lights", "worlds", "cameras")}
     names["backgrounds"] = [[b.image.name if b.image else "" for b in c.background_images] for c in bpy.data.cameras]
     names["light_energy"] = [round(light.energy, 6) for light in bpy.data.lights]
+    folder = submodule("relight.plan").output_folder(bpy.context.scene)
+    names["output_files"] = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
     return names
 
 
@@ -227,6 +229,9 @@ def plane_scenario(scene, work):
               "plate_npy": os.path.join(work, "plane_plate.npy"),
               "visible_diffuse": plane.visible_diffuse, "visible_camera": plane.visible_camera}
     plate_pixels(result["plate_npy"])
+    result["relight_with_plane_present"] = run_operator(bpy.ops.relume.relight_plate)
+    plane.visible_glossy = True                 # now its emission would light the subject's reflections
+    result["relight_with_plane_lighting"] = run_operator(bpy.ops.relume.relight_plate)
     remove_plate()
     return result
 
@@ -329,8 +334,13 @@ def error_scenario(scene, job):
     glow.node_tree.nodes["Principled BSDF"].inputs["Emission Strength"].default_value = 5.0
     glow.node_tree.nodes["Principled BSDF"].inputs["Emission Color"].default_value = (1.0, 0.2, 0.1, 1.0)
     mesh.materials.append(glow)
+    world = scene.world
+    scene.world = bpy.data.worlds.new("Uniform grey")      # a uniform world is written as a constant image
+    scene.world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.3, 0.3, 0.3, 1.0)
     attempt("mesh_emitter")
     attempt("mesh_emitter_live", bpy.ops.relume.live_relight)
+    uniform, scene.world = scene.world, world
+    bpy.data.worlds.remove(uniform)
     bpy.data.objects.remove(neon)
     bpy.data.meshes.remove(mesh)
     bpy.data.materials.remove(glow)

@@ -50,7 +50,7 @@ def run_relight(args: argparse.Namespace) -> int:
     capture = Capture.load(args.capture)
     weights = capture_weights(capture, _lights(args), args.method, args.exposure)
     job = RelightJob(capture, weights, args.out, _frames(args, capture), args.skip_existing,
-                     args.cache_dir, not args.no_cache, args.rank)
+                     args.cache_dir, not args.no_cache, args.rank, rebuild=not args.no_rebuild)
     written = job.run(progress=not args.quiet)
     skipped = len(job.frames) - len(written)
     print(f"relume: wrote {len(written)} frame(s)" + (f", skipped {skipped} existing" if skipped else ""))
@@ -62,12 +62,16 @@ def run_relight(args: argparse.Namespace) -> int:
 def run_ingest(args: argparse.Namespace) -> int:
     from engine.relight.ingest import ingest_frame
     from engine.relight.lowrank import build_lowrank
-    from engine.stage.cache import cache_folder
+    from engine.stage.cache import CacheDamaged, cache_folder
 
     capture = Capture.load(args.capture)
     folder = cache_folder(capture, args.cache_dir)
     for frame in tqdm(_frames(args, capture), desc="ingest", unit="frame", disable=args.quiet):
-        cache = ingest_frame(capture, frame, folder, force=args.force)
+        try:
+            cache = ingest_frame(capture, frame, folder, force=args.force, verify=True)
+        except CacheDamaged as exc:
+            tqdm.write(f"relume: frame {frame}: damaged cache, rebuilt from the EXRs ({exc})")
+            cache = ingest_frame(capture, frame, folder, force=True)
         if args.rank:
             error = build_lowrank(cache, args.rank)
             tqdm.write(f"frame {frame}: rank {args.rank} relative error {error:.2e}")
@@ -140,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     relight.add_argument("--no-cache", action="store_true", help="stream the EXRs, do not build the cache")
     relight.add_argument("--cache-dir", help="cache folder (default: CAPTURE/.relume_cache or $RELUME_CACHE_DIR)")
     relight.add_argument("--rank", type=int, help="relight from the rank-K low-rank form")
+    relight.add_argument("--no-rebuild", action="store_true",
+                         help="a damaged cache (bytes that do not match their checksums) is an error instead of "
+                              "being rebuilt from the EXRs")
     relight.set_defaults(handler=run_relight)
 
     ingest = commands.add_parser("ingest", help="decode a capture's OLAT EXRs into the cache")
@@ -147,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--frames")
     ingest.add_argument("--cache-dir")
     ingest.add_argument("--rank", type=int, help="also build the rank-K form and report its error")
-    ingest.add_argument("--force", action="store_true", help="rebuild even if the cache is current")
+    ingest.add_argument("--force", action="store_true",
+                        help="rebuild even if the cache is current (without it, every tile is checked and a damaged "
+                             "frame is rebuilt)")
     ingest.set_defaults(handler=run_ingest)
 
     weights = commands.add_parser("weights", help="print the per-stage-light RGB weights for some lighting")

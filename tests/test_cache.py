@@ -14,7 +14,8 @@ from engine.io.exr import read_image, write_image
 from engine.relight.frame import relight_frame
 from engine.relight.ingest import ingest_frame
 from engine.relight.lowrank import build_lowrank
-from engine.stage.cache import TILE_PIXELS, FrameLayout, cache_folder, source_fingerprint
+from engine.stage.cache import (TILE_PIXELS, CacheDamaged, FrameCache, FrameLayout, cache_folder,
+                                source_fingerprint)
 from engine.stage.capture import Capture
 
 FRAME = 1001
@@ -157,3 +158,108 @@ def test_cache_dir_environment_variable(sphere_capture: Path, tmp_path: Path, mo
     relight_frame(capture, random_weights(capture), FRAME)
     assert not (sphere_capture / ".relume_cache").exists()
     assert len(list((tmp_path / "shared_cache").glob(f"capture-*/olat.{FRAME}.npy"))) == 1
+
+
+def test_one_capture_spelt_four_ways_is_ingested_once(sphere_capture: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(sphere_capture.parent)
+    name = sphere_capture.name
+    (sphere_capture.parent / "x").mkdir()
+    weights = random_weights(Capture.load(name), 2)
+    expected = relight_frame(Capture.load(name), weights, FRAME)  # builds the cache
+    stack = sphere_capture / ".relume_cache" / f"olat.{FRAME}.npy"
+    built = stack.stat().st_mtime_ns
+    forbid_exr_reads(monkeypatch)
+    for spelling in (f"./{name}", f"{name}/capture.yaml", f"x/../{name}", str(sphere_capture)):
+        np.testing.assert_array_equal(relight_frame(Capture.load(spelling), weights, FRAME), expected)
+    assert stack.stat().st_mtime_ns == built
+
+
+# ---------------------------------------------------------------------- a damaged cache never gives wrong pixels
+def _flip(path: Path, offset_from_end: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[-offset_from_end] ^= 0x7C
+    path.write_bytes(bytes(data))
+
+
+def _truncate(path: Path, keep: int) -> None:
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+DAMAGE = {
+    "flipped stack byte": lambda c: _flip(c / f"olat.{FRAME}.npy", 7000),   # a pixel of the last light
+    "truncated stack": lambda c: _truncate(c / f"olat.{FRAME}.npy", 300000),
+    "truncated stack header": lambda c: _truncate(c / f"olat.{FRAME}.npy", 20),
+    "flipped alpha byte": lambda c: _flip(c / f"alpha.{FRAME}.npy", 10),
+    "truncated alpha": lambda c: _truncate(c / f"alpha.{FRAME}.npy", 100),
+    "garbled sidecar": lambda c: _truncate(c / f"olat.{FRAME}.json", 40),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_damaged_cache_is_rebuilt_and_the_pixels_are_right(sphere_capture: Path, damage: str,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    capture = Capture.load(sphere_capture)
+    weights = random_weights(capture, 3)
+    truth = relight_frame(capture, weights, FRAME, use_cache=False)
+    np.testing.assert_allclose(relight_frame(capture, weights, FRAME), truth, rtol=1e-5, atol=1e-6)  # builds
+    DAMAGE[damage](sphere_capture / ".relume_cache")
+    relit = relight_frame(capture, weights, FRAME)
+    np.testing.assert_allclose(relit, truth, rtol=1e-5, atol=1e-6)
+    assert ingest_frame(capture, FRAME, cache_folder(capture)).is_current(source_fingerprint(capture, FRAME))
+
+
+@pytest.mark.parametrize("damage", ["flipped stack byte", "flipped alpha byte", "truncated stack"])
+def test_damaged_cache_is_an_error_under_no_rebuild(sphere_capture: Path, damage: str) -> None:
+    capture = Capture.load(sphere_capture)
+    weights = random_weights(capture, 4)
+    relight_frame(capture, weights, FRAME)
+    DAMAGE[damage](sphere_capture / ".relume_cache")
+    with pytest.raises(InputError, match=f"frame {FRAME}: damaged cache"):
+        relight_frame(capture, weights, FRAME, rebuild=False)
+
+
+def test_ingest_checks_every_tile_before_calling_a_cache_current(sphere_capture: Path, cli) -> None:
+    capture = Capture.load(sphere_capture)
+    folder = cache_folder(capture)
+    cache = ingest_frame(capture, FRAME, folder)
+    expected = np.load(cache.stack_path)
+    _flip(cache.stack_path, 7000)
+    ingest_frame(capture, FRAME, folder)                                # the cheap checks cannot see a flipped byte...
+    with pytest.raises(CacheDamaged, match="olat.1001.npy: tile 0 does not match its checksum"):
+        ingest_frame(capture, FRAME, folder, verify=True)               # ...reading every tile does
+    result = cli("ingest", sphere_capture)                              # and `relume ingest` rebuilds the frame
+    assert result.returncode == 0, result.stderr
+    assert f"frame {FRAME}: damaged cache, rebuilt from the EXRs" in result.stdout + result.stderr
+    np.testing.assert_array_equal(np.load(cache.stack_path), expected)
+
+
+def test_damaged_lowrank_form_is_rebuilt(sphere_capture: Path) -> None:
+    capture = Capture.load(sphere_capture)
+    weights = random_weights(capture, 5)
+    rank = capture.light_count // 2
+    expected = relight_frame(capture, weights, FRAME, rank=rank)
+    coefficients, basis = FrameCache(cache_folder(capture), FRAME).lowrank_paths(rank)
+    for path in (coefficients, basis):
+        _flip(path, 7)
+        np.testing.assert_allclose(relight_frame(capture, weights, FRAME, rank=rank), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_each_tile_is_checked_where_it_is_read(make_capture) -> None:
+    capture = make_capture(height=80, width=80, lights=6)                     # 6400 pixels: two tiles
+    weights = random_weights(capture, 6)
+    truth = relight_frame(capture, weights, FRAME, use_cache=False)
+    relight_frame(capture, weights, FRAME)
+    _flip(capture.folder / ".relume_cache" / f"olat.{FRAME}.npy", 3)          # the last tile
+    with pytest.raises(InputError, match="tile 1 does not match its checksum"):
+        relight_frame(capture, weights, FRAME, rebuild=False)
+    np.testing.assert_allclose(relight_frame(capture, weights, FRAME), truth, rtol=1e-5, atol=1e-6)
+
+
+def test_a_low_rank_form_is_never_built_from_a_damaged_stack(sphere_capture: Path) -> None:
+    capture = Capture.load(sphere_capture)
+    weights = random_weights(capture, 7)
+    rank = capture.light_count // 3
+    expected = relight_frame(capture, weights, FRAME, rank=rank)
+    ingest_frame(capture, FRAME, cache_folder(capture), force=True)              # drops the low-rank form
+    DAMAGE["flipped stack byte"](sphere_capture / ".relume_cache")
+    np.testing.assert_allclose(relight_frame(capture, weights, FRAME, rank=rank), expected, rtol=1e-5, atol=1e-6)

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.errors import OutputError
+from engine.errors import InputError, OutputError
 from engine.relight.ingest import ingest_frame
 from engine.relight.lowrank import build_lowrank, relight_lowrank
 from engine.relight.olat_reader import frame_alpha, iter_olat_images
 from engine.relight.tiled import weighted_tile_sum
-from engine.stage.cache import FrameCache, cache_folder
+from engine.stage.cache import CacheDamaged, FrameCache, cache_folder
 from engine.stage.capture import Capture
 
 log = logging.getLogger(__name__)
@@ -36,12 +36,13 @@ def relight_from_files(capture: Capture, frame: int, weights: np.ndarray) -> tup
 
 
 def relight_from_cache(cache: FrameCache, weights: np.ndarray, rank: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W, 3) relit colour and (H, W) alpha from a cached frame (full or rank-``rank`` form)."""
+    """(H, W, 3) relit colour and (H, W) alpha from a cached frame (full or rank-``rank`` form), every byte
+    checked against the cache's checksums (:class:`CacheDamaged` on a mismatch)."""
     if rank:
         colour = relight_lowrank(cache, rank, weights)
     else:
-        colour = weighted_tile_sum(cache.stack_path, cache.layout(), weights)
-    return colour, np.load(cache.alpha_path).astype(np.float32)
+        colour = weighted_tile_sum(cache.stack_path, cache.layout(), weights, cache.tile_checksums())
+    return colour, cache.alpha().astype(np.float32)
 
 
 def relight_frame(
@@ -51,22 +52,37 @@ def relight_frame(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     rank: int | None = None,
+    rebuild: bool = True,
 ) -> np.ndarray:
     """Relit RGBA (H, W, 4) float32 of ``frame``: sum_l weights[l] * OLAT_l, alpha carried through.
 
     With ``use_cache`` a missing or stale cache is built first (later relights of the plate then
     decode no EXR); when the cache folder cannot be written the EXRs are streamed instead.
-    ``rank`` relights from the low-rank form (built if missing).
+    ``rank`` relights from the low-rank form (built if missing). A damaged cache (its bytes do
+    not match their checksums) is rebuilt from the EXRs, or with ``rebuild=False`` is an InputError.
     """
     colour = alpha = None
     if use_cache:
+        folder = cache_folder(capture, cache_dir)
         try:
-            cache = ingest_frame(capture, frame, cache_folder(capture, cache_dir))
-            if rank and not cache.has_lowrank(rank):
-                build_lowrank(cache, rank)
-            colour, alpha = relight_from_cache(cache, weights, rank)
+            try:
+                colour, alpha = _relight_cached(capture, frame, folder, weights, rank, force=False)
+            except CacheDamaged as exc:
+                if not rebuild:
+                    raise InputError(exc.path, f"frame {frame}: damaged cache ({exc.reason}); run `relume ingest "
+                                     "--force` or relight without --no-rebuild") from None
+                log.warning("%s; rebuilding frame %d from the EXRs", exc, frame)
+                colour, alpha = _relight_cached(capture, frame, folder, weights, rank, force=True)
         except (OutputError, PermissionError) as exc:
             log.warning("cache not writable (%s); relighting from the EXR files", exc)
     if colour is None:
         colour, alpha = relight_from_files(capture, frame, weights)
     return np.concatenate([colour, alpha[:, :, None]], axis=2)
+
+
+def _relight_cached(capture: Capture, frame: int, folder: Path, weights: np.ndarray, rank: int | None,
+                    force: bool) -> tuple[np.ndarray, np.ndarray]:
+    cache = ingest_frame(capture, frame, folder, force=force)
+    if rank and not cache.has_lowrank(rank):          # a forced ingest drops the old low-rank forms
+        build_lowrank(cache, rank)
+    return relight_from_cache(cache, weights, rank)

@@ -11,11 +11,18 @@ from engine.stage.cache import FrameCache, FrameLayout, open_stack_writer, save_
 from engine.stage.capture import Capture
 
 
-def ingest_frame(capture: Capture, frame: int, folder: Path, force: bool = False) -> FrameCache:
-    """Cache ``frame`` of ``capture`` under ``folder`` (skipped when already current)."""
+def ingest_frame(capture: Capture, frame: int, folder: Path, force: bool = False, verify: bool = False) -> FrameCache:
+    """Cache ``frame`` of ``capture`` under ``folder``; a current cache is kept (``force`` rebuilds it).
+
+    Raises :class:`CacheDamaged` when the current cache fails the cheap checks (file sizes, headers,
+    alpha; with ``verify`` also every tile's checksum): the caller rebuilds (``force``) or refuses.
+    """
     cache = FrameCache(folder, frame)
     fingerprint = source_fingerprint(capture, frame)
     if not force and cache.is_current(fingerprint):
+        cache.check()
+        if verify:
+            cache.verify()
         return cache
     images = iter_olat_images(capture, frame)
     _, first = next(images)
@@ -25,6 +32,7 @@ def ingest_frame(capture: Capture, frame: int, folder: Path, force: bool = False
         alpha = frame_alpha(capture, frame, first)
         for index, image in images:
             writer.write_row(index, layout.tile_image(image.rgb))
-    save_array(cache.alpha_path, np.asarray(alpha, dtype=np.float16))
-    cache.write_new_meta(layout, fingerprint)
+        tiles_xxh3 = writer.tile_hashes()
+    alpha_xxh3 = save_array(cache.alpha_path, np.asarray(alpha, dtype=np.float16))
+    cache.write_new_meta(layout, fingerprint, tiles_xxh3, alpha_xxh3)
     return cache

@@ -57,6 +57,7 @@ class RelightJob:
     cache_dir: str | None = None
     use_cache: bool = True
     rank: int | None = None
+    rebuild: bool = True            # a damaged cache is rebuilt from the EXRs (False: an error)
 
     def pending_frames(self) -> list[int]:
         return [f for f in self.frames if not (self.skip_existing and frame_output_path(self.out_pattern, f).is_file())]
@@ -72,7 +73,8 @@ class RelightJob:
         written = []
         for frame in tqdm(self.pending_frames(), desc="relight", unit="frame", disable=not progress):
             path = frame_output_path(self.out_pattern, frame)
-            rgba = relight_frame(self.capture, self.weights, frame, self.cache_dir, self.use_cache, self.rank)
+            rgba = relight_frame(self.capture, self.weights, frame, self.cache_dir, self.use_cache, self.rank,
+                                 self.rebuild)
             try:
                 write_image(path, rgba, "half")
             except OSError as exc:

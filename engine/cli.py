@@ -15,7 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from engine.errors import RelumeError
-from engine.lighting.lights import EnvironmentLight, Light, load_lights
+from engine.lighting.lights import Light, light_from_dict, load_lights
 from engine.lighting.weights import METHODS, capture_weights
 from engine.service.cli import add_parser as add_serve_parser
 from engine.synth.cli import add_parser as add_synth_parser
@@ -37,7 +37,9 @@ def _add_lighting_arguments(parser: argparse.ArgumentParser) -> None:
 def _lights(args: argparse.Namespace) -> list[Light]:
     if args.lights is not None:
         return load_lights(args.lights)
-    return [EnvironmentLight(args.env, args.rotate, args.strength)]
+    # validated exactly as a lights file's environment entry
+    return [light_from_dict({"type": "environment", "hdri": str(args.env), "rotate_deg": args.rotate,
+                             "strength": args.strength}, "--env", Path.cwd())]
 
 
 def _frames(args: argparse.Namespace, capture: Capture) -> list[int]:

@@ -217,6 +217,29 @@ def test_frames_outside_the_capture(run: Run) -> None:
               run.capture / "capture.yaml", "frames not in the capture: [1002, 1003] (it has frame 1001)")
     run.fails(["relight", run.capture, "--env", run.sky, "--frames", "10x", "--out", run.out], "--frames",
               "bad frame range")
+    run.fails(["relight", run.capture, "--env", run.sky, "--frames", "1001-400001000", "--out", run.out], "--frames",
+              "holds 400000000 frames, more than 1000000")
+
+
+@pytest.mark.parametrize(("option", "value", "where", "problem"), [
+    ("--rotate", "nan", "--env (environment)", "'rotate_deg' must be finite, got nan"),
+    ("--rotate", "inf", "--env (environment)", "'rotate_deg' must be finite"),
+    ("--strength", "-1", "--env (environment)", "'strength' must be in [0.0, inf], got -1.0"),
+    ("--strength", "nan", "--env (environment)", "'strength' must be in"),
+    ("--exposure", "200", "exposure", "must be between -24 and 24 stops, got 200.0"),
+    ("--exposure", "nan", "exposure", "must be between -24 and 24 stops"),
+])
+def test_bad_lighting_values_on_the_command_line(run: Run, option: str, value: str, where: str, problem: str) -> None:
+    run.relight_fails(where, problem, "--env", run.sky, option, value)
+    run.fails(["weights", run.capture, "--env", run.sky, option, value], where, problem)
+
+
+def test_a_frame_that_would_overflow_half_float_is_refused(run: Run) -> None:
+    lights_file = run.tmp_path / "blinding.yaml"
+    lights_file.write_text(yaml.safe_dump({"lights": [{"type": "sun", "direction": [0, 1, 1], "rgb": [1e9] * 3}]}))
+    message = run.relight_fails(str(run.out).replace("####", str(FRAME)), "would be NaN or infinite in half float",
+                                "--lights", lights_file)
+    assert f"frame {FRAME}: " in message and " pixels " in message
 
 
 # --- outputs -------------------------------------------------------------------------------------
@@ -229,6 +252,13 @@ def test_output_folder_is_a_file(run: Run) -> None:
                   str(out).replace("####", str(FRAME)), "not a folder")
     assert blocker.read_text() == "a file where the output folder should be"
     assert files_under(run.tmp_path / "not_a_folder.d") == []
+
+
+def test_a_hash_in_a_folder_name_is_not_a_frame_field(run: Run) -> None:
+    out = run.tmp_path / "shot#1" / "relit.####.exr"
+    assert main(["-q", "relight", str(run.capture), "--env", str(run.sky), "--out", str(out)]) == 0
+    assert [p.relative_to(run.tmp_path).as_posix() for p in files_under(run.tmp_path / "shot#1")] == \
+        [f"shot#1/relit.{FRAME}.exr"]
 
 
 def test_output_under_proc(run: Run) -> None:

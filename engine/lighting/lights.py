@@ -57,8 +57,9 @@ def _number(data: dict, key: str, where: str, default: float, low: float = -np.i
         value = float(data.get(key, default))
     except (TypeError, ValueError):
         raise InputError(where, f"'{key}' must be a number, got {data.get(key)!r}") from None
-    if not (low <= value <= high):
-        raise InputError(where, f"'{key}' must be in [{low}, {high}], got {value}")
+    if not np.isfinite(value) or not (low <= value <= high):
+        bounds = "finite" if (low, high) == (-np.inf, np.inf) else f"in [{low}, {high}]"
+        raise InputError(where, f"'{key}' must be {bounds}, got {value}")
     return value
 
 

@@ -25,6 +25,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
+from engine.errors import InputError
 from engine.lighting.hdri import DirectionalSamples
 from engine.lighting.lights import Light
 from engine.stage.capture import Capture
@@ -32,6 +33,7 @@ from engine.stage.capture import Capture
 log = logging.getLogger(__name__)
 
 METHODS = ("barycentric", "voronoi")
+MAX_EXPOSURE_EV = 24    # 2**24 = 1.7e7: beyond it a plate's values leave half float's range (65504)
 CHUNK = 1 << 16
 
 
@@ -133,6 +135,9 @@ def stage_weights(
     stage_directions: (L, 3) unit subject->light vectors; stage_rgb: (L, 3) irradiance each stage
     light put on the subject. exposure_ev scales the result by 2**exposure_ev.
     """
+    if not (np.isfinite(exposure_ev) and abs(exposure_ev) <= MAX_EXPOSURE_EV):
+        raise InputError("exposure", f"must be between -{MAX_EXPOSURE_EV} and {MAX_EXPOSURE_EV} stops, got "
+                                     f"{exposure_ev}")
     samples = DirectionalSamples.concatenate([light.samples() for light in lights])
     received = splat_irradiance(samples, stage_directions, method)
     return received / np.asarray(stage_rgb, dtype=np.float64) * (2.0 ** exposure_ev)

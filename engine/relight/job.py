@@ -22,12 +22,13 @@ _PRINTF = re.compile(r"%0?(\d*)d")
 
 def frame_output_path(pattern: str | Path, frame: int) -> Path:
     """Expand ``name.####.exr`` (or ``name.%04d.exr``) for ``frame``; the padding follows the pattern."""
-    text = str(pattern)
-    if _HASHES.search(text):
-        return Path(_HASHES.sub(lambda m: f"{frame:0{len(m.group())}d}", text))
-    if _PRINTF.search(text):
-        return Path(_PRINTF.sub(lambda m: f"{frame:0{int(m.group(1) or 0)}d}", text))
-    return Path(text)
+    path = Path(pattern)
+    name = path.name                 # only the file name holds the frame field: "shot#1/" is a folder name
+    if _HASHES.search(name):
+        return path.with_name(_HASHES.sub(lambda m: f"{frame:0{len(m.group())}d}", name))
+    if _PRINTF.search(name):
+        return path.with_name(_PRINTF.sub(lambda m: f"{frame:0{int(m.group(1) or 0)}d}", name))
+    return path
 
 
 def check_output_pattern(pattern: str | Path, frames: Sequence[int]) -> None:
@@ -75,6 +76,13 @@ class RelightJob:
             path = frame_output_path(self.out_pattern, frame)
             rgba = relight_frame(self.capture, self.weights, frame, self.cache_dir, self.use_cache, self.rank,
                                  self.rebuild)
+            with np.errstate(over="ignore"):          # overflow is reported below, per frame
+                rgba = rgba.astype(np.float16)
+            bad = int(np.count_nonzero(~np.isfinite(rgba).all(axis=2)))
+            if bad:
+                raise InputError(path, f"frame {frame}: {bad} pixels would be NaN or infinite in half float (beyond "
+                                       "65504): check the lights' strengths, the exposure and the stage rgb units; "
+                                       "not written")
             try:
                 write_image(path, rgba, "half")
             except OSError as exc:

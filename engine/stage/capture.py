@@ -31,6 +31,7 @@ from engine.io.yaml_file import load_yaml
 
 CAPTURE_FILE = "capture.yaml"
 DEFAULT_OLAT_PATTERN = "olat/L{light:03d}/frame.{frame:04d}.exr"
+MAX_FRAMES = 1_000_000     # a frame range longer than this is a typo (and would not fit in memory)
 DEFAULT_COLORSPACE = "lin_rec709"
 
 
@@ -57,6 +58,9 @@ def parse_frames(spec: str | int | Sequence[int], where: str | Path = "frames") 
                     first, last = int(part[:cut]), int(part[cut + 1 :])
                     if last < first:
                         raise ValueError
+                    if last - first >= MAX_FRAMES:
+                        raise InputError(where, f"frame range {part} holds {last - first + 1} frames, more than "
+                                                f"{MAX_FRAMES}")
                     frames.extend(range(first, last + 1))
                 elif part:
                     frames.append(int(part))

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import resource
+import subprocess
+import sys
+from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +16,8 @@ import pytest
 import engine.relight.olat_reader as olat_reader
 from engine.errors import InputError
 from engine.io.exr import read_image, write_image
+from engine.lighting.lights import EnvironmentLight
+from engine.lighting.weights import capture_weights
 from engine.relight.frame import relight_frame
 from engine.relight.ingest import ingest_frame
 from engine.relight.lowrank import build_lowrank
@@ -19,6 +26,7 @@ from engine.stage.cache import (TILE_PIXELS, CacheDamaged, FrameCache, FrameLayo
 from engine.stage.capture import Capture
 
 FRAME = 1001
+shutil_usage = namedtuple("shutil_usage", "total used free")
 
 
 def random_weights(capture: Capture, seed: int = 0) -> np.ndarray:
@@ -263,3 +271,59 @@ def test_a_low_rank_form_is_never_built_from_a_damaged_stack(sphere_capture: Pat
     ingest_frame(capture, FRAME, cache_folder(capture), force=True)              # drops the low-rank form
     DAMAGE["flipped stack byte"](sphere_capture / ".relume_cache")
     np.testing.assert_allclose(relight_frame(capture, weights, FRAME, rank=rank), expected, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------- disk limits
+def test_a_file_size_limit_while_building_the_cache_falls_back_to_streaming(sphere_capture: Path,
+                                                                          tmp_path: Path) -> None:
+    """RLIMIT_FSIZE makes writes past 300 KB fail with EFBIG (Python ignores SIGXFSZ): the 740 KB stack
+    cannot be written, the relight streams the EXRs instead and leaves no temporary file."""
+    from engine.demo_scene import procedural_sky
+
+    sky = tmp_path / "sky.exr"
+    write_image(sky, procedural_sky(16), "float")
+    out = tmp_path / "out" / "relit.####.exr"
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, resource.RLIM_INFINITY))
+
+    done = subprocess.run([sys.executable, "-m", "engine", "-q", "relight", str(sphere_capture), "--env", str(sky),
+                           "--out", str(out)], preexec_fn=limit, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "cache not written" in done.stderr and "File too large" in done.stderr
+    capture = Capture.load(sphere_capture)
+    streamed = relight_frame(capture, capture_weights(capture, [EnvironmentLight(sky)]), FRAME, use_cache=False)
+    np.testing.assert_allclose(read_image(tmp_path / "out" / f"relit.{FRAME}.exr").rgb, streamed[..., :3],
+                               rtol=1e-3, atol=1e-4)
+    assert [p.name for p in (sphere_capture / ".relume_cache").iterdir()] == []
+
+
+def test_too_little_free_space_streams_without_writing(sphere_capture: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    import engine.io.atomic as atomic
+
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda folder: shutil_usage(total=10**9, used=10**9 - 20_000,
+                                                                                  free=20_000))
+    capture = Capture.load(sphere_capture)
+    weights = random_weights(capture, 8)
+    relit = relight_frame(capture, weights, FRAME)
+    np.testing.assert_allclose(relit, relight_frame(capture, weights, FRAME, use_cache=False), rtol=1e-6, atol=1e-7)
+    assert "GB free on its disk" in caplog.text
+    assert not (sphere_capture / ".relume_cache" / f"olat.{FRAME}.npy").exists()
+
+
+def test_a_dead_runs_temporary_files_are_removed(sphere_capture: Path) -> None:
+    from engine.io.atomic import _HOST
+
+    folder = sphere_capture / ".relume_cache"
+    folder.mkdir()
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    dead = folder / f".olat.{FRAME}.npy.{_HOST}-{finished.pid}.0123456789ab.tmp.npy"
+    alive = folder / f".olat.{FRAME}.npy.{_HOST}-{os.getpid()}.0123456789ab.tmp.npy"
+    elsewhere = folder / f".olat.{FRAME}.npy.otherhost-{finished.pid}.0123456789ab.tmp.npy"
+    for path in (dead, alive, elsewhere):
+        path.write_bytes(b"\0" * 1000)
+    capture = Capture.load(sphere_capture)
+    relight_frame(capture, random_weights(capture), FRAME)
+    assert not dead.exists() and alive.exists() and elsewhere.exists()

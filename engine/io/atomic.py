@@ -4,25 +4,34 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from engine.errors import OutputError
 
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+_OWNER = f"{_HOST}-{os.getpid()}"
+_TEMPORARY = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9-]+)-(?P<pid>\d+)\.[0-9a-f]{12}\.tmp")
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; on success rename it to ``target``.
 
-    The temporary name keeps the target's suffix (image writers pick the format from it). On any
+    The temporary name keeps the target's suffix (image writers pick the format from it) and names
+    its writer (host and process id), so :func:`remove_stale_temporaries` can tell a dead run's
+    leftovers from a live writer's file. On any
     exception the temporary file is removed and ``target`` is left untouched, so a stopped or
     failed job never leaves a partial output behind. The file is created with mode 0666 less the
     umask, like any new file (``tempfile.mkstemp`` would make it 0600: frames unreadable by others).
     """
     target = Path(target)
     folder = target.parent if str(target.parent) else Path(".")
-    tmp = folder / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp{target.suffix}"
+    tmp = folder / f".{target.name}.{_OWNER}.{uuid.uuid4().hex[:12]}.tmp{target.suffix}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
         os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
@@ -43,3 +52,40 @@ def write_bytes_atomic(target: str | Path, data: bytes) -> None:
     """Write ``data`` to ``target`` atomically."""
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files of :func:`atomic_path` in ``folder`` whose writer was a process of
+    this host that no longer runs (a ``kill -9`` mid-write); returns what was removed. Files of live
+    processes and of other hosts (a cache shared over NFS) are left alone."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            match = _TEMPORARY.match(entry.name)
+            if match is None or match["host"] != _HOST or _running(int(match["pid"])):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:      # another user's live process
+        return True
+    return True
+
+
+def check_free_space(target: str | Path, size: int) -> None:
+    """OutputError when the file system that would hold ``target`` has less than ``size`` bytes free
+    (plus 1 % of the disk, so a full cache never fills the disk to the last byte)."""
+    folder = Path(target).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    usage = shutil.disk_usage(folder)
+    if size + usage.total // 100 > usage.free:
+        raise OutputError(target, f"needs {size / 1e9:.2f} GB, {usage.free / 1e9:.2f} GB free on its disk")

@@ -57,7 +57,8 @@ def relight_frame(
     """Relit RGBA (H, W, 4) float32 of ``frame``: sum_l weights[l] * OLAT_l, alpha carried through.
 
     With ``use_cache`` a missing or stale cache is built first (later relights of the plate then
-    decode no EXR); when the cache folder cannot be written the EXRs are streamed instead.
+    decode no EXR); when the cache cannot be written (no permission, too little free space, a full
+    disk or a file-size limit while writing) the EXRs are streamed instead.
     ``rank`` relights from the low-rank form (built if missing). A damaged cache (its bytes do
     not match their checksums) is rebuilt from the EXRs, or with ``rebuild=False`` is an InputError.
     """
@@ -73,8 +74,8 @@ def relight_frame(
                                      "--force` or relight without --no-rebuild") from None
                 log.warning("%s; rebuilding frame %d from the EXRs", exc, frame)
                 colour, alpha = _relight_cached(capture, frame, folder, weights, rank, force=True)
-        except (OutputError, PermissionError) as exc:
-            log.warning("cache not writable (%s); relighting from the EXR files", exc)
+        except (OutputError, OSError) as exc:      # unwritable, disk full, file-size limit
+            log.warning("cache not written (%s); relighting from the EXR files", exc)
     if colour is None:
         colour, alpha = relight_from_files(capture, frame, weights)
     return np.concatenate([colour, alpha[:, :, None]], axis=2)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.io.atomic import check_free_space, remove_stale_temporaries
 from engine.relight.olat_reader import frame_alpha, iter_olat_images
 from engine.stage.cache import FrameCache, FrameLayout, open_stack_writer, save_array, source_fingerprint
 from engine.stage.capture import Capture
@@ -16,6 +17,8 @@ def ingest_frame(capture: Capture, frame: int, folder: Path, force: bool = False
 
     Raises :class:`CacheDamaged` when the current cache fails the cheap checks (file sizes, headers,
     alpha; with ``verify`` also every tile's checksum): the caller rebuilds (``force``) or refuses.
+    Before building, a dead run's temporary files are removed and the free space is checked
+    (OutputError when the frame's cache would not fit).
     """
     cache = FrameCache(folder, frame)
     fingerprint = source_fingerprint(capture, frame)
@@ -24,9 +27,11 @@ def ingest_frame(capture: Capture, frame: int, folder: Path, force: bool = False
         if verify:
             cache.verify()
         return cache
+    remove_stale_temporaries(folder)
     images = iter_olat_images(capture, frame)
     _, first = next(images)
     layout = FrameLayout(first.shape[0], first.shape[1], capture.light_count)
+    check_free_space(cache.stack_path, int(np.prod(layout.shape())) * 2 + layout.height * layout.width * 2)
     with open_stack_writer(cache.stack_path, layout) as writer:
         writer.write_row(0, layout.tile_image(first.rgb))
         alpha = frame_alpha(capture, frame, first)

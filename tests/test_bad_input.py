@@ -137,7 +137,23 @@ def test_nan_in_an_olat_image(run: Run) -> None:
     pixels = np.zeros((32, 32, 4), np.float32)
     pixels[3, 4, 1] = np.nan
     write_image(bad, pixels)
-    run.relight_fails(bad, "NaN or Inf")
+    run.relight_fails(bad, "contains NaN or Inf pixels")
+
+
+def test_nan_in_an_olat_images_alpha(run: Run) -> None:
+    bad = run.olat(3)
+    pixels = np.ones((32, 32, 4), np.float32)
+    pixels[7, 8, 3] = np.nan
+    write_image(bad, pixels)
+    run.relight_fails(bad, "contains NaN or Inf alpha")
+
+
+def test_float_olat_beyond_half_range_is_not_called_nan(run: Run) -> None:
+    bad = run.olat(4)
+    pixels = np.ones((32, 32, 4), np.float32)
+    pixels[1, 2, 0] = 1e5
+    write_image(bad, pixels, "float")
+    run.relight_fails(bad, "pixels above 65504, the largest half float")
 
 
 # --- HDRIs ---------------------------------------------------------------------------------------
@@ -259,6 +275,19 @@ def test_a_hash_in_a_folder_name_is_not_a_frame_field(run: Run) -> None:
     assert main(["-q", "relight", str(run.capture), "--env", str(run.sky), "--out", str(out)]) == 0
     assert [p.relative_to(run.tmp_path).as_posix() for p in files_under(run.tmp_path / "shot#1")] == \
         [f"shot#1/relit.{FRAME}.exr"]
+
+
+def test_two_relights_of_the_same_frame_cannot_both_succeed(run: Run) -> None:
+    from engine.io.atomic import exclusive_writer
+
+    frame_path = Path(str(run.out).replace("####", str(FRAME)))
+    with exclusive_writer(frame_path):                      # another relight is writing the frame
+        assert main(["-q", "relight", str(run.capture), "--env", str(run.sky), "--out", str(run.out)]) == 2
+        assert run.capsys.readouterr().err.strip() == \
+            f"relume: error: {frame_path}: another relight is writing this file right now"
+        assert not frame_path.exists()
+    assert main(["-q", "relight", str(run.capture), "--env", str(run.sky), "--out", str(run.out)]) == 0
+    assert files_under(run.out_dir) == [frame_path]         # and no lock file is left behind
 
 
 def test_output_under_proc(run: Run) -> None:

@@ -13,6 +13,11 @@ from pathlib import Path
 
 from engine.errors import OutputError
 
+try:
+    import fcntl
+except ImportError:          # Windows
+    fcntl = None
+
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
 _OWNER = f"{_HOST}-{os.getpid()}"
 _TEMPORARY = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9-]+)-(?P<pid>\d+)\.[0-9a-f]{12}\.tmp")
@@ -89,3 +94,37 @@ def check_free_space(target: str | Path, size: int) -> None:
     usage = shutil.disk_usage(folder)
     if size + usage.total // 100 > usage.free:
         raise OutputError(target, f"needs {size / 1e9:.2f} GB, {usage.free / 1e9:.2f} GB free on its disk")
+
+
+@contextlib.contextmanager
+def exclusive_writer(target: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on writing ``target`` (a hidden ``.NAME.lock`` beside it, flock'ed, removed
+    on exit): a second writer of the same file, in this process or another, gets OutputError at once
+    instead of both reporting success. A lock dies with its process. (No locking where the platform
+    has no ``fcntl``.)"""
+    if fcntl is None:
+        yield
+        return
+    target = Path(target)
+    lock = target.with_name(f".{target.name}.lock")
+    while True:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle = os.open(lock, os.O_CREAT | os.O_RDWR, 0o666)
+        except OSError as exc:
+            raise OutputError(target, f"cannot write in {target.parent} ({exc.strerror or exc})") from exc
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(handle)
+            raise OutputError(target, "another relight is writing this file right now") from None
+        with contextlib.suppress(OSError):     # the lock file we hold must still be the one on disk
+            if os.stat(lock).st_ino == os.fstat(handle).st_ino:
+                break
+        os.close(handle)                       # its holder removed it between our open and flock: again
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        os.close(handle)

@@ -11,7 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from engine.errors import InputError, OutputError
-from engine.io.atomic import atomic_path
+from engine.io.atomic import atomic_path, exclusive_writer
 from engine.io.exr import write_image
 from engine.relight.frame import relight_frame
 from engine.stage.capture import Capture, describe_frames
@@ -74,20 +74,24 @@ class RelightJob:
         written = []
         for frame in tqdm(self.pending_frames(), desc="relight", unit="frame", disable=not progress):
             path = frame_output_path(self.out_pattern, frame)
-            rgba = relight_frame(self.capture, self.weights, frame, self.cache_dir, self.use_cache, self.rank,
-                                 self.rebuild)
-            with np.errstate(over="ignore"):          # overflow is reported below, per frame
-                rgba = rgba.astype(np.float16)
-            bad = int(np.count_nonzero(~np.isfinite(rgba).all(axis=2)))
-            if bad:
-                raise InputError(path, f"frame {frame}: {bad} pixels would be NaN or infinite in half float (beyond "
-                                       "65504): check the lights' strengths, the exposure and the stage rgb units; "
-                                       "not written")
-            try:
-                write_image(path, rgba, "half")
-            except OSError as exc:
-                raise OutputError(path, f"cannot write ({exc})") from exc
+            with exclusive_writer(path):
+                self._write_frame(frame, path)
             written.append(path)
             if on_frame is not None:
                 on_frame(frame, path)
         return written
+
+    def _write_frame(self, frame: int, path: Path) -> None:
+        rgba = relight_frame(self.capture, self.weights, frame, self.cache_dir, self.use_cache, self.rank,
+                             self.rebuild)
+        with np.errstate(over="ignore"):          # overflow is reported below, per frame
+            rgba = rgba.astype(np.float16)
+        bad = int(np.count_nonzero(~np.isfinite(rgba).all(axis=2)))
+        if bad:
+            raise InputError(path, f"frame {frame}: {bad} pixels would be NaN or infinite in half float (beyond "
+                                   "65504): check the lights' strengths, the exposure and the stage rgb units; "
+                                   "not written")
+        try:
+            write_image(path, rgba, "half")
+        except OSError as exc:
+            raise OutputError(path, f"cannot write ({exc})") from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
@@ -21,9 +22,22 @@ def _checked(capture: Capture, index: int, frame: int, expected: tuple[int, int]
         first = capture.olat_path(0, frame)
         raise InputError(path, f"resolution {image.shape[1]}x{image.shape[0]} differs from "
                          f"{expected[1]}x{expected[0]} of {first}")
-    if not all_finite_half(image.rgb):
-        raise InputError(path, "contains NaN or Inf pixels")
+    check_finite(path, image)
     return image
+
+
+def check_finite(path: Path, image: ImageRGBA) -> None:
+    """InputError unless the half-float image's colour and alpha are finite, saying whether the file
+    holds NaN/Inf or values beyond half float's range (re-read as float only on that error path)."""
+    for what, pixels in (("pixels", image.rgb), ("alpha", image.alpha)):
+        if pixels is None or all_finite_half(pixels):
+            continue
+        original = read_image(path, "float")
+        values = original.rgb if what == "pixels" else original.alpha
+        if np.isfinite(values).all():
+            raise InputError(path, f"{what} above 65504, the largest half float (Relume relights in half float: "
+                                   "scale the capture's images, and its rgb, down)")
+        raise InputError(path, f"contains NaN or Inf {what}")
 
 
 def all_finite_half(pixels: np.ndarray) -> bool:
@@ -59,6 +73,7 @@ def frame_alpha(capture: Capture, frame: int, first_light: ImageRGBA) -> np.ndar
     matte_path = capture.matte_path(frame)
     if matte_path is not None:
         matte = read_image(matte_path, "half")
+        check_finite(matte_path, matte)
         if matte.shape != first_light.shape:
             raise InputError(matte_path, f"matte size {matte.shape[1]}x{matte.shape[0]} differs from the OLAT images")
         return matte.alpha if matte.alpha is not None else matte.rgb[:, :, 0]

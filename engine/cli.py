@@ -198,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except RelumeError as exc:
-        print(f"relume: error: {exc}", file=sys.stderr)
+        # a path with bytes that are not UTF-8 is shown escaped (\xff), whatever the stream's encoding
+        print(f"relume: error: {exc}".encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"),
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("relume: interrupted; finished frames and the last checkpoint are kept (resume with --skip-existing, "

@@ -8,6 +8,7 @@ kind of failures through a real ``python -m engine`` subprocess.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -275,6 +276,19 @@ def test_a_hash_in_a_folder_name_is_not_a_frame_field(run: Run) -> None:
     assert main(["-q", "relight", str(run.capture), "--env", str(run.sky), "--out", str(out)]) == 0
     assert [p.relative_to(run.tmp_path).as_posix() for p in files_under(run.tmp_path / "shot#1")] == \
         [f"shot#1/relit.{FRAME}.exr"]
+
+
+def test_paths_that_are_not_utf8(run: Run) -> None:
+    odd = Path(os.fsdecode(os.fsencode(run.tmp_path) + b"/cap\xff"))
+    os.rename(run.capture, odd)
+    assert main(["-q", "relight", str(odd), "--env", str(run.sky), "--out", str(run.out)]) == 2
+    err = run.capsys.readouterr().err
+    assert "cap\\xff/" in err and "is not valid UTF-8, which OpenImageIO cannot open" in err
+    os.rename(odd, run.capture)
+    odd_out = Path(os.fsdecode(os.fsencode(run.out_dir) + b"/\xfe/relit.####.exr"))
+    assert main(["-q", "relight", str(run.capture), "--env", str(run.sky), "--out", str(odd_out)]) == 2
+    assert "is not valid UTF-8, which OpenImageIO cannot write" in run.capsys.readouterr().err
+    assert [p for p in files_under(run.out_dir) if not p.name.startswith(".")] == []
 
 
 def test_two_relights_of_the_same_frame_cannot_both_succeed(run: Run) -> None:

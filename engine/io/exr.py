@@ -51,6 +51,8 @@ def read_image(path: str | Path, dtype: str = "float") -> ImageRGBA:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
+    if not _utf8(path):
+        raise InputError(path, "the path is not valid UTF-8, which OpenImageIO cannot open: rename the file or folder")
     image_input = oiio.ImageInput.open(str(path))
     if image_input is None:
         raise InputError(path, f"cannot open image ({oiio.geterror().strip() or 'unknown format'})")
@@ -87,6 +89,8 @@ def write_image(path: str | Path, pixels: np.ndarray, pixel_type: str = "half") 
     pixels = np.ascontiguousarray(pixels, dtype=np.float16 if pixels.dtype == np.float16 else np.float32)
     if pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
         raise ValueError(f"write_image expects (H, W, 3|4) pixels, got {pixels.shape}")
+    if not _utf8(path):
+        raise OutputError(path, "the path is not valid UTF-8, which OpenImageIO cannot write: choose another name")
     height, width, channels = pixels.shape
     spec = oiio.ImageSpec(width, height, channels, pixel_type)
     spec.channelnames = RGBA[:channels]
@@ -101,3 +105,13 @@ def write_image(path: str | Path, pixels: np.ndarray, pixel_type: str = "half") 
         image_output.close()
         if not ok:
             raise OutputError(path, f"cannot write image ({error or 'unknown error'})")
+
+
+def _utf8(path: Path) -> bool:
+    """False for a path holding bytes that are not UTF-8 (Python keeps them as surrogates; OpenImageIO
+    takes only UTF-8 strings)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

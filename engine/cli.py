@@ -23,6 +23,9 @@ from engine.reenact.cli import add_parsers as add_reenact_parsers
 from engine.track.cli import add_parsers as add_track_parsers
 from engine.stage.capture import Capture, parse_frames
 
+POOR_LOWRANK_ERROR = 0.03      # a rank-K form with a larger relative error is reported as a poor fit
+
+
 def _add_lighting_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--lights", type=Path, help="lights file (YAML, engine frame)")
@@ -76,7 +79,9 @@ def run_ingest(args: argparse.Namespace) -> int:
             cache = ingest_frame(capture, frame, folder, force=True)
         if args.rank:
             error = build_lowrank(cache, args.rank)
-            tqdm.write(f"frame {frame}: rank {args.rank} relative error {error:.2e}")
+            note = "" if error <= POOR_LOWRANK_ERROR else (f": a poor fit (relit images off by about {100 * error:.0f} %); "
+                                                          "use a higher --rank or relight from the full stack")
+            tqdm.write(f"frame {frame}: rank {args.rank} relative error {error:.2e}{note}")
     print(f"relume: cache in {folder}")
     return 0
 

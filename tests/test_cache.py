@@ -327,3 +327,18 @@ def test_a_dead_runs_temporary_files_are_removed(sphere_capture: Path) -> None:
     capture = Capture.load(sphere_capture)
     relight_frame(capture, random_weights(capture), FRAME)
     assert not dead.exists() and alive.exists() and elsewhere.exists()
+
+
+def test_low_rank_form_of_bright_olats_stays_in_half_float_range(sphere_capture: Path) -> None:
+    """OLAT values up to 6e4 are valid half floats, but their coefficients on the basis exceed 65504 unless
+    scaled: the form must relight them finite and close to the full stack."""
+    capture = Capture.load(sphere_capture)
+    for index in range(capture.light_count):
+        image = read_image(capture.olat_path(index, FRAME))
+        bright = image.rgb * (60000.0 / max(float(image.rgb.max()), 1e-6))
+        write_image(capture.olat_path(index, FRAME), np.concatenate([bright, image.alpha[..., None]], axis=2))
+    weights = random_weights(capture, 9)
+    full = relight_frame(capture, weights, FRAME)[..., :3]
+    low = relight_frame(capture, weights, FRAME, rank=capture.light_count)[..., :3]
+    assert np.isfinite(low).all()
+    np.testing.assert_allclose(low, full, rtol=1e-2, atol=1e-3 * float(full.max()))

@@ -7,6 +7,7 @@ tile. The relative error ||S - U U^T S|| / ||S|| follows from the discarded eige
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -15,6 +16,8 @@ import torch
 from engine.errors import InputError
 from engine.stage.cache import CacheDamaged, FrameCache, checksum, load_checked, open_stack_writer, save_array
 from engine.relight.tiled import weighted_tile_sum
+
+HALF_SAFE = 16384.0      # stored coefficients stay below this (half float's largest is 65504)
 
 
 def _iter_tiles(cache: FrameCache) -> Iterator[torch.Tensor]:
@@ -35,18 +38,23 @@ def build_lowrank(cache: FrameCache, rank: int) -> float:
     if not 1 <= rank <= layout.light_count:
         raise InputError("--rank", f"must be between 1 and the capture's {layout.light_count} lights, got {rank}")
     gram = torch.zeros((layout.light_count, layout.light_count), dtype=torch.float64)
+    peak = 0.0                          # largest |s_p| over pixels and channels: bounds every |coefficient|
     for tile in _iter_tiles(cache):
         gram += torch.einsum("clp,ckp->lk", tile, tile).double()
+        peak = max(peak, float((tile.double() ** 2).sum(dim=1).max()) ** 0.5)
     eigenvalues, eigenvectors = torch.linalg.eigh(gram)
     order = torch.argsort(eigenvalues, descending=True)
     eigenvalues = eigenvalues[order].clamp(min=0.0)
     basis = eigenvectors[:, order[:rank]].float()  # (L, K)
+    # the coefficients are stored as half floats: a power-of-two scale (exact) keeps them under HALF_SAFE,
+    # and the stored basis carries its inverse, so basis^T w times the coefficients is unchanged
+    scale = 2.0 ** -max(0, math.ceil(math.log2(peak / HALF_SAFE))) if peak > 0 else 1.0
     coefficients_path, basis_path = cache.lowrank_paths(rank)
     with open_stack_writer(coefficients_path, layout, rank) as writer:
         for index, tile in enumerate(_iter_tiles(cache)):
-            writer.write_tile(index, (basis.T @ tile).numpy())  # (3, K, P)
+            writer.write_tile(index, (scale * (basis.T @ tile)).numpy())  # (3, K, P)
         tiles_xxh3 = writer.tile_hashes()
-    basis_xxh3 = save_array(basis_path, basis.numpy())
+    basis_xxh3 = save_array(basis_path, (basis / scale).numpy())
     error = float(torch.sqrt(eigenvalues[rank:].sum() / eigenvalues.sum()))
     meta = cache.read_meta() or {}
     meta.setdefault("lowrank", {})[str(rank)] = {"relative_error": error, "basis_xxh3": basis_xxh3,

@@ -425,7 +425,8 @@ def test_read_only_target_rolls_back(home: Path, source: Path, server, tmp_path:
 
 
 @pytest.mark.parametrize("dest", ["../evil.npz", "ict_face_model/../../evil.npz", "/tmp/evil.npz",
-                                  "ict_face_model\\..\\..\\evil.npz", "C:/evil.npz", "other/evil.npz"])
+                                  "ict_face_model\\..\\..\\evil.npz", "C:/evil.npz", "other/evil.npz",
+                                  "ict_face_model/face\x00.npz", "ict_face_model/a\nb.npz"])
 def test_manifest_paths_cannot_escape(home: Path, source: Path, mirror: Path, dest: str,
                                       capsys: pytest.CaptureFixture) -> None:
     manifest = json.loads((source / "assets.json").read_text())

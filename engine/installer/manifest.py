@@ -39,11 +39,14 @@ def load_manifest(path: Path) -> list[AssetFile]:
                 dest, sha, size = entry["dest"], entry["sha256"], entry["size"]
                 parts = dest.split("/")
                 if ("\\" in dest or ":" in dest or len(parts) < 2 or parts[0] != name
-                        or any(part in ("", ".", "..") for part in parts)):
+                        or any(part in ("", ".", "..") for part in parts) or any(ord(c) < 32 for c in dest)):
                     raise UsageError(path, f"dest {dest!r} must be a relative path inside the asset's folder {name}/")
                 if not re.fullmatch(r"[0-9a-f]{64}", sha) or not isinstance(size, int) or size < 0:
                     raise UsageError(path, f"{dest}: needs a lowercase hex sha256 and a size in bytes")
-                files.append(AssetFile(name, dest, entry.get("url"), sha, size, asset["license"]))
+                url = entry.get("url")
+                if url is not None and (not isinstance(url, str) or any(ord(c) < 32 for c in url)):
+                    raise UsageError(path, f"{dest}: url must be a string without control characters")
+                files.append(AssetFile(name, dest, url, sha, size, asset["license"]))
         return files
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(path, f"unreadable asset manifest ({type(exc).__name__}: {exc})") from exc

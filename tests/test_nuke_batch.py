@@ -52,9 +52,9 @@ def test_default_output_sits_beside_the_script(nuke_session, make_capture) -> No
 
 def test_local_render_in_terminal_mode_is_read_back(lit_gizmo, tmp_path: Path, capsys) -> None:
     assert (lit_gizmo["frame_first"].value(), lit_gizmo["frame_last"].value()) == (1001, 1003)
-    lit_gizmo["mode"].setValue("engine render")  # nothing rendered yet: said so
+    nuke.user_changes(lit_gizmo["mode"], "engine render")  # nothing rendered yet: said so
     assert "no engine render yet" in lit_gizmo["status"].value()
-    lit_gizmo["mode"].setValue("live")
+    nuke.user_changes(lit_gizmo["mode"], "live")
     live = [evaluate(lit_gizmo, frame) for frame in FRAMES]
     lit_gizmo["render_local"].execute()  # the "Render with engine" button
     assert "100%" in capsys.readouterr().out

@@ -81,7 +81,8 @@ def test_sparse_lights_rewire_and_keep_alpha(nuke_session, stage_capture: Path, 
     assert 3 <= len(first) <= 5 and first[0] == 0
     assert sum(1 for n in gizmo.nodes() if n.Class() == "Merge2") == len(first) - 1
 
-    sun["world_matrix"].setValue(matrix(aim_rotation([0.7, 0.1, 0.7])))  # the artist rotates the light
+    sun.showControlPanel()                          # the artist rotates the light (its panel open)
+    nuke.user_changes(sun["world_matrix"], matrix(aim_rotation([0.7, 0.1, 0.7])))
     second = graph.active_lights(gizmo)
     assert second != first
     lights_file, _ = adapter_lights_file(gizmo)
@@ -141,8 +142,9 @@ def test_gui_updates_run_in_a_worker_and_collapse(nuke_session, stage_capture: P
     nuke.env["gui"] = True
     sun = make_light("DirectLight", matrix(aim_rotation([0.0, 1.0, 0.2])))
     gizmo.setInput(1, scene_of(sun))
+    sun.showControlPanel()
     for angle in (10.0, 20.0, 30.0, 40.0):  # the artist drags the light
-        sun["world_matrix"].setValue(matrix(yaw(angle) @ aim_rotation([0.0, 0.3, 1.0])))
+        nuke.user_changes(sun["world_matrix"], matrix(yaw(angle) @ aim_rotation([0.0, 0.3, 1.0])))
     assert gizmo["weights_json"].value() == unlit  # nothing written outside the main thread
     live.QUEUE.wait()
     ran = fake_nuke.run_main_thread()
@@ -157,12 +159,13 @@ def test_problems_are_reported_on_the_node(nuke_session, tmp_path: Path, stage_c
     """A bad capture path shows the engine's message (file and problem) in the status knob; an env
     input that is not a Read is ignored with a warning."""
     gizmo = nuke.createNode("Relume_Relight")
-    gizmo["capture"].setValue(str(tmp_path / "missing" / "capture.yaml"))
+    gizmo.showControlPanel()
+    nuke.user_changes(gizmo["capture"], str(tmp_path / "missing" / "capture.yaml"))
     status = gizmo["status"].value()
     assert "missing/capture.yaml" in status and "not found" in status and "e06c60" in status
     assert graph.graph_light_count(gizmo) == 0
 
-    gizmo["capture"].setValue(str(stage_capture))
+    nuke.user_changes(gizmo["capture"], str(stage_capture))
     gizmo.setInput(2, nuke.nodes.Dot())
     assert "env input must be a Read" in gizmo["status"].value()
     assert "no lights connected" in gizmo["status"].value()

@@ -181,7 +181,7 @@ def finish(plan: RenderPlan, problem: Exception | None) -> None:
             nuke.message(f"Relume render failed:\n{problem}")
         return
     graph.load_engine_render(gizmo, plan.output, plan.first, plan.last)
-    gizmo["mode"].setValue("engine render")  # its knobChanged shows the engine's frames
+    gizmo["mode"].setValue("engine render")  # programmatic: no knobChanged in Nuke 13-16, so shown here
     graph.show(gizmo, graph.SHOW_ENGINE)
     state.set_status(gizmo, f"engine render {plan.first}-{plan.last} in {os.path.dirname(plan.output)}")
 

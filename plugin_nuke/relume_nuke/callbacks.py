@@ -123,7 +123,8 @@ def knob_changed() -> None:
             if name == "inputChange" and not gizmo["capture"].value():
                 found = guess_capture(read_file_path(gizmo.input(PLATE_INPUT)) or "")
                 if found:
-                    gizmo["capture"].setValue(found)  # its knobChanged loads the capture
+                    gizmo["capture"].setValue(found)  # programmatic: Nuke 13-16 run no knobChanged for it
+                    load(gizmo)
                     return
             if gizmo["live_update"].value():
                 live.request_update(gizmo)

@@ -34,9 +34,13 @@ _lock = threading.Lock()
 class Knob:
     """nuke.Knob (API + nuke.Knob.html): name(), value(), getValue(), setValue(), evaluate().
 
-    setValue triggers the owning node's knobChanged callbacks, as documented for
-    nuke.addKnobChanged ("triggered for any knob change, including changes made programmatically",
-    API + nuke.addKnobChanged.html, Nuke 17.1 wording).
+    setValue does NOT trigger knobChanged: Nuke 13 to 16 document nuke.addKnobChanged as "code to
+    execute when the user changes a knob ... also called with dummy knobs when the control panel is
+    opened or when the inputs to the node changes. The purpose is to update other knobs in the
+    control panel. Use addUpdateUI() for changes that should happen even when the panel is closed"
+    (https://learn.foundry.com/nuke/developers/132/pythondevguide/_autosummary/nuke.addKnobChanged.html;
+    the same text up to 16.0). Only Nuke 17.1 fires it for programmatic changes. A user's edit is
+    :func:`user_changes`, which needs the node's panel open (:meth:`Node.showControlPanel`).
     """
 
     def __init__(self, name: str, value=None) -> None:
@@ -55,16 +59,12 @@ class Knob:
 
     def setValue(self, value, index: int = -1) -> bool:  # noqa: N802
         self._value = value
-        self._changed()
         return True
 
     def evaluate(self) -> str:
         """EvalString_Knob.evaluate: the string with TCL expressions expanded (plain values here)."""
         return "" if self._value is None else str(self._value)
 
-    def _changed(self) -> None:
-        if self._node is not None:
-            self._node._knob_changed(self)
 
 
 class Int_Knob(Knob):
@@ -151,7 +151,6 @@ class Array_Knob(Knob):
         else:
             self._value[index] = float(value)
             self.single = self.single and len(set(self._value)) == 1
-        self._changed()
         return True
 
 
@@ -229,6 +228,7 @@ class Node:
         self._inputs: list = []
         self._knobs: dict = {}
         self._loading = False
+        self._panel_open = False
         for name, factory in (("name", lambda: String_Knob("name", "")), ("disable", lambda: Boolean_Knob("disable", False)),
                               ("knobChanged", lambda: String_Knob("knobChanged", "")),
                               ("onCreate", lambda: String_Knob("onCreate", "")),
@@ -276,6 +276,19 @@ class Node:
         self._inputs[index] = node
         self._knob_changed(Knob("inputChange"))  # "called with dummy knobs ... when the inputs change"
         return True
+
+    def showControlPanel(self, forceFloat: bool = False) -> None:  # noqa: N802,N803
+        """Node.showControlPanel: open the node's panel; knobChanged runs with the dummy knob "showPanel"."""
+        self._panel_open = True
+        self._knob_changed(Knob("showPanel"))
+
+    def hideControlPanel(self) -> None:  # noqa: N802
+        """Node.hideControlPanel: close the node's panel."""
+        self._panel_open = False
+
+    def shown(self) -> bool:
+        """Node.shown: whether the node's control panel is open."""
+        return self._panel_open
 
     def setXYpos(self, x: int, y: int) -> None:  # noqa: N802
         self._knobs["xpos"]._value, self._knobs["ypos"]._value = int(x), int(y)
@@ -588,3 +601,13 @@ def message(text: str) -> None:
 
 
 _reset()
+
+
+def user_changes(knob: Knob, value, index: int = -1) -> None:
+    """Test helper (not Nuke API): the artist edits ``knob`` in its node's open panel, so Nuke sets it
+    and then runs knobChanged (13-16: only user changes do, see :class:`Knob`)."""
+    node = knob._node
+    if node is None or not node._panel_open:
+        raise AssertionError(f"{knob.name()}: an artist edits knobs in the node's open panel (showControlPanel first)")
+    knob.setValue(value, index)
+    node._knob_changed(knob)

@@ -94,9 +94,11 @@ def hdri_read(path: Path):
 
 
 def relight_node(capture: Path):
-    """A Relume_Relight gizmo with ``capture`` chosen (the engine describes it, the graph is built)."""
+    """A Relume_Relight gizmo whose capture the artist chose in its panel (the engine describes it, the
+    graph is built)."""
     gizmo = nuke.createNode("Relume_Relight")
-    gizmo["capture"].setValue(str(capture / "capture.yaml"))
+    gizmo.showControlPanel()
+    nuke.user_changes(gizmo["capture"], str(capture / "capture.yaml"))
     return gizmo
 
 

@@ -52,8 +52,11 @@ def _frames(args: argparse.Namespace, capture: Capture) -> list[int]:
 def run_relight(args: argparse.Namespace) -> int:
     from engine.relight.job import RelightJob
 
+    from engine.stage.cache import cache_folder
+
     capture = Capture.load(args.capture)
-    weights = capture_weights(capture, _lights(args), args.method, args.exposure)
+    cache = None if args.no_cache else cache_folder(capture, args.cache_dir)
+    weights = capture_weights(capture, _lights(args), args.method, args.exposure, cache)
     job = RelightJob(capture, weights, args.out, _frames(args, capture), args.skip_existing,
                      args.cache_dir, not args.no_cache, args.rank, rebuild=not args.no_rebuild)
     written = job.run(progress=not args.quiet)

@@ -295,7 +295,8 @@ def test_a_file_size_limit_while_building_the_cache_falls_back_to_streaming(sphe
     streamed = relight_frame(capture, capture_weights(capture, [EnvironmentLight(sky)]), FRAME, use_cache=False)
     np.testing.assert_allclose(read_image(tmp_path / "out" / f"relit.{FRAME}.exr").rgb, streamed[..., :3],
                                rtol=1e-3, atol=1e-4)
-    assert [p.name for p in (sphere_capture / ".relume_cache").iterdir()] == []
+    left = [p.name for p in (sphere_capture / ".relume_cache").rglob("*") if p.is_file()]
+    assert not [name for name in left if name.startswith(("olat.", "alpha.")) or ".tmp" in name], left
 
 
 def test_too_little_free_space_streams_without_writing(sphere_capture: Path, monkeypatch: pytest.MonkeyPatch,

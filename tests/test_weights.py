@@ -229,3 +229,36 @@ def test_small_distant_area_light_matches_L_A_cos_over_r2(shape: str, size: tupl
         assert share[17, 0] > 0.95 * share[:, 0].sum()  # the light is small: barely spreads
     facing_away = AreaLight(direction * distance, direction, np.array([0.0, 1.0, 0.0]), size, radiance, shape)
     np.testing.assert_allclose(delivered([facing_away]), 0.0, atol=1e-15)
+
+
+def test_environment_integral_is_kept_per_hdri_rotation_and_stage(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import engine.lighting.weights as weights_module
+    from engine.demo_scene import procedural_sky
+
+    hdri = tmp_path / "sky.exr"
+    write_image(hdri, procedural_sky(64), "float")
+    stage, rgb = fibonacci_sphere(40), np.ones((40, 3))
+    lights = [EnvironmentLight(hdri, 30.0, 2.0), SunLight(np.array([0.0, 1.0, 0.0]), np.ones(3))]
+    cache = tmp_path / "cache"
+    fresh = stage_weights(lights, stage, rgb)                                    # no cache folder
+    weights_module._ENVIRONMENTS.clear()
+    np.testing.assert_array_equal(stage_weights(lights, stage, rgb, cache=cache), fresh)
+    assert len(list((cache / "environment").glob("*.npy"))) == 1
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the HDRI was integrated again")
+
+    monkeypatch.setattr(weights_module, "environment_samples", refuse)
+    weights_module._ENVIRONMENTS.clear()                                         # a new process: from disk
+    np.testing.assert_array_equal(stage_weights(lights, stage, rgb, cache=cache), fresh)
+    np.testing.assert_array_equal(stage_weights(lights, stage, rgb), fresh)      # and from memory
+    monkeypatch.undo()
+    rotated = [EnvironmentLight(hdri, 31.0, 2.0)]                               # another rotation: its own entry
+    assert not np.allclose(stage_weights(rotated, stage, rgb, cache=cache), stage_weights(lights[:1], stage, rgb))
+    write_image(hdri, 2.0 * procedural_sky(64), "float")                         # the HDRI is edited
+    os.utime(hdri, ns=(1, 1))
+    np.testing.assert_allclose(stage_weights(lights[:1], stage, rgb, cache=cache),
+                               2.0 * (fresh - stage_weights(lights[1:], stage, rgb)), rtol=1e-9)

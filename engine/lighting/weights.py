@@ -18,21 +18,27 @@ every light type.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
-from engine.errors import InputError
-from engine.lighting.hdri import DirectionalSamples
-from engine.lighting.lights import Light
+from engine.errors import InputError, RelumeError
+from engine.lighting.hdri import DirectionalSamples, environment_samples, load_hdri
+from engine.lighting.lights import EnvironmentLight, Light
+from engine.stage.cache import save_array
 from engine.stage.capture import Capture
 
 log = logging.getLogger(__name__)
 
 METHODS = ("barycentric", "voronoi")
+ENVIRONMENT_CACHE_VERSION = 1
+_ENVIRONMENTS: dict[str, np.ndarray] = {}       # key -> received (L, 3), newest last, at most 16
 MAX_EXPOSURE_EV = 24    # 2**24 = 1.7e7: beyond it a plate's values leave half float's range (65504)
 CHUNK = 1 << 16
 
@@ -129,21 +135,65 @@ def stage_weights(
     stage_rgb: np.ndarray,
     method: str = "barycentric",
     exposure_ev: float = 0.0,
+    cache: Path | None = None,
 ) -> np.ndarray:
     """Per-stage-light RGB weights (L, 3) reproducing ``lights`` (which add up).
 
     stage_directions: (L, 3) unit subject->light vectors; stage_rgb: (L, 3) irradiance each stage
-    light put on the subject. exposure_ev scales the result by 2**exposure_ev.
+    light put on the subject. exposure_ev scales the result by 2**exposure_ev. ``cache``: a folder
+    where environment integrals are kept between calls (:func:`environment_received`).
     """
     if not (np.isfinite(exposure_ev) and abs(exposure_ev) <= MAX_EXPOSURE_EV):
         raise InputError("exposure", f"must be between -{MAX_EXPOSURE_EV} and {MAX_EXPOSURE_EV} stops, got "
                                      f"{exposure_ev}")
-    samples = DirectionalSamples.concatenate([light.samples() for light in lights])
-    received = splat_irradiance(samples, stage_directions, method)
+    stage_directions = np.asarray(stage_directions, dtype=np.float64)
+    received = np.zeros((len(stage_directions), 3))
+    others = [light for light in lights if not isinstance(light, EnvironmentLight)]
+    if others:
+        received += splat_irradiance(DirectionalSamples.concatenate([light.samples() for light in others]),
+                                     stage_directions, method)
+    for light in lights:
+        if isinstance(light, EnvironmentLight):      # the splat is linear: lights add, strength scales
+            received += light.strength * environment_received(light.hdri, light.rotate_deg, stage_directions, method,
+                                                              cache)
     return received / np.asarray(stage_rgb, dtype=np.float64) * (2.0 ** exposure_ev)
 
 
+def environment_received(hdri: Path, rotate_deg: float, stage_directions: np.ndarray, method: str,
+                         cache: Path | None = None) -> np.ndarray:
+    """What each stage light receives (L, 3) from a lat-long HDRI at strength 1, rotated ``rotate_deg``.
+
+    Integrating a large HDRI is most of a relight's set-up (0.3-0.5 s), and it only depends on the
+    file, the rotation, the stage and the method: the result is kept in memory (the service and live
+    relighting) and, with ``cache``, as ``cache/environment/<key>.npy`` (a later CLI call). The key
+    hashes the HDRI's resolved path, size and modification time, so an edited HDRI is integrated again.
+    """
+    path = Path(hdri)
+    if not path.is_file():
+        raise InputError(path, "HDRI not found")
+    stat = path.stat()
+    digest = hashlib.sha256(f"{ENVIRONMENT_CACHE_VERSION}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|"
+                            f"{float(rotate_deg)!r}|{method}".encode())
+    digest.update(np.ascontiguousarray(stage_directions, dtype=np.float64).tobytes())
+    key = digest.hexdigest()[:32]
+    received = _ENVIRONMENTS.get(key)
+    stored = None if cache is None else cache / "environment" / f"{key}.npy"
+    if received is None and stored is not None and stored.is_file():
+        with contextlib.suppress(OSError, ValueError):
+            received = np.load(stored)
+    if received is None:
+        received = splat_irradiance(environment_samples(load_hdri(path), rotate_deg, 1.0), stage_directions, method)
+        if stored is not None:
+            with contextlib.suppress(OSError, RelumeError):     # a read-only capture: just not kept
+                save_array(stored, received)
+    if len(_ENVIRONMENTS) >= 16:
+        _ENVIRONMENTS.pop(next(iter(_ENVIRONMENTS)))
+    _ENVIRONMENTS[key] = received
+    return received
+
+
 def capture_weights(capture: Capture, lights: Sequence[Light], method: str = "barycentric",
-                    exposure_ev: float = 0.0) -> np.ndarray:
-    """:func:`stage_weights` for a capture's calibrated stage lights."""
-    return stage_weights(lights, capture.directions, capture.rgb, method, exposure_ev)
+                    exposure_ev: float = 0.0, cache: Path | None = None) -> np.ndarray:
+    """:func:`stage_weights` for a capture's calibrated stage lights; ``cache`` (the capture's cache
+    folder, :func:`engine.stage.cache.cache_folder`) keeps environment integrals between calls."""
+    return stage_weights(lights, capture.directions, capture.rgb, method, exposure_ev, cache)

@@ -11,6 +11,7 @@ import numpy as np
 from engine.errors import InputError
 from engine.lighting.lights import Light, lights_from_dicts
 from engine.lighting.weights import METHODS, capture_weights
+from engine.stage.cache import cache_folder
 from engine.stage.capture import CAPTURE_FILE, Capture, parse_frames
 
 
@@ -83,7 +84,7 @@ class LightingRequest:
 
     def weights(self) -> np.ndarray:
         """(L, 3) stage weights for the request's lights."""
-        return capture_weights(self.capture, self.lights, self.method, self.exposure)
+        return capture_weights(self.capture, self.lights, self.method, self.exposure, cache_folder(self.capture))
 
 
 @dataclass(frozen=True)

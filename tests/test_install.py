@@ -401,6 +401,15 @@ def test_no_nuke_found_skips_nuke(home: Path, source: Path, mirror: Path, capsys
     assert not (home / ".nuke").exists() and ext_dir(home).is_dir()
 
 
+def test_no_blender_user_folder_says_how_to_get_one(home: Path, source: Path, mirror: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    shutil.rmtree(home / ".config" / "blender")          # what a bpy-only machine looks like
+    assert run(source, "--mirror", str(mirror)) == 0
+    out = capsys.readouterr().out
+    assert "Blender 4.2+ not found" in out and "set BLENDER_USER_RESOURCES" in out
+    assert not (home / ".config" / "blender").exists()
+
+
 def test_read_only_target_rolls_back(home: Path, source: Path, server, tmp_path: Path,
                                      capsys: pytest.CaptureFixture) -> None:
     """A read-only ~/.nuke/init.py (chmod; chattr +i when running as root) fails the last step."""

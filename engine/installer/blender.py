@@ -95,7 +95,8 @@ def plan_blender(s: Setup) -> list[Step]:
         note(f"Blender {', '.join(too_old)} found: Relume needs {MIN_BLENDER[0]}.{MIN_BLENDER[1]} or newer there")
     if not repos:
         note(f"Blender 4.2+ not found (no user folder in {blender_config_root(s.platform, s.env, s.home)}); skipped. "
-             "Start Blender once and re-run, or pass --blender EXE")
+             "Start Blender once and re-run, or pass --blender EXE. (Blender as a Python module, bpy from PyPI, "
+             "never creates that folder: set BLENDER_USER_RESOURCES to the folder it should use.)")
         return []
     steps = []
     for repo_dir in repos:

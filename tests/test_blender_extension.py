@@ -291,6 +291,13 @@ def test_failures_explain_themselves_and_change_nothing(main_result, name):
     assert result["unchanged"], f"{name} changed the scene"
 
 
+def test_a_crashed_engines_log_is_kept_and_named(main_result):
+    message = main_result["errors"]["stopped_engine"]["message"]
+    found = re.search(r"the engine stopped with code -9; its log: (\S+engine\.log)", message)
+    assert found, message
+    assert Path(found.group(1)).is_file()
+
+
 def test_a_stopped_engine_restarts_when_allowed(main_result):
     restarted = main_result["errors"]["restarted"]
     assert restarted["message"] is None and restarted["running"] and restarted["plate_made"]

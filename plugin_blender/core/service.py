@@ -131,8 +131,10 @@ class EngineProcess:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the service to exit; kill it if it does not."""
+    def stop(self, timeout: float = 5.0) -> Path | None:
+        """Ask the service to exit; kill it if it does not. Returns the kept log of an engine that had
+        already died on its own (a crash, or killed): that log is what says why, so it is not removed."""
+        crashed = not self.alive() and self.process.returncode != 0
         if self.alive():
             try:
                 self.client.shutdown()
@@ -140,9 +142,12 @@ class EngineProcess:
             except (ServiceError, subprocess.TimeoutExpired):
                 self.process.kill()
                 self.process.wait(timeout)
-        for path in (self.folder / "service.json", self.log_path):
-            path.unlink(missing_ok=True)
+        (self.folder / "service.json").unlink(missing_ok=True)
+        if crashed:
+            return self.log_path
+        self.log_path.unlink(missing_ok=True)
         try:
             os.rmdir(self.folder)
         except OSError:
             pass
+        return None

@@ -20,6 +20,7 @@ class EngineSession:
     def __init__(self) -> None:
         self._process: EngineProcess | None = None
         self._lock = threading.Lock()
+        self.crash: str | None = None       # how the last engine died, when it died on its own
 
     @property
     def running(self) -> bool:
@@ -33,11 +34,13 @@ class EngineSession:
         """The running service's client; starts it from ``location`` when given, else raises EngineStopped."""
         with self._lock:
             if self._process is not None and not self._process.alive():
-                self._process.stop()
+                code = self._process.process.returncode
+                log = self._process.stop()
                 self._process = None
+                self.crash = None if log is None else f"the engine stopped with code {code}; its log: {log}"
             if self._process is None:
                 if location is None:
-                    raise EngineStopped(NOT_RUNNING)
+                    raise EngineStopped(NOT_RUNNING + (f" ({self.crash})" if self.crash else ""))
                 self._process = EngineProcess.start(location, parent_pid=os.getpid())
             return self._process.client
 
@@ -61,7 +64,7 @@ def engine_client(start: bool | None = None) -> ServiceClient:
     if SESSION.running:
         return SESSION.client(None)
     if not (auto_start() if start is None else start):
-        raise EngineStopped(NOT_RUNNING)
+        return SESSION.client(None)         # raises EngineStopped, saying how a crashed engine died
     try:
         location = engine_location()
     except EngineNotFound as exc:

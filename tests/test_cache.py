@@ -54,13 +54,8 @@ def test_tile_layout_roundtrip(height: int, width: int, tile_pixels: int) -> Non
     np.testing.assert_array_equal(np.moveaxis(tiles, 1, 2).reshape(-1, 3)[height * width:], 0)  # zero padding
 
 
-@pytest.mark.parametrize("batch_lights", [1, 4, 6])     # lights written together: one, a partial last batch, all
-def test_ingest_writes_a_memory_mappable_stack_equal_to_the_exrs(make_capture, batch_lights: int,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.relight.ingest as ingest
-
+def test_ingest_writes_a_memory_mappable_stack_equal_to_the_exrs(make_capture) -> None:
     capture = make_capture(lights=6, height=70, width=75)  # 5250 pixels: two tiles, the last one padded
-    monkeypatch.setattr(ingest, "WRITE_BATCH_BYTES", batch_lights * 2 * TILE_PIXELS * 3 * 2)
     cache = ingest_frame(capture, FRAME, cache_folder(capture))
     assert cache.stack_path.parent == capture.folder / ".relume_cache"
     layout = cache.layout()

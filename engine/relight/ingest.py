@@ -11,8 +11,6 @@ from engine.relight.olat_reader import frame_alpha, iter_olat_images
 from engine.stage.cache import FrameCache, FrameLayout, open_stack_writer, save_array, source_fingerprint
 from engine.stage.capture import Capture
 
-WRITE_BATCH_BYTES = 512 << 20   # lights held and written together (one write of their blocks per tile and channel)
-
 
 def ingest_frame(capture: Capture, frame: int, folder: Path, force: bool = False, verify: bool = False) -> FrameCache:
     """Cache ``frame`` of ``capture`` under ``folder``; a current cache is kept (``force`` rebuilds it).
@@ -35,15 +33,10 @@ def ingest_frame(capture: Capture, frame: int, folder: Path, force: bool = False
     layout = FrameLayout(first.shape[0], first.shape[1], capture.light_count)
     check_free_space(cache.stack_path, int(np.prod(layout.shape())) * 2 + layout.height * layout.width * 2)
     with open_stack_writer(cache.stack_path, layout) as writer:
+        writer.write_row(0, layout.tile_image(first.rgb))
         alpha = frame_alpha(capture, frame, first)
-        batch_size = max(1, WRITE_BATCH_BYTES // (layout.tile_count * layout.tile_pixels * 3 * 2))
-        batch, first_row = [layout.tile_image(first.rgb)], 0
         for index, image in images:
-            if len(batch) == batch_size:
-                writer.write_rows(first_row, np.stack(batch))
-                batch, first_row = [], index
-            batch.append(layout.tile_image(image.rgb))
-        writer.write_rows(first_row, np.stack(batch))
+            writer.write_row(index, layout.tile_image(image.rgb))
         tiles_xxh3 = writer.tile_hashes()
     alpha_xxh3 = save_array(cache.alpha_path, np.asarray(alpha, dtype=np.float16))
     cache.write_new_meta(layout, fingerprint, tiles_xxh3, alpha_xxh3)

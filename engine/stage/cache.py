@@ -231,17 +231,15 @@ class StackWriter:
         self.offset = write_npy_header(handle, layout.shape(rank), np.float16)
         handle.truncate(self.offset + int(np.prod(layout.shape(rank))) * 2)
 
-    def write_rows(self, first_row: int, tiles: np.ndarray) -> None:
-        """Store ``tiles`` (rows, tiles, 3, TILE_PIXELS) float16 as lights (or basis rows) ``first_row``..:
-        consecutive rows of one (tile, channel) are contiguous on disk, so a batch of B lights is one
-        write of B blocks per (tile, channel) instead of B small writes."""
+    def write_row(self, row: int, tiles: np.ndarray) -> None:
+        """Store ``tiles`` (tiles, 3, TILE_PIXELS) float16 as light (or basis) ``row``."""
         fd = self.handle.fileno()
         block = self.layout.tile_pixels * 2
-        tiles = np.asarray(tiles, dtype=np.float16)
+        tiles = np.ascontiguousarray(tiles, dtype=np.float16)
         for tile in range(self.layout.tile_count):
             for channel in range(3):
-                position = self.offset + ((tile * 3 + channel) * self.rows + first_row) * block
-                os.pwrite(fd, tiles[:, tile, channel].tobytes(), position)          # (rows, P), C order
+                position = self.offset + ((tile * 3 + channel) * self.rows + row) * block
+                os.pwrite(fd, tiles[tile, channel].tobytes(), position)
 
     def write_tile(self, tile: int, block: np.ndarray) -> None:
         """Store one whole tile ``block`` (3, rows, TILE_PIXELS) (it is contiguous on disk)."""

@@ -279,6 +279,20 @@ def test_second_run_is_a_no_op(home: Path, source: Path, server, capsys: pytest.
     assert tree_state(home) == before and len(server.log) == requests_made
 
 
+def test_a_second_installer_on_the_same_home_waits_its_turn(home: Path, source: Path, server,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    from engine.io.atomic import exclusive_writer
+
+    before = tree_state(home)
+    with exclusive_writer(home / ".relume", busy="held by the test"):     # another install is running
+        assert run(source, "--mirror", server.url) == errors.EXIT_FAILED
+        assert "another Relume install or uninstall is running for this folder" in capsys.readouterr().err
+        assert run(source, "--uninstall") == errors.EXIT_FAILED
+    assert tree_state(home) == before and len(server.log) == 0
+    assert run(source, "--mirror", server.url) == 0                       # and once it is done, this one runs
+    assert not (home / ".relume.lock").exists()
+
+
 def test_uninstall_leaves_home_byte_identical(home: Path, source: Path, server, tmp_path: Path) -> None:
     (home / ".nuke" / "init.py").unlink()          # init.py created by the install must go again
     before = tree_state(home)

@@ -7,9 +7,11 @@ import os
 import sys
 from pathlib import Path
 
-from engine.installer.errors import EXIT_INTERRUPTED, InstallError
+from engine.errors import OutputError
+from engine.installer.errors import EXIT_FAILED, EXIT_INTERRUPTED, InstallError
 from engine.installer.record import load_record
 from engine.installer.runner import install, uninstall
+from engine.io.atomic import exclusive_writer
 from engine.installer.steps import Setup
 
 REPO = Path(__file__).resolve().parents[2]   # the checkout this package is in
@@ -48,8 +50,13 @@ def main(argv: list[str] | None = None, *, repo: Path = REPO) -> int:
     try:
         setup = Setup(repo=repo.resolve(), platform=sys.platform, env=os.environ, home=Path.home(), args=args,
                       record={}, warnings=[])
-        setup.record = load_record(setup.record_path)
-        return uninstall(setup) if args.uninstall else install(setup)
+        with exclusive_writer(setup.relume_home, busy="another Relume install or uninstall is running for this "
+                                                     "folder: wait for it to finish, then run this again"):
+            setup.record = load_record(setup.record_path)
+            return uninstall(setup) if args.uninstall else install(setup)
+    except OutputError as exc:          # the lock: held by another run, or the folder cannot be written
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except InstallError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code

@@ -97,11 +97,11 @@ def check_free_space(target: str | Path, size: int) -> None:
 
 
 @contextlib.contextmanager
-def exclusive_writer(target: str | Path) -> Iterator[None]:
+def exclusive_writer(target: str | Path, busy: str = "another relight is writing this file right now") -> Iterator[None]:
     """Hold an exclusive lock on writing ``target`` (a hidden ``.NAME.lock`` beside it, flock'ed, removed
-    on exit): a second writer of the same file, in this process or another, gets OutputError at once
-    instead of both reporting success. A lock dies with its process. (No locking where the platform
-    has no ``fcntl``.)"""
+    on exit): a second writer of the same file, in this process or another, gets OutputError(target,
+    ``busy``) at once instead of both reporting success. A lock dies with its process, so a killed
+    run never leaves a stale one. (No locking where the platform has no ``fcntl``.)"""
     if fcntl is None:
         yield
         return
@@ -117,7 +117,7 @@ def exclusive_writer(target: str | Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(handle)
-            raise OutputError(target, "another relight is writing this file right now") from None
+            raise OutputError(target, busy) from None
         with contextlib.suppress(OSError):     # the lock file we hold must still be the one on disk
             if os.stat(lock).st_ino == os.fstat(handle).st_ino:
                 break

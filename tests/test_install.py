@@ -293,6 +293,36 @@ def test_a_second_installer_on_the_same_home_waits_its_turn(home: Path, source: 
     assert not (home / ".relume.lock").exists()
 
 
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_terminating_signals_roll_back_and_a_second_one_cannot_stop_the_rollback(
+        home: Path, source: Path, server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+        name: str) -> None:
+    import signal as signals
+
+    from engine.installer import journal, nuke
+
+    number = getattr(signals, name)
+    before = tree_state(home)
+    appended = nuke.append_block
+
+    def closed_terminal(*args, **kwargs):          # the last step: assets and config are in place by now
+        os.kill(os.getpid(), number)
+        return appended(*args, **kwargs)
+
+    rollback = journal.Journal.rollback
+
+    def impatient(self):                           # and the signal comes again during the rollback
+        os.kill(os.getpid(), number)
+        return rollback(self)
+
+    monkeypatch.setattr(nuke, "append_block", closed_terminal)
+    monkeypatch.setattr(journal.Journal, "rollback", impatient)
+    assert run(source, "--mirror", server.url) == 128 + number
+    assert f"terminated ({name})" in capsys.readouterr().err
+    assert tree_state(home) == before
+    assert signals.getsignal(number) is not signals.SIG_IGN   # the handlers were put back
+
+
 def test_uninstall_leaves_home_byte_identical(home: Path, source: Path, server, tmp_path: Path) -> None:
     (home / ".nuke" / "init.py").unlink()          # init.py created by the install must go again
     before = tree_state(home)

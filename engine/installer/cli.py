@@ -11,6 +11,7 @@ from engine.errors import OutputError
 from engine.installer.errors import EXIT_FAILED, EXIT_INTERRUPTED, InstallError
 from engine.installer.record import load_record
 from engine.installer.runner import install, uninstall
+from engine.installer.signals import Terminated, rolled_back_on_signals
 from engine.io.atomic import exclusive_writer
 from engine.installer.steps import Setup
 
@@ -50,8 +51,9 @@ def main(argv: list[str] | None = None, *, repo: Path = REPO) -> int:
     try:
         setup = Setup(repo=repo.resolve(), platform=sys.platform, env=os.environ, home=Path.home(), args=args,
                       record={}, warnings=[])
-        with exclusive_writer(setup.relume_home, busy="another Relume install or uninstall is running for this "
-                                                     "folder: wait for it to finish, then run this again"):
+        with rolled_back_on_signals(), \
+                exclusive_writer(setup.relume_home, busy="another Relume install or uninstall is running for this "
+                                                         "folder: wait for it to finish, then run this again"):
             setup.record = load_record(setup.record_path)
             return uninstall(setup) if args.uninstall else install(setup)
     except OutputError as exc:          # the lock: held by another run, or the folder cannot be written
@@ -60,6 +62,9 @@ def main(argv: list[str] | None = None, *, repo: Path = REPO) -> int:
     except InstallError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
+    except Terminated as exc:
+        print(f"terminated ({exc}); nothing was changed", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("interrupted; nothing was changed", file=sys.stderr)
         return EXIT_INTERRUPTED

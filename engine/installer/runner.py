@@ -17,6 +17,7 @@ from engine.installer.journal import Journal
 from engine.installer.nuke import plan_nuke, remove_block
 from engine.installer.plugin_config import plan_config
 from engine.installer.record import items_intact, save_record
+from engine.installer.signals import Terminated, shielded
 from engine.installer.steps import Setup, Step
 
 
@@ -41,12 +42,15 @@ def transact(journal: Journal, work: Callable[[], None]) -> int:
         return EXIT_OK
     except InstallError as exc:
         message, code = str(exc), exc.code
+    except Terminated as exc:
+        message, code = f"terminated ({exc})", 128 + exc.signum
     except KeyboardInterrupt:
         message, code = "interrupted", EXIT_INTERRUPTED
     except OSError as exc:
         message, code = (f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)), EXIT_FAILED
     print(f"error: {message}", file=sys.stderr)
-    journal.rollback()
+    with shielded():                 # a second Ctrl-C, SIGTERM or SIGHUP must not stop the rollback
+        journal.rollback()
     print("Nothing from this run was kept (partial downloads stay in the download cache for resuming).", file=sys.stderr)
     return code
 

@@ -535,6 +535,23 @@ def test_real_venv_is_created_and_removed(home: Path, source: Path, mirror: Path
     assert not venv.exists() and not (home / ".relume").exists()
 
 
+def test_a_half_built_environment_of_a_killed_run_is_cleared(home: Path, source: Path, mirror: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    from engine.installer.engine_env import BUILDING
+
+    venv = tmp_path / "engine-venv"
+    args = ["--yes", "--device", "cpu", "--prefix", str(venv), "--mirror", str(mirror), "--no-blender", "--no-nuke"]
+    (venv / "lib").mkdir(parents=True)                   # someone else's folder there: refused, untouched
+    assert cli.main(args, repo=source) == errors.EXIT_FAILED
+    assert "already exists and was not installed by Relume" in capsys.readouterr().err and (venv / "lib").is_dir()
+    (venv / BUILDING).write_text("left by a run killed mid-pip")   # ours, unfinished: cleared and rebuilt
+    (venv / "lib" / "half-installed-package").write_text("")
+    assert cli.main(args, repo=source) == 0
+    assert "a half-built environment left by an interrupted run" in capsys.readouterr().out
+    assert (venv / "bin" / "python").is_file() and not (venv / BUILDING).exists()
+    assert not (venv / "lib" / "half-installed-package").exists()
+
+
 def test_per_os_locations() -> None:
     win_env = {"LOCALAPPDATA": r"C:\Users\ann\AppData\Local", "APPDATA": r"C:\Users\ann\AppData\Roaming",
                "USERPROFILE": r"C:\Users\ann"}

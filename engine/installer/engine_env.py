@@ -30,6 +30,7 @@ def resolve_device(choice: str, platform: str) -> str:
 
 
 NO_DEPS_REQUIREMENTS = "requirements-tracking.txt"
+BUILDING = ".relume-building"           # in a venv the installer has not finished
 
 
 def read_requirements(path: Path) -> list[str]:
@@ -101,9 +102,18 @@ def plan_engine(s: Setup) -> tuple[Step, Path, str]:
     fingerprint = digest(venv, sys.executable, commands, pyproject.read_bytes() if pyproject.is_file() else "")
 
     def apply(journal: Journal) -> list[dict]:
+        if journal.exists(venv / BUILDING) and not s.owns("engine"):
+            print(f"    {venv}: a half-built environment left by an interrupted run; removing it")
+            journal.trash(venv)
         items = place_new(journal, venv, lambda: journal.run_creating([sys.executable, "-m", "venv", str(venv)], venv))
+        marker = venv / BUILDING                # says "ours, unfinished" until every pip command has run
+        if not journal.dry_run:
+            marker.write_text("the Relume installer is building this environment; an interrupted run leaves this "
+                              "file, and the next run removes the folder\n")
         for command in commands:
             journal.run(command)
+        if not journal.dry_run:
+            marker.unlink()
         return items
 
     return Step("engine", f"Engine environment {venv} ({device})", fingerprint, apply), python, device

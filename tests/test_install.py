@@ -323,6 +323,21 @@ def test_terminating_signals_roll_back_and_a_second_one_cannot_stop_the_rollback
     assert signals.getsignal(number) is not signals.SIG_IGN   # the handlers were put back
 
 
+def test_init_py_is_edited_in_place(home: Path, source: Path, server, tmp_path: Path) -> None:
+    """Inode, mode and hard links of the artist's init.py survive install and uninstall."""
+    init = home / ".nuke" / "init.py"
+    os.chmod(init, 0o640)
+    link = tmp_path / "init_hard_link.py"
+    os.link(init, link)
+    inode = init.stat().st_ino
+    assert run(source, "--mirror", server.url) == 0
+    assert init.stat().st_ino == inode and link.read_bytes() == init.read_bytes() and b"relume" in init.read_bytes()
+    assert init.stat().st_mode & 0o777 == 0o640
+    assert run(source, "--uninstall") == 0
+    assert init.stat().st_ino == inode and link.read_bytes() == init.read_bytes() == ARTIST_INIT
+    assert not list((home / ".nuke").glob(".*relume*"))
+
+
 def test_uninstall_leaves_home_byte_identical(home: Path, source: Path, server, tmp_path: Path) -> None:
     (home / ".nuke" / "init.py").unlink()          # init.py created by the install must go again
     before = tree_state(home)

@@ -29,10 +29,14 @@ def move_file(src: Path, dest: Path) -> None:
         src.unlink()
 
 
-def write_atomic(path: Path, data: bytes | None) -> None:
+def rewrite_file(path: Path, data: bytes | None) -> None:
     """Replace ``path``'s bytes (``None`` deletes it), refusing a file the user made read-only.
 
-    A symlink (an init.py kept in a dotfiles repository) is followed: its target is rewritten.
+    A symlink (an init.py kept in a dotfiles repository) is followed: its target is rewritten. An
+    existing file is rewritten in place, so its inode, owner, mode and hard links stay the artist's
+    (a temporary-and-rename would make a new file, root-owned under sudo); its old bytes sit in a
+    ``.NAME.relume-backup`` beside it until the new ones are on disk. A new file is written to a
+    temporary and renamed.
     """
     path = Path(os.path.realpath(path))
     if path.exists() and not os.access(path, os.W_OK):
@@ -40,11 +44,19 @@ def write_atomic(path: Path, data: bytes | None) -> None:
     if data is None:
         path.unlink()
         return
+    if path.exists():
+        backup = path.with_name(f".{path.name}.relume-backup")
+        shutil.copy2(path, backup)
+        with open(path, "r+b") as handle:
+            handle.write(data)
+            handle.truncate()
+            handle.flush()
+            os.fsync(handle.fileno())
+        backup.unlink()
+        return
     tmp = path.with_name(f".{path.name}.relume-tmp")
     try:
         tmp.write_bytes(data)
-        if path.exists():
-            shutil.copymode(path, tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -54,7 +66,7 @@ def write_atomic(path: Path, data: bytes | None) -> None:
 def restore_bytes(path: Path, data: bytes | None) -> None:
     """Put back a file's earlier bytes (``None``: it did not exist)."""
     if data is not None or path.exists():
-        write_atomic(path, data)
+        rewrite_file(path, data)
 
 
 def rmdir_if_empty(path: Path) -> None:

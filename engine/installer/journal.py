@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 
 from engine.installer.errors import InstallError
-from engine.installer.fileops import move_file, remove_path, restore_bytes, rmdir_if_empty, write_atomic
+from engine.installer.fileops import move_file, remove_path, restore_bytes, rmdir_if_empty, rewrite_file
 from engine.installer.progress import human_size
 
 
@@ -79,7 +79,7 @@ class Journal:
     def write_new(self, path: Path, data: bytes) -> dict:
         """Write a new file."""
         if self._will(f"write {path}", f"remove {path}", partial(remove_path, path)):
-            write_atomic(path, data)
+            rewrite_file(path, data)
         return self._created(path)
 
     def copy_tree(self, src: Path, dest: Path, files: list[str]) -> dict:
@@ -106,7 +106,7 @@ class Journal:
         """Replace a file's bytes (``None`` deletes it); undo restores the old bytes exactly."""
         old = path.read_bytes() if path.exists() else None
         if self._will(text, f"restore {path}", partial(restore_bytes, path, old)):
-            write_atomic(path, data)
+            rewrite_file(path, data)
 
     def trash(self, path: Path) -> None:
         """Remove ``path``: moved aside now, deleted at commit, put back on rollback."""

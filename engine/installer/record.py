@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from engine.installer.errors import InstallError
-from engine.installer.fileops import write_atomic
+from engine.installer.fileops import rewrite_file
 from engine.installer.journal import Journal
 
 RECORD_NAME = "install_record.json"
@@ -33,7 +33,7 @@ def load_record(path: Path) -> dict:
 
 def save_record(path: Path, record: dict) -> None:
     """Write the record atomically."""
-    write_atomic(path, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
+    rewrite_file(path, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
 
 
 def items_intact(journal: Journal, items: list[dict]) -> bool:

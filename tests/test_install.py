@@ -23,6 +23,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import types
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from urllib.parse import unquote, urlsplit
@@ -168,9 +169,16 @@ class MirrorHandler(http.server.BaseHTTPRequestHandler):
     root: Path
     log: list[tuple[str, str | None]]
     drops: dict[str, int]
+    redirect_to: str = ""          # when set, every request under /hop/ is redirected there (302)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         rel = unquote(urlsplit(self.path).path).lstrip("/")
+        if rel.startswith("hop/") and self.redirect_to:
+            self.send_response(302)
+            self.send_header("Location", self.redirect_to + rel[len("hop/"):])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         target = self.root / rel
         self.log.append((rel, self.headers.get("Range")))
         if not target.is_file():
@@ -523,6 +531,27 @@ def test_plain_http_to_another_host_is_refused(home: Path, source: Path, mirror_
         assert code == errors.EXIT_USAGE and "--mirror" in err
     else:
         assert code == errors.EXIT_SOURCE and f"refusing {mirror_url.rstrip('/')}/" in err
+    assert tree_state(home) == before
+
+
+def test_each_redirect_is_checked_before_it_is_followed(home: Path, source: Path, mirror: Path,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    """A redirect to plain http on another machine (here an unroutable TEST-NET address, which would
+    hang for the connect timeout if it were tried) is refused before any request goes there."""
+    handler = type("Handler", (MirrorHandler,), {"root": mirror, "log": [], "drops": {},
+                                                 "redirect_to": "http://198.51.100.7:9/"})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    before = tree_state(home)
+    try:
+        started = time.monotonic()
+        code = run(source, "--mirror", f"http://127.0.0.1:{httpd.server_address[1]}/hop/")
+        assert time.monotonic() - started < 10
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert code == errors.EXIT_SOURCE
+    assert "refusing http://198.51.100.7:9/" in capsys.readouterr().err
     assert tree_state(home) == before
 
 

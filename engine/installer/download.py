@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urljoin
 
 from engine.installer.errors import ChecksumError, InstallError, SourceError
 from engine.installer.journal import Journal
@@ -21,6 +22,7 @@ from engine.installer.sources import check_url
 
 CHUNK = 1 << 20                           # bytes read or written at a time
 RETRY_DELAYS_S = (0.5, 1.0, 2.0)          # waits before resuming a dropped download
+MAX_REDIRECTS = 10
 
 
 def sha256_file(path: Path) -> str:
@@ -115,10 +117,22 @@ class Downloader:
                                     "and the next run resumes it")
 
     def _get(self, url: str, part: Path, file: AssetFile, have: int) -> None:
-        """One GET, appending to ``part`` when the server honours ``Range: bytes=<have>-``."""
+        """One GET, appending to ``part`` when the server honours ``Range: bytes=<have>-``. Redirects are
+        followed by hand, each target checked (:func:`check_url`) before any request is sent to it."""
         headers = {"Range": f"bytes={have}-"} if have else {}
-        with self._session.get(url, headers=headers, stream=True, timeout=(15, 60)) as response:
-            check_url(response.url, url)  # after redirects
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._session.get(current, headers=headers, stream=True, timeout=(15, 60),
+                                         allow_redirects=False)
+            if not response.is_redirect:
+                break
+            target = urljoin(current, response.headers.get("Location", ""))
+            response.close()
+            check_url(target, url)
+            current = target
+        else:
+            raise SourceError(url, f"more than {MAX_REDIRECTS} redirects")
+        with response:
             resumed = response.status_code == 206 and response.headers.get("Content-Range", "").startswith(f"bytes {have}-")
             if response.status_code not in (200, 206) or (response.status_code == 206 and not resumed):
                 if have:

@@ -164,12 +164,14 @@ def mirror(tmp_path: Path) -> Path:
 
 
 class MirrorHandler(http.server.BaseHTTPRequestHandler):
-    """GET with ``Range: bytes=N-`` support; ``drops[path]`` times it cuts a response in half."""
+    """GET with ``Range: bytes=N-`` support; ``drops[path]`` times it cuts a response in half (or, for
+    the last ``stalls_after`` of them, sends no body at all)."""
 
     root: Path
     log: list[tuple[str, str | None]]
     drops: dict[str, int]
     redirect_to: str = ""          # when set, every request under /hop/ is redirected there (302)
+    stalls_after: int = 0          # the last this-many drops send no bytes at all (a stalled link)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         rel = unquote(urlsplit(self.path).path).lstrip("/")
@@ -195,7 +197,7 @@ class MirrorHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.drops.get(rel, 0) > 0:
             self.drops[rel] -= 1
-            self.wfile.write(body[: len(body) // 2])
+            self.wfile.write(body[: len(body) // 2] if self.drops[rel] >= self.stalls_after else b"")
             self.close_connection = True
             return
         self.wfile.write(body)
@@ -206,12 +208,13 @@ class MirrorHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server(mirror: Path):
-    """The mirror served on 127.0.0.1: ``.url``, ``.log`` (path, Range) and ``.drops``."""
+    """The mirror served on 127.0.0.1: ``.url``, ``.log`` (path, Range), ``.drops`` and ``.handler``."""
     handler = type("Handler", (MirrorHandler,), {"root": mirror, "log": [], "drops": {}})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield types.SimpleNamespace(url=f"http://127.0.0.1:{httpd.server_address[1]}/", log=handler.log, drops=handler.drops)
+    yield types.SimpleNamespace(url=f"http://127.0.0.1:{httpd.server_address[1]}/", log=handler.log, drops=handler.drops,
+                                handler=handler)
     httpd.shutdown()
     httpd.server_close()
 
@@ -439,15 +442,26 @@ def test_interrupted_download_resumes_with_range(home: Path, source: Path, serve
     assert download.sha256_file(home / ".relume" / "assets" / NPZ) == load_manifest(source / "assets.json")[0].sha256
 
 
+def test_a_slow_link_that_keeps_making_progress_is_not_given_up_on(home: Path, source: Path, server,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    server.drops[NPZ] = 6                          # six drops, each after half of what was left
+    assert run(source, "--mirror", server.url) == 0
+    assert len([path for path, _ in server.log if path == NPZ]) == 7
+    assert capsys.readouterr().out.count("connection lost") == 6
+    assert download.sha256_file(home / ".relume" / "assets" / NPZ) == load_manifest(source / "assets.json")[0].sha256
+
+
 def test_download_resumes_in_the_next_run(home: Path, source: Path, server, tmp_path: Path) -> None:
     before = tree_state(home)
-    server.drops[NPZ] = 1 + len(download.RETRY_DELAYS_S) + 1    # every attempt of the first run fails
+    server.drops[NPZ] = 1 + len(download.RETRY_DELAYS_S)       # half the file, then a link that stalls
+    server.handler.stalls_after = len(download.RETRY_DELAYS_S)
     assert run(source, "--mirror", server.url) == errors.EXIT_FAILED
     assert tree_state(home) == before
     parts = list((tmp_path / "cache" / "relume").glob("*.part"))
     assert len(parts) == 1 and parts[0].stat().st_size > 0
     kept = parts[0].stat().st_size
     server.drops.clear()
+    server.handler.stalls_after = 0
     server.log.clear()
     assert run(source, "--mirror", server.url) == 0
     assert [rng for path, rng in server.log if path == NPZ] == [f"bytes={kept}-"]
@@ -496,6 +510,7 @@ def test_read_only_target_rolls_back(home: Path, source: Path, server, tmp_path:
             subprocess.run(["chattr", "-i", str(init)], check=True)
     err = capsys.readouterr().err
     assert f"error: {init}: " in err and "Rolling back" in err
+    assert "could not" not in err                  # init.py was never changed, so nothing failed to restore
     assert tree_state(home) == before
     assert len(list((tmp_path / "cache" / "relume").glob("*.part"))) == 3   # downloads kept for the next run
 

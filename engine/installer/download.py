@@ -100,21 +100,24 @@ class Downloader:
         requests = import_requests(self.engine_python)
         self._session = self._session or requests.Session()
         dropped = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
-        for attempt in range(len(RETRY_DELAYS_S) + 1):
+        stalled = 0          # drops in a row that brought no new bytes: a slow link that keeps making progress
+        while True:          # is never given up on; len(RETRY_DELAYS_S) stalls in a row are
             have = part.stat().st_size if part.exists() else 0
             if have >= file.size:
                 return                    # complete (or too long: the checksum says so)
             try:
                 self._get(url, part, file, have)
             except dropped as exc:
-                if attempt == len(RETRY_DELAYS_S):
-                    break
                 got = part.stat().st_size if part.exists() else 0
-                print(f"    connection lost at {got / 1e6:.1f} MB ({type(exc).__name__}); resuming in {RETRY_DELAYS_S[attempt]} s")
-                time.sleep(RETRY_DELAYS_S[attempt])
+                stalled = 0 if got > have else stalled + 1
+                if stalled > len(RETRY_DELAYS_S) - 1:
+                    break
+                print(f"    connection lost at {got / 1e6:.1f} MB ({type(exc).__name__}); resuming in "
+                      f"{RETRY_DELAYS_S[stalled]} s")
+                time.sleep(RETRY_DELAYS_S[stalled])
         if not part.exists() or part.stat().st_size < file.size:
-            raise InstallError(url, f"download incomplete after {len(RETRY_DELAYS_S) + 1} attempts; {part} is kept "
-                                    "and the next run resumes it")
+            raise InstallError(url, f"download incomplete: {len(RETRY_DELAYS_S)} attempts in a row brought no new "
+                                    f"bytes; {part} is kept and the next run resumes it")
 
     def _get(self, url: str, part: Path, file: AssetFile, have: int) -> None:
         """One GET, appending to ``part`` when the server honours ``Range: bytes=<have>-``. Redirects are

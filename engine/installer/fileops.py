@@ -64,8 +64,10 @@ def rewrite_file(path: Path, data: bytes | None) -> None:
 
 
 def restore_bytes(path: Path, data: bytes | None) -> None:
-    """Put back a file's earlier bytes (``None``: it did not exist)."""
-    if data is not None or path.exists():
+    """Put back a file's earlier bytes (``None``: it did not exist); nothing to do when they are there
+    (an edit that failed before it wrote, e.g. on a read-only file)."""
+    current = path.read_bytes() if path.is_file() else None
+    if current != data:
         rewrite_file(path, data)
 
 

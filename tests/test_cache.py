@@ -343,3 +343,21 @@ def test_low_rank_form_of_bright_olats_stays_in_half_float_range(sphere_capture:
     low = relight_frame(capture, weights, FRAME, rank=capture.light_count)[..., :3]
     assert np.isfinite(low).all()
     np.testing.assert_allclose(low, full, rtol=1e-2, atol=1e-3 * float(full.max()))
+
+
+def test_a_batch_whose_cache_exceeds_the_budget_streams_and_says_so(sphere_capture: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    from engine.relight.job import RelightJob
+
+    capture = Capture.load(sphere_capture)
+    weights = random_weights(capture, 10)
+    stack = sphere_capture / ".relume_cache" / f"olat.{FRAME}.npy"
+    monkeypatch.setenv("RELUME_CACHE_BUDGET_GB", "0.0001")            # 100 kB: one 740 kB frame does not fit
+    RelightJob(capture, weights, str(tmp_path / "a" / "r.####.exr"), [FRAME]).run(progress=False)
+    assert "not caching: 1 frame(s) would take 0.00 GB" in caplog.text and not stack.exists()
+    streamed = read_image(tmp_path / "a" / f"r.{FRAME}.exr").rgb
+    ingest_frame(capture, FRAME, cache_folder(capture))               # cached on purpose: then it is used
+    forbid_exr_reads(monkeypatch)
+    RelightJob(capture, weights, str(tmp_path / "b" / "r.####.exr"), [FRAME]).run(progress=False)
+    np.testing.assert_array_equal(read_image(tmp_path / "b" / f"r.{FRAME}.exr").rgb, streamed)

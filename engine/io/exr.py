@@ -78,6 +78,23 @@ def read_image(path: str | Path, dtype: str = "float") -> ImageRGBA:
     return ImageRGBA(np.ascontiguousarray(rgb), None if alpha is None else np.ascontiguousarray(alpha))
 
 
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) of an image from its header, without decoding pixels; InputError when unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    if not _utf8(path):
+        raise InputError(path, "the path is not valid UTF-8, which OpenImageIO cannot open: rename the file or folder")
+    image_input = oiio.ImageInput.open(str(path))
+    if image_input is None:
+        raise InputError(path, f"cannot open image ({oiio.geterror().strip() or 'unknown format'})")
+    try:
+        spec = image_input.spec()
+        return spec.height, spec.width
+    finally:
+        image_input.close()
+
+
 def write_image(path: str | Path, pixels: np.ndarray, pixel_type: str = "half") -> None:
     """Write (H, W, 3|4) pixels atomically; channels are named R, G, B(, A).
 

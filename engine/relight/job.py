@@ -13,6 +13,7 @@ from tqdm import tqdm
 from engine.errors import InputError, OutputError
 from engine.io.atomic import atomic_path, exclusive_writer
 from engine.io.exr import write_image
+from engine.relight.cache_policy import cache_pays
 from engine.relight.frame import relight_frame
 from engine.stage.capture import Capture, describe_frames
 
@@ -71,8 +72,11 @@ class RelightJob:
             raise InputError(self.capture.folder / "capture.yaml", f"frames not in the capture: {unknown[:5]} "
                              f"(it has {describe_frames(self.capture.frames)})")
         check_output_pattern(self.out_pattern, list(self.frames))
+        pending = self.pending_frames()
+        if self.use_cache and pending and not cache_pays(self.capture, pending, self.cache_dir):
+            self.use_cache = False
         written = []
-        for frame in tqdm(self.pending_frames(), desc="relight", unit="frame", disable=not progress):
+        for frame in tqdm(pending, desc="relight", unit="frame", disable=not progress):
             path = frame_output_path(self.out_pattern, frame)
             with exclusive_writer(path):
                 self._write_frame(frame, path)

@@ -133,28 +133,18 @@ def test_more_files_than_lights_listed(run: Run) -> None:
     run.relight_fails(extra, "light count does not match the files")
 
 
-def test_nan_in_an_olat_image(run: Run) -> None:
-    bad = run.olat(2)
-    pixels = np.zeros((32, 32, 4), np.float32)
-    pixels[3, 4, 1] = np.nan
-    write_image(bad, pixels)
-    run.relight_fails(bad, "contains NaN or Inf pixels")
-
-
-def test_nan_in_an_olat_images_alpha(run: Run) -> None:
-    bad = run.olat(3)
+@pytest.mark.parametrize(("light", "pixel", "value", "pixel_type", "problem"), [
+    (2, (3, 4, 1), np.nan, "half", "contains NaN or Inf pixels"),
+    (3, (7, 8, 3), np.nan, "half", "contains NaN or Inf alpha"),
+    (4, (1, 2, 0), 1e5, "float", "pixels above 65504, the largest half float"),  # finite, just not half
+])
+def test_non_finite_or_out_of_range_olat_values(run: Run, light: int, pixel: tuple, value: float, pixel_type: str,
+                                                problem: str) -> None:
+    bad = run.olat(light)
     pixels = np.ones((32, 32, 4), np.float32)
-    pixels[7, 8, 3] = np.nan
-    write_image(bad, pixels)
-    run.relight_fails(bad, "contains NaN or Inf alpha")
-
-
-def test_float_olat_beyond_half_range_is_not_called_nan(run: Run) -> None:
-    bad = run.olat(4)
-    pixels = np.ones((32, 32, 4), np.float32)
-    pixels[1, 2, 0] = 1e5
-    write_image(bad, pixels, "float")
-    run.relight_fails(bad, "pixels above 65504, the largest half float")
+    pixels[pixel] = value
+    write_image(bad, pixels, pixel_type)
+    run.relight_fails(bad, problem)
 
 
 # --- HDRIs ---------------------------------------------------------------------------------------

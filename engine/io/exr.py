@@ -49,13 +49,7 @@ def read_image(path: str | Path, dtype: str = "float") -> ImageRGBA:
     image without colour (a depth-only Z, say) is an error.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    if not _utf8(path):
-        raise InputError(path, "the path is not valid UTF-8, which OpenImageIO cannot open: rename the file or folder")
-    image_input = oiio.ImageInput.open(str(path))
-    if image_input is None:
-        raise InputError(path, f"cannot open image ({oiio.geterror().strip() or 'unknown format'})")
+    image_input = _open(path)
     try:
         spec = image_input.spec()
         pixels = image_input.read_image(0, 0, 0, spec.nchannels, dtype)
@@ -80,14 +74,7 @@ def read_image(path: str | Path, dtype: str = "float") -> ImageRGBA:
 
 def image_size(path: str | Path) -> tuple[int, int]:
     """(height, width) of an image from its header, without decoding pixels; InputError when unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    if not _utf8(path):
-        raise InputError(path, "the path is not valid UTF-8, which OpenImageIO cannot open: rename the file or folder")
-    image_input = oiio.ImageInput.open(str(path))
-    if image_input is None:
-        raise InputError(path, f"cannot open image ({oiio.geterror().strip() or 'unknown format'})")
+    image_input = _open(Path(path))
     try:
         spec = image_input.spec()
         return spec.height, spec.width
@@ -132,3 +119,15 @@ def _utf8(path: Path) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _open(path: Path):
+    """An open OpenImageIO ImageInput; InputError naming the file when it cannot be opened."""
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    if not _utf8(path):
+        raise InputError(path, "the path is not valid UTF-8, which OpenImageIO cannot open: rename the file or folder")
+    image_input = oiio.ImageInput.open(str(path))
+    if image_input is None:
+        raise InputError(path, f"cannot open image ({oiio.geterror().strip() or 'unknown format'})")
+    return image_input

@@ -349,6 +349,18 @@ def test_init_py_is_edited_in_place(home: Path, source: Path, server, tmp_path: 
     assert not list((home / ".nuke").glob(".*relume*"))
 
 
+def test_root_is_warned_off_another_users_home(home: Path, source: Path, mirror: Path,
+                                               monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)                     # sudo python install.py
+    monkeypatch.setattr(Path, "stat", lambda self, **kw: os.stat_result((0o40755, 0, 0, 1, 1000, 1000, 0, 0, 0, 0))
+                        if self == home else os.stat(self, **kw))      # ... for a home owned by user 1000
+    assert run(source, "--mirror", str(mirror), "--dry-run") == 0
+    assert f"warning: running as root for {home}, which belongs to user id 1000" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert run(source, "--mirror", str(mirror), "--dry-run") == 0
+    assert "running as root" not in capsys.readouterr().err
+
+
 def test_uninstall_leaves_home_byte_identical(home: Path, source: Path, server, tmp_path: Path) -> None:
     (home / ".nuke" / "init.py").unlink()          # init.py created by the install must go again
     before = tree_state(home)

@@ -4,6 +4,7 @@ and roll the whole run back on any failure; uninstall takes the recorded items b
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -83,6 +84,10 @@ def undo_items(journal: Journal, items: list[dict]) -> None:
 
 def _banner(s: Setup, text: str) -> None:
     print(text + ("  [dry run: nothing will change]" if s.args.dry_run else ""))
+    owner = s.home.stat().st_uid if hasattr(os, "geteuid") and s.home.exists() else None
+    if owner is not None and os.geteuid() == 0 and owner != 0:
+        print(f"warning: running as root for {s.home}, which belongs to user id {owner}: what this run creates "
+              "there will belong to root; run install.py as that user instead (without sudo)", file=sys.stderr)
 
 
 def _is_current(s: Setup, step: Step, probe: Journal) -> bool:

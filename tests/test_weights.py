@@ -256,6 +256,12 @@ def test_environment_integral_is_kept_per_hdri_rotation_and_stage(tmp_path: Path
     np.testing.assert_array_equal(stage_weights(lights, stage, rgb, cache=cache), fresh)
     np.testing.assert_array_equal(stage_weights(lights, stage, rgb), fresh)      # and from memory
     monkeypatch.undo()
+    stored = next((cache / "environment").glob("*.npy"))              # damaged bytes are not trusted
+    data = bytearray(stored.read_bytes())
+    data[-5] ^= 0x7C
+    stored.write_bytes(bytes(data))
+    weights_module._ENVIRONMENTS.clear()
+    np.testing.assert_array_equal(stage_weights(lights, stage, rgb, cache=cache), fresh)
     rotated = [EnvironmentLight(hdri, 31.0, 2.0)]                               # another rotation: its own entry
     assert not np.allclose(stage_weights(rotated, stage, rgb, cache=cache), stage_weights(lights[:1], stage, rgb))
     write_image(hdri, 2.0 * procedural_sky(64), "float")                         # the HDRI is edited

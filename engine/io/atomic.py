@@ -85,13 +85,18 @@ def _running(pid: int) -> bool:
     return True
 
 
+def disk_usage(folder: str | Path):
+    """``shutil.disk_usage`` of the disk that holds ``folder``, which need not exist yet."""
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder)
+
+
 def check_free_space(target: str | Path, size: int) -> None:
     """OutputError when the file system that would hold ``target`` has less than ``size`` bytes free
     (plus 1 % of the disk, so a full cache never fills the disk to the last byte)."""
-    folder = Path(target).parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    usage = shutil.disk_usage(folder)
+    usage = disk_usage(Path(target).parent)
     if size + usage.total // 100 > usage.free:
         raise OutputError(target, f"needs {size / 1e9:.2f} GB, {usage.free / 1e9:.2f} GB free on its disk")
 

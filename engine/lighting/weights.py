@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 from collections.abc import Sequence
 from functools import lru_cache
@@ -31,7 +32,8 @@ from scipy.spatial import ConvexHull, QhullError
 from engine.errors import InputError, RelumeError
 from engine.lighting.hdri import DirectionalSamples, environment_samples, load_hdri
 from engine.lighting.lights import EnvironmentLight, Light
-from engine.stage.cache import save_array
+from engine.io.atomic import write_bytes_atomic
+from engine.stage.cache import CacheDamaged, checksum, load_checked
 from engine.stage.capture import Capture
 
 log = logging.getLogger(__name__)
@@ -165,8 +167,9 @@ def environment_received(hdri: Path, rotate_deg: float, stage_directions: np.nda
 
     Integrating a large HDRI is most of a relight's set-up (0.3-0.5 s), and it only depends on the
     file, the rotation, the stage and the method: the result is kept in memory (the service and live
-    relighting) and, with ``cache``, as ``cache/environment/<key>.npy`` (a later CLI call). The key
-    hashes the HDRI's resolved path, size and modification time, so an edited HDRI is integrated again.
+    relighting) and, with ``cache``, as ``cache/environment/<key>.<hash>.npy`` (a later CLI call; a file
+    whose bytes do not match the hash in its name is ignored). The key hashes the HDRI's resolved path,
+    size and modification time, so an edited HDRI is integrated again.
     """
     path = Path(hdri)
     if not path.is_file():
@@ -177,15 +180,18 @@ def environment_received(hdri: Path, rotate_deg: float, stage_directions: np.nda
     digest.update(np.ascontiguousarray(stage_directions, dtype=np.float64).tobytes())
     key = digest.hexdigest()[:32]
     received = _ENVIRONMENTS.get(key)
-    stored = None if cache is None else cache / "environment" / f"{key}.npy"
-    if received is None and stored is not None and stored.is_file():
-        with contextlib.suppress(OSError, ValueError):
-            received = np.load(stored)
+    folder = None if cache is None else cache / "environment"
+    if received is None and folder is not None:
+        for stored in folder.glob(f"{key}.*.npy"):          # <key>.<hash of the file's bytes>.npy
+            with contextlib.suppress(CacheDamaged, ValueError):
+                received = load_checked(stored, int(stored.name.split(".")[1], 16))
     if received is None:
         received = splat_irradiance(environment_samples(load_hdri(path), rotate_deg, 1.0), stage_directions, method)
-        if stored is not None:
+        if folder is not None:
             with contextlib.suppress(OSError, RelumeError):     # a read-only capture: just not kept
-                save_array(stored, received)
+                buffer = io.BytesIO()
+                np.save(buffer, received)
+                write_bytes_atomic(folder / f"{key}.{checksum(buffer.getvalue()):016x}.npy", buffer.getvalue())
     if len(_ENVIRONMENTS) >= 16:
         _ENVIRONMENTS.pop(next(iter(_ENVIRONMENTS)))
     _ENVIRONMENTS[key] = received

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import InputError
+from engine.io.atomic import disk_usage
 from engine.io.exr import image_size
 from engine.stage.cache import FrameCache, FrameLayout, cache_folder, source_fingerprint
 from engine.stage.capture import Capture
@@ -43,10 +43,7 @@ def cache_pays(capture: Capture, frames: Sequence[int], cache_dir: str | Path | 
     height, width = image_size(capture.olat_path(0, missing[0]))
     layout = FrameLayout(height, width, capture.light_count)
     need = len(missing) * (int(np.prod(layout.shape())) * 2 + height * width * 2)
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    budget = min(float(os.environ.get(BUDGET_ENV, DEFAULT_BUDGET_GB)) * 1e9, shutil.disk_usage(existing).free / 2)
+    budget = min(float(os.environ.get(BUDGET_ENV, DEFAULT_BUDGET_GB)) * 1e9, disk_usage(folder).free / 2)
     if need <= budget:
         return True
     log.warning("not caching: %d frame(s) would take %.2f GB in %s (budget %.2f GB, see %s); relighting from the "

@@ -171,12 +171,11 @@ class FrameCache:
         """Read the whole stack and check every tile (``relume ingest`` does before calling a cache current)."""
         layout = self.layout()
         offset = stack_data_offset(self.stack_path, layout)
-        expected = self.tile_checksums()
-        block_bytes = layout.light_count * layout.tile_pixels * 2
         with open(self.stack_path, "rb") as handle:
-            for block, value in enumerate(expected):
-                if checksum(os.pread(handle.fileno(), block_bytes, offset + block * block_bytes)) != value:
-                    raise CacheDamaged(self.stack_path, f"tile {block // 3} does not match its checksum")
+            found = block_hashes(handle.fileno(), offset, layout, layout.light_count)
+        for block, (value, expected) in enumerate(zip(found, self.tile_checksums())):
+            if value != expected:
+                raise CacheDamaged(self.stack_path, f"tile {block // 3} does not match its checksum")
 
     def write_meta(self, meta: dict) -> None:
         write_bytes_atomic(self.meta_path, json.dumps(meta).encode())
@@ -185,6 +184,13 @@ class FrameCache:
         self.write_meta({"version": FORMAT_VERSION, "height": layout.height, "width": layout.width,
                          "light_count": layout.light_count, "tile_pixels": layout.tile_pixels,
                          "fingerprint": fingerprint, "alpha_xxh3": alpha_xxh3, "tiles_xxh3": tiles_xxh3})
+
+
+def block_hashes(fd: int, offset: int, layout: FrameLayout, rows: int) -> list[int]:
+    """XXH3-64 of every (tile, channel) block of ``rows`` rows of a stack file whose data starts at
+    ``offset``, tile-major."""
+    block_bytes = rows * layout.tile_pixels * 2
+    return [checksum(os.pread(fd, block_bytes, offset + block * block_bytes)) for block in range(3 * layout.tile_count)]
 
 
 def stack_data_offset(path: Path, layout: FrameLayout, rank: int | None = None) -> int:
@@ -249,10 +255,7 @@ class StackWriter:
     def tile_hashes(self) -> list[int]:
         """XXH3-64 hash of every (tile, channel) block as written, tile-major (read back from the file,
         once all rows are in)."""
-        block_bytes = self.rows * self.layout.tile_pixels * 2
-        fd = self.handle.fileno()
-        return [checksum(os.pread(fd, block_bytes, self.offset + block * block_bytes))
-                for block in range(3 * self.layout.tile_count)]
+        return block_hashes(self.handle.fileno(), self.offset, self.layout, self.rows)
 
 
 @contextlib.contextmanager

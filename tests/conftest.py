@@ -81,3 +81,19 @@ def cli() -> RunCli:
                               capture_output=True, text=True, timeout=300)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def small_target(tmp_path_factory: pytest.TempPathFactory, cli: RunCli) -> dict[str, Path]:
+    """A tiny tracked synthetic target and a transferred track (tests/support/small_reenact.py); never modify."""
+    from support.small_reenact import make_target
+
+    return make_target(tmp_path_factory.mktemp("reenact"), cli)
+
+
+@pytest.fixture(scope="session")
+def small_model(small_target: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reenactment network trained for a few steps on ``small_target``; never modify."""
+    from support.small_reenact import make_model
+
+    return make_model(small_target, tmp_path_factory.mktemp("model") / "model")

@@ -22,36 +22,12 @@ import torch
 
 from engine.errors import InputError
 from engine.reenact.model_dir import CHECKPOINT_FILE, TrainedModel
-from engine.reenact.network import NetworkConfig
-from engine.reenact.train import TrainingError, TrainSettings, train
+from engine.reenact.train import TrainingError, train
 from engine.stage.capture import Capture
 from engine.synth.generate import SynthOptions, generate
+from support.small_reenact import SETTINGS
 
 REPO = Path(__file__).resolve().parents[1]
-SETTINGS = TrainSettings(steps=4, batch=1, crop=64, checkpoint_every=2, network=NetworkConfig(rank=6, width=8, levels=2,
-                                                                                              texture=4, texture_size=32))
-
-
-@pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory, cli) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("reenact")
-    capture = root / "capture"
-    generate(SynthOptions(out=capture, lights_count=12, frames=8, size=128, seed=3, source_video=True, progress=False))
-    paths = {"capture": capture, "target": root / "target.track", "source": root / "source.track",
-             "result": root / "result.track"}
-    for args in (("track", capture, "--out", paths["target"]),
-                 ("track", capture / "source/frames/frame.####.png", "--out", paths["source"]),
-                 ("transfer", paths["source"], "--onto", paths["target"], "--out", paths["result"])):
-        result = cli(*args)
-        assert result.returncode == 0, result.stderr
-    return paths
-
-
-@pytest.fixture(scope="module")
-def trained(target: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("model") / "model"
-    train(target["capture"], target["target"], out, SETTINGS, progress=False)
-    return out
 
 
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -59,61 +35,62 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.slow
-def test_training_is_deterministic_and_resume_continues_exactly(target: dict, trained: Path, tmp_path: Path) -> None:
+def test_training_is_deterministic_and_resume_continues_exactly(small_target: dict, small_model: Path,
+                                                                tmp_path: Path) -> None:
     again = tmp_path / "again"
-    train(target["capture"], target["target"], again, SETTINGS, progress=False)
+    train(small_target["capture"], small_target["target"], again, SETTINGS, progress=False)
     halves = tmp_path / "halves"
-    train(target["capture"], target["target"], halves, replace(SETTINGS, steps=2), progress=False)
-    train(target["capture"], target["target"], halves, SETTINGS, resume=True, progress=False)
-    reference = _weights(trained)
+    train(small_target["capture"], small_target["target"], halves, replace(SETTINGS, steps=2), progress=False)
+    train(small_target["capture"], small_target["target"], halves, SETTINGS, resume=True, progress=False)
+    reference = _weights(small_model)
     for other in (again, halves):
         for name, value in _weights(other).items():
             assert torch.equal(value, reference[name]), name
-    log = (trained / "losses.csv").read_text().splitlines()
+    log = (small_model / "losses.csv").read_text().splitlines()
     assert log[0].startswith("step,total,olat,relit") and len(log) == 1 + SETTINGS.steps
-    config = json.loads((trained / "config.json").read_text())
+    config = json.loads((small_model / "config.json").read_text())
     assert len(config["stage"]["directions"]) == 12 and config["image_size"] == [128, 128]
 
 
 @pytest.mark.slow
-def test_existing_model_needs_resume_and_corrupt_checkpoint_is_refused(target: dict, trained: Path,
+def test_existing_model_needs_resume_and_corrupt_checkpoint_is_refused(small_target: dict, small_model: Path,
                                                                        tmp_path: Path) -> None:
     with pytest.raises(InputError, match="--resume"):
-        train(target["capture"], target["target"], trained, SETTINGS, progress=False)
-    broken = Path(shutil.copytree(trained, tmp_path / "broken"))
+        train(small_target["capture"], small_target["target"], small_model, SETTINGS, progress=False)
+    broken = Path(shutil.copytree(small_model, tmp_path / "broken"))
     data = (broken / CHECKPOINT_FILE).read_bytes()
     (broken / CHECKPOINT_FILE).write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match="corrupt or truncated checkpoint"):
         TrainedModel.load(broken)
     with pytest.raises(InputError, match="corrupt or truncated checkpoint"):
-        train(target["capture"], target["target"], broken, SETTINGS, resume=True, progress=False)
+        train(small_target["capture"], small_target["target"], broken, SETTINGS, resume=True, progress=False)
 
 
 @pytest.mark.slow
-def test_a_loss_that_turns_nan_stops_and_keeps_the_last_checkpoint(target: dict, tmp_path: Path) -> None:
+def test_a_loss_that_turns_nan_stops_and_keeps_the_last_checkpoint(small_target: dict, tmp_path: Path) -> None:
     out = tmp_path / "nan"
     settings = replace(SETTINGS, steps=40, checkpoint_every=1, learning_rate=1e12)
     with pytest.raises(TrainingError, match="the loss became nan") as stop:
-        train(target["capture"], target["target"], out, settings, progress=False)
+        train(small_target["capture"], small_target["target"], out, settings, progress=False)
     kept = torch.load(out / CHECKPOINT_FILE, weights_only=False)
     assert 0 < kept["step"] < 40 and f"(step {kept['step']})" in str(stop.value)
     assert all(torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point())
 
 
 @pytest.mark.slow
-def test_reenact_writes_a_capture_that_relight_reads_and_resumes(target: dict, trained: Path, tmp_path: Path,
+def test_reenact_writes_a_capture_that_relight_reads_and_resumes(small_target: dict, small_model: Path, tmp_path: Path,
                                                                 cli) -> None:
     out = tmp_path / "reenacted"
-    result = cli("reenact", trained, "--track", target["result"], "--out", out)
+    result = cli("reenact", small_model, "--track", small_target["result"], "--out", out)
     assert result.returncode == 0, result.stderr
     capture = Capture.load(out)
-    source = json.loads(target["result"].read_text())
+    source = json.loads(small_target["result"].read_text())
     assert capture.frames == sorted(int(f) for f in source["frames"]) and capture.light_count == 12
-    assert np.allclose(capture.directions, Capture.load(target["capture"]).directions)
+    assert np.allclose(capture.directions, Capture.load(small_target["capture"]).directions)
     first = capture.olat_path(3, capture.frames[0])
     stamp = first.stat().st_mtime_ns
     (out / "matte/frame.1004.exr").unlink()
-    result = cli("reenact", trained, "--track", target["result"], "--out", out, "--skip-existing")
+    result = cli("reenact", small_model, "--track", small_target["result"], "--out", out, "--skip-existing")
     assert result.returncode == 0, result.stderr
     assert first.stat().st_mtime_ns == stamp and (out / "matte/frame.1004.exr").is_file()
     env = tmp_path / "white.exr"
@@ -123,7 +100,7 @@ def test_reenact_writes_a_capture_that_relight_reads_and_resumes(target: dict, t
     result = cli("relight", out, "--env", env, "--out", tmp_path / "relit/frame.####.exr")
     assert result.returncode == 0, result.stderr
     torch_out = tmp_path / "torch"
-    result = cli("reenact", trained, "--track", target["result"], "--out", torch_out, "--runtime", "torch")
+    result = cli("reenact", small_model, "--track", small_target["result"], "--out", torch_out, "--runtime", "torch")
     assert result.returncode == 0, result.stderr
     from engine.io.exr import read_image
 
@@ -133,16 +110,16 @@ def test_reenact_writes_a_capture_that_relight_reads_and_resumes(target: dict, t
 
 
 @pytest.mark.slow
-def test_onnx_matches_torch_and_torchscript_is_one_tensor_in_one_out(trained: Path, tmp_path: Path, cli) -> None:
-    model = TrainedModel.load(trained)
+def test_onnx_matches_torch_and_torchscript_is_one_tensor_in_one_out(small_model: Path, tmp_path: Path, cli) -> None:
+    model = TrainedModel.load(small_model)
     x = torch.from_numpy(np.random.default_rng(0).random((1, model.net.config.in_channels, 128, 128),
                                                          dtype=np.float32))
     with torch.no_grad():
         expected = model.net(x).numpy()
-    session = onnxruntime.InferenceSession(str(trained / "model.onnx"), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(str(small_model / "model.onnx"), providers=["CPUExecutionProvider"])
     got = session.run(None, {"conditions": x.numpy()})[0]
     assert np.abs(got - expected).max() < 1e-4
-    result = cli("export", trained, "--format", "torchscript", "--out", tmp_path / "reenact.pt")
+    result = cli("export", small_model, "--format", "torchscript", "--out", tmp_path / "reenact.pt")
     assert result.returncode == 0, result.stderr
     scripted = torch.jit.load(str(tmp_path / "reenact.pt"))
     assert len(list(scripted.graph.inputs())) == 2           # self and the one input tensor
@@ -152,34 +129,37 @@ def test_onnx_matches_torch_and_torchscript_is_one_tensor_in_one_out(trained: Pa
 
 
 @pytest.mark.slow
-def test_bad_input_track_size_other_stage_and_frames(target: dict, trained: Path, tmp_path: Path, cli) -> None:
-    track = json.loads(target["result"].read_text())
+def test_bad_input_track_size_other_stage_and_frames(small_target: dict, small_model: Path, tmp_path: Path,
+                                                     cli) -> None:
+    track = json.loads(small_target["result"].read_text())
     track["image_size"] = [256, 256]
     (tmp_path / "big.track").write_text(json.dumps(track))
-    result = cli("reenact", trained, "--track", tmp_path / "big.track", "--out", tmp_path / "x")
+    result = cli("reenact", small_model, "--track", tmp_path / "big.track", "--out", tmp_path / "x")
     assert result.returncode == 2 and "big.track: image size 256x256 differs" in result.stderr
     other = tmp_path / "other"
     generate(SynthOptions(out=other, lights_count=6, frames=1, size=32, seed=1, progress=False))
-    result = cli("reenact", trained, "--track", target["result"], "--out", other)
+    result = cli("reenact", small_model, "--track", small_target["result"], "--out", other)
     assert result.returncode == 2 and "another stage" in result.stderr
-    short = json.loads(target["target"].read_text())
+    short = json.loads(small_target["target"].read_text())
     short["frames"] = {k: v for k, v in short["frames"].items() if k != "1005"}
     (tmp_path / "short.track").write_text(json.dumps(short))
-    result = cli("train", target["capture"], "--track", tmp_path / "short.track", "--out", tmp_path / "m", "--rank", 4)
+    result = cli("train", small_target["capture"], "--track", tmp_path / "short.track", "--out", tmp_path / "m",
+                 "--rank", 4)
     assert result.returncode == 2 and "short.track: has no frame 1005" in result.stderr
-    result = cli("train", target["capture"], "--track", target["target"], "--out", tmp_path / "m", "--rank", 40)
+    result = cli("train", small_target["capture"], "--track", small_target["target"], "--out", tmp_path / "m",
+                 "--rank", 40)
     assert result.returncode == 2 and "--rank: 40 is more than the capture's 12 stage lights" in result.stderr
     assert not (tmp_path / "x").exists() and not (tmp_path / "m" / CHECKPOINT_FILE).exists()
 
 
 @pytest.mark.slow
-def test_torchrun_trains_with_two_cpu_processes(target: dict, tmp_path: Path) -> None:
+def test_torchrun_trains_with_two_cpu_processes(small_target: dict, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-               "--master_port", "29533", "-m", "engine", "-q", "train", str(target["capture"]), "--track",
-               str(target["target"]), "--out", str(out), "--steps", "3", "--rank", "6", "--width", "8", "--crop", "64",
-               "--batch", "1"]
+               "--master_port", "29533", "-m", "engine", "-q", "train", str(small_target["capture"]), "--track",
+               str(small_target["target"]), "--out", str(out), "--steps", "3", "--rank", "6", "--width", "8",
+               "--crop", "64", "--batch", "1"]
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert torch.load(out / CHECKPOINT_FILE, weights_only=False)["step"] == 3
@@ -205,13 +185,13 @@ def test_transfer_demo_runs_the_whole_chain(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_ctrl_c_keeps_the_last_checkpoint_and_resume_continues(target: dict, tmp_path: Path) -> None:
+def test_ctrl_c_keeps_the_last_checkpoint_and_resume_continues(small_target: dict, tmp_path: Path) -> None:
     import signal
     import time
 
     out = tmp_path / "interrupted"
-    command = [sys.executable, "-m", "engine", "-q", "train", str(target["capture"]), "--track", str(target["target"]),
-               "--out", str(out), "--steps", "500", "--rank", "6", "--width", "8", "--crop", "64", "--batch", "1",
+    command = [sys.executable, "-m", "engine", "-q", "train", str(small_target["capture"]), "--track",
+               str(small_target["target"]), "--out", str(out), "--steps", "500", "--rank", "6", "--width", "8", "--crop", "64", "--batch", "1",
                "--checkpoint-every", "1"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
@@ -224,7 +204,8 @@ def test_ctrl_c_keeps_the_last_checkpoint_and_resume_continues(target: dict, tmp
     assert "--resume" in stderr
     step = torch.load(out / CHECKPOINT_FILE, weights_only=False)["step"]
     assert 0 < step < 500
-    resumed = subprocess.run(command[:command.index("--steps") + 1] + [str(step + 2)] + command[command.index("--steps") + 2:]
-                             + ["--resume"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    steps_at = command.index("--steps") + 1
+    resumed = subprocess.run(command[:steps_at] + [str(step + 2)] + command[steps_at + 1:] + ["--resume"], cwd=REPO,
+                             capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert torch.load(out / CHECKPOINT_FILE, weights_only=False)["step"] == step + 2

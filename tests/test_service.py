@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +17,7 @@ from engine.lighting.weights import capture_weights
 from engine.relight.frame import relight_frame
 from engine.stage.capture import Capture
 from support.linked_capture import linked_capture
+from support.service_process import Service
 
 LIGHTS = [
     {"type": "sun", "direction": [0.3, 0.6, 0.74], "rgb": [2.0, 1.8, 1.5], "angle_deg": 4.0},
@@ -37,43 +35,6 @@ def capture(tmp_path_factory) -> Capture:
     """A three-frame synthetic capture (the demo spheres; every frame links to one rendered frame)."""
     base = make_sphere_capture(tmp_path_factory.mktemp("base"), light_count=40, size=40, progress=False)
     return linked_capture(base, DEMO_FRAME, tmp_path_factory.mktemp("capture"), FRAMES)
-
-
-class Service:
-    """A ``python -m engine serve`` child process and a tiny JSON client for it."""
-
-    def __init__(self, folder: Path) -> None:
-        self.token_file = folder / "service.json"
-        self.process = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--port", "0",
-                                         "--token-file", str(self.token_file)],
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 120
-        while not self.token_file.is_file():
-            assert self.process.poll() is None, self.process.stdout.read()
-            assert time.monotonic() < deadline, "service did not start"
-            time.sleep(0.05)
-        info = json.loads(self.token_file.read_text())
-        self.port, self.token = info["port"], info["token"]
-
-    def call(self, method: str, path: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
-        headers = {"Authorization": f"Bearer {self.token if token is None else token}"}
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data, headers, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=120) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read())
-
-    def wait_job(self, job_id: str, timeout: float = 120) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            status, state = self.call("GET", f"/jobs/{job_id}")
-            assert status == 200
-            if state["state"] in ("done", "failed", "cancelled"):
-                return state
-            assert time.monotonic() < deadline, state
-            time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

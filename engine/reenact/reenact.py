@@ -11,6 +11,8 @@ Inference runs through onnxruntime (the CUDA provider when present, else the CPU
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
@@ -86,51 +88,94 @@ def _check_stage(out: Path, trained: TrainedModel) -> None:
                          f"here; the model {trained.folder} has {len(stage['light_ids'])}: use another folder")
 
 
-def reenact(model_dir: Path, track_path: Path, out: Path, runtime: Runtime = Runtime.ONNXRUNTIME,
-            skip_existing: bool = False, device: str = "cpu", progress: bool = True,
-            model_path: Path | None = None) -> Path:
-    """Write the reenacted capture into ``out``; returns its capture.yaml."""
-    trained = TrainedModel.load(model_dir)
-    face = FaceModel.load(model_path)
-    track = read_track(track_path, face.source)
+def _check_performer(trained: TrainedModel, track: dict, track_path: Path) -> None:
+    """The track must be of the performer the model learnt: same face model file, same fitted identity
+    (a transferred track keeps the target's), same image size."""
     if trained.config.get("face_model_sha256") != track["model"]["sha256"]:
-        raise InputError(track_path, f"made with another face model file than the model {model_dir}")
+        raise InputError(track_path, f"made with another face model file than the model {trained.folder}")
+    trained_identity = trained.config.get("identity")    # models trained before it was recorded have none
+    if trained_identity is not None and not np.allclose(track["identity"], trained_identity, atol=1e-4):
+        raise InputError(track_path, f"a track of another performer than the model {trained.folder} learnt "
+                         "(its identity differs): transfer the expressions onto the target's track first")
     if tuple(track["image_size"]) != trained.image_size:
         w, h = trained.image_size
         raise InputError(track_path, f"image size {track['image_size'][0]}x{track['image_size'][1]} differs from the "
                          f"model's {w}x{h} (train on a capture of the track's size)")
     if trained.config["stage"]["light_ids"] != list(range(len(trained.basis))):
-        raise InputError(model_dir, "stage light ids must be 0..L-1 (capture.yaml written here numbers them so)")
-    out = Path(out)
-    _check_stage(out, trained)
-    numbers = frame_numbers(track)
-    conditions = render_conditions(face, track, numbers, with_flow=False)
-    predict = _Predictor(trained, runtime, device)
-    rank = trained.config["network"]["rank"]
-    history = trained.config["network"]["history"]
-    basis = trained.basis
-    lights = len(basis)
-    pending_matte: tuple[Path, np.ndarray] | None = None
-    with ImageWriter() as writer:
-        for index, number in enumerate(tqdm(numbers, desc="reenact", unit="frame", disable=not progress)):
-            matte = out / MATTE_PATTERN.format(frame=number)
-            if skip_existing and matte.is_file() and all(
-                    (out / OLAT_PATTERN.format(light=i, frame=number)).is_file() for i in range(lights)):
-                continue
-            outputs = split_outputs(torch.from_numpy(predict(conditions.history(index, history)[None])), rank)
-            rgba = decode_olats(basis, outputs["coefficients"][0].numpy(), outputs["alpha"][0, 0].numpy())
-            # the previous frame's OLATs were encoded while this one was predicted; its matte goes last, so a
-            # frame whose matte exists is whole
+        raise InputError(trained.folder, "stage light ids must be 0..L-1 (capture.yaml written here numbers them so)")
+
+
+@dataclass
+class ReenactJob:
+    """Reenact every frame of a track into the capture folder ``out``. It has the frame-job interface of
+    :class:`engine.relight.job.RelightJob` (``frames``, ``pending_frames``, ``run(progress, on_frame)``), so
+    the service reports its progress and cancels it between frames. Checks run on construction."""
+
+    model_dir: Path
+    track_path: Path
+    out: Path
+    runtime: Runtime = Runtime.ONNXRUNTIME
+    skip_existing: bool = False
+    device: str = "cpu"
+    model_path: Path | None = None
+    frames: list[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        self.trained = TrainedModel.load(self.model_dir)
+        self.face = FaceModel.load(self.model_path)
+        self.track = read_track(self.track_path, self.face.source)
+        _check_performer(self.trained, self.track, Path(self.track_path))
+        _check_stage(self.out, self.trained)
+        self.frames = frame_numbers(self.track)
+
+    def _written(self, number: int) -> bool:
+        return (self.out / MATTE_PATTERN.format(frame=number)).is_file() and all(
+            (self.out / OLAT_PATTERN.format(light=i, frame=number)).is_file() for i in range(len(self.trained.basis)))
+
+    def pending_frames(self) -> list[int]:
+        return [n for n in self.frames if not (self.skip_existing and self._written(n))]
+
+    def run(self, progress: bool = True, on_frame: Callable[[int, Path], None] | None = None) -> Path:
+        """Write the pending frames, then ``capture.yaml``; returns its path. ``on_frame(number, matte)`` is
+        called as each frame's images are handed to the writer (an exception from it stops the job; the
+        capture then has no ``capture.yaml`` yet and ``skip_existing`` resumes it)."""
+        trained, out = self.trained, self.out
+        pending = set(self.pending_frames())
+        conditions = render_conditions(self.face, self.track, self.frames, with_flow=False)
+        predict = _Predictor(trained, self.runtime, self.device)
+        rank, history = trained.config["network"]["rank"], trained.config["network"]["history"]
+        basis = trained.basis
+        pending_matte: tuple[Path, np.ndarray] | None = None
+        with ImageWriter() as writer:
+            for index, number in enumerate(tqdm(self.frames, desc="reenact", unit="frame", disable=not progress)):
+                if number not in pending:
+                    continue
+                outputs = split_outputs(torch.from_numpy(predict(conditions.history(index, history)[None])), rank)
+                rgba = decode_olats(basis, outputs["coefficients"][0].numpy(), outputs["alpha"][0, 0].numpy())
+                # the previous frame's OLATs were encoded while this one was predicted; its matte goes last, so a
+                # frame whose matte exists is whole
+                writer.wait()
+                if pending_matte is not None:
+                    writer.exr(*pending_matte)
+                for light in range(len(basis)):
+                    writer.exr(out / OLAT_PATTERN.format(light=light, frame=number), rgba[light])
+                matte = out / MATTE_PATTERN.format(frame=number)
+                pending_matte = matte, np.repeat(rgba[0, ..., 3:], 4, axis=-1)
+                if on_frame is not None:
+                    on_frame(number, matte)
             writer.wait()
             if pending_matte is not None:
                 writer.exr(*pending_matte)
-            for light in range(lights):
-                writer.exr(out / OLAT_PATTERN.format(light=light, frame=number), rgba[light])
-            pending_matte = matte, np.repeat(rgba[0, ..., 3:], 4, axis=-1)
-        writer.wait()
-        if pending_matte is not None:
-            writer.exr(*pending_matte)
-    stage = trained.config["stage"]
-    return write_capture_yaml(out, numbers, np.asarray(stage["directions"]), np.asarray(stage["rgb"]), OLAT_PATTERN,
-                              None, MATTE_PATTERN, extra={"reenacted": {"model": str(Path(model_dir).resolve()),
-                                                                         "track": str(Path(track_path).resolve())}})
+        stage = trained.config["stage"]
+        return write_capture_yaml(out, self.frames, np.asarray(stage["directions"]), np.asarray(stage["rgb"]),
+                                  OLAT_PATTERN, None, MATTE_PATTERN,
+                                  extra={"reenacted": {"model": str(Path(self.model_dir).resolve()),
+                                                       "track": str(Path(self.track_path).resolve())}})
+
+
+def reenact(model_dir: Path, track_path: Path, out: Path, runtime: Runtime = Runtime.ONNXRUNTIME,
+            skip_existing: bool = False, device: str = "cpu", progress: bool = True,
+            model_path: Path | None = None) -> Path:
+    """Write the reenacted capture into ``out``; returns its capture.yaml."""
+    return ReenactJob(model_dir, track_path, out, runtime, skip_existing, device, model_path).run(progress)

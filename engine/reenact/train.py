@@ -39,7 +39,7 @@ from engine.io.atomic import write_bytes_atomic
 from engine.reenact.data import TrainingSet, light_basis, load_training_set
 from engine.reenact.model_dir import CHECKPOINT_FILE, CONFIG_FILE, ONNX_FILE
 from engine.reenact.network import NetworkConfig, ReenactNet, split_outputs
-from engine.track.track_file import model_fingerprint
+from engine.track.track_file import model_fingerprint, read_track
 
 LOSSES_FILE = "losses.csv"
 LOSS_NAMES = ("total", "olat", "relit", "segmentation", "alpha", "flow", "temporal")
@@ -151,6 +151,7 @@ class Trainer:
             "image_size": [int(data.stacks.shape[-1]), int(data.stacks.shape[-2])],
             "capture": str(data.capture.folder.resolve()), "track": str(Path(track_path).resolve()),
             "frames": data.numbers, "face_model_sha256": model_fingerprint(model_file),
+            "identity": read_track(track_path)["identity"],
             "training": {k: v for k, v in asdict(settings).items() if k not in ("network", "device")},
         }
         torch.manual_seed(settings.seed)

@@ -10,6 +10,12 @@ and talk JSON over HTTP on 127.0.0.1. Protocol (every request carries
 - ``POST /relight`` ``{capture, lights, out: "dir/name.####.exr", frames?, exposure?, method?,
   skip_existing?, wait?}`` -> 202 ``{"job": id, "state", "done", "total", "paths"}``; with
   ``wait: true`` the reply (200) comes when the job has ended.
+- ``POST /rig`` ``{track, out}`` -> ``{"rig": out}``: the performer rig of a track (mesh with the
+  identity applied, expression shape keys, the track's animation; :mod:`engine.track.rig`).
+- ``POST /track`` ``{rig, out, frames: {number: {expression: {name: weight}, rotation, translation}}}``
+  -> ``{"track": out, "frames": n}``: a host's keyed animation of that rig as a ``.track``.
+- ``POST /reenact`` ``{model, track, out, runtime?, skip_existing?, wait?}`` -> a job like
+  ``/relight``'s, writing the reenacted capture folder ``out`` (``relume reenact``).
 - ``GET /jobs/<id>`` -> ``{"job", "state": queued|running|done|failed|cancelled, "done", "total",
   "paths" (written so far), "error"}``
 - ``POST /jobs/<id>/cancel`` -> the job's state; frames already written are kept (atomic files).

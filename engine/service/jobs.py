@@ -1,15 +1,16 @@
-"""Relight jobs of the service: progress, cancellation, and a registry the HTTP handlers share."""
+"""Jobs of the service (relight, reenact): progress, cancellation, and a registry the HTTP handlers share."""
 
 from __future__ import annotations
 
 import itertools
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from engine.errors import RelumeError
-from engine.relight.job import RelightJob
 
 log = logging.getLogger(__name__)
 
@@ -18,16 +19,26 @@ FINISHED_STATES = (DONE, FAILED, CANCELLED)
 KEEP_FINISHED = 64  # finished jobs remembered for GET /jobs/<id>
 
 
+class FrameJob(Protocol):
+    """Work over frames that reports each finished frame (RelightJob, ReenactJob)."""
+
+    frames: Sequence[int]
+
+    def pending_frames(self) -> list[int]: ...
+
+    def run(self, progress: bool = True, on_frame: Callable[[int, Path], None] | None = None) -> object: ...
+
+
 class JobCancelled(Exception):
     """Raised between frames when a job's cancel was requested."""
 
 
 @dataclass
 class ServiceJob:
-    """One relight job: a :class:`RelightJob` plus the state the service reports."""
+    """One job (a :class:`FrameJob`) plus the state the service reports."""
 
     id: str
-    job: RelightJob
+    job: FrameJob
     state: str = QUEUED
     done: int = 0
     total: int = 0
@@ -71,7 +82,7 @@ class ServiceJob:
         except RelumeError as exc:
             self._finish(FAILED, str(exc))
         except Exception as exc:  # noqa: BLE001 - reported to the client, logged with traceback
-            log.exception("relight job %s failed", self.id)
+            log.exception("job %s failed", self.id)
             self._finish(FAILED, f"internal error: {exc!r}")
         else:
             self._finish(DONE)
@@ -89,7 +100,7 @@ class JobRegistry:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def add(self, job: RelightJob) -> ServiceJob:
+    def add(self, job: FrameJob) -> ServiceJob:
         with self._lock:
             service_job = ServiceJob(str(next(self._ids)), job)
             service_job.total = len(job.frames)

@@ -12,6 +12,7 @@ from engine.errors import InputError
 from engine.lighting.lights import Light, lights_from_dicts
 from engine.lighting.weights import METHODS, capture_weights
 from engine.stage.cache import cache_folder
+from engine.reenact.reenact import Runtime
 from engine.stage.capture import CAPTURE_FILE, Capture, parse_frames
 
 
@@ -103,4 +104,56 @@ class RelightRequest:
         frames_spec = _field(body, "frames", (list, str, int), None)
         frames = lighting.capture.frames if frames_spec is None else parse_frames(frames_spec, "request: 'frames'")
         return cls(lighting, _field(body, "out", str, required=True), frames,
+                   bool(_field(body, "skip_existing", bool, False)), bool(_field(body, "wait", bool, False)))
+
+
+def _path(body: dict, key: str) -> Path:
+    value = _field(body, key, str, required=True)
+    if not value.strip():
+        raise InputError(f"request: '{key}'", "must be a path, got an empty string")
+    return Path(value).expanduser()
+
+
+@dataclass(frozen=True)
+class RigRequest:
+    """``POST /rig``: write the performer rig of a track (:mod:`engine.track.rig`)."""
+
+    track: Path
+    out: Path
+
+    @classmethod
+    def parse(cls, body: dict) -> RigRequest:
+        return cls(_path(body, "track"), _path(body, "out"))
+
+
+@dataclass(frozen=True)
+class TrackRequest:
+    """``POST /track``: a host's keyed animation of a rig, written as a ``.track``."""
+
+    rig: Path
+    frames: dict
+    out: Path
+
+    @classmethod
+    def parse(cls, body: dict) -> TrackRequest:
+        return cls(_path(body, "rig"), _field(body, "frames", dict, required=True), _path(body, "out"))
+
+
+@dataclass(frozen=True)
+class ReenactRequest:
+    """``POST /reenact``: a trained model and a track -> a reenacted capture folder, as a job."""
+
+    model: Path
+    track: Path
+    out: Path
+    runtime: Runtime
+    skip_existing: bool
+    wait: bool
+
+    @classmethod
+    def parse(cls, body: dict) -> ReenactRequest:
+        runtime = _field(body, "runtime", str, Runtime.ONNXRUNTIME.value)
+        if runtime not in {r.value for r in Runtime}:
+            raise InputError("request: 'runtime'", f"must be one of {', '.join(r.value for r in Runtime)}, got {runtime!r}")
+        return cls(_path(body, "model"), _path(body, "track"), _path(body, "out"), Runtime(runtime),
                    bool(_field(body, "skip_existing", bool, False)), bool(_field(body, "wait", bool, False)))

@@ -21,9 +21,13 @@ from pathlib import Path
 
 from engine import __version__
 from engine.errors import InputError, RelumeError
+from engine.reenact.reenact import ReenactJob
 from engine.relight.job import RelightJob
-from engine.service.jobs import JobRegistry
-from engine.service.payload import CaptureStore, LightingRequest, RelightRequest
+from engine.service.jobs import FrameJob, JobRegistry
+from engine.service.payload import (CaptureStore, LightingRequest, ReenactRequest, RelightRequest, RigRequest,
+                                    TrackRequest)
+from engine.track.rig import track_from_animation, write_rig
+from engine.track.track_file import write_track
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +151,22 @@ class RequestHandler(BaseHTTPRequestHandler):
             request = LightingRequest.parse(self._body(), self.server.captures)
             return HTTPStatus.OK, {"light_ids": request.capture.light_ids, "weights": request.weights().tolist()}
         if method == "POST" and path == "/relight":
-            return self._relight(RelightRequest.parse(self._body(), self.server.captures))
+            request = RelightRequest.parse(self._body(), self.server.captures)
+            lighting = request.lighting
+            return self._submit(RelightJob(lighting.capture, lighting.weights(), request.out, request.frames,
+                                           request.skip_existing), request.wait)
+        if method == "POST" and path == "/rig":
+            rig = RigRequest.parse(self._body())
+            return HTTPStatus.OK, {"rig": str(write_rig(rig.track, rig.out))}
+        if method == "POST" and path == "/track":
+            animation = TrackRequest.parse(self._body())
+            track = track_from_animation(animation.rig, animation.frames)
+            return HTTPStatus.OK, {"track": str(write_track(animation.out, track)), "frames": len(track["frames"])}
+        if method == "POST" and path == "/reenact":
+            request = ReenactRequest.parse(self._body())
+            job = ReenactJob(request.model, request.track, request.out, request.runtime, request.skip_existing,
+                             self.server.device)
+            return self._submit(job, request.wait)
         if method == "POST" and path == "/shutdown":
             self.server.jobs.cancel_all()
             return HTTPStatus.OK, {"ok": True}  # the server stops once this reply is sent
@@ -161,11 +180,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             return HTTPStatus.OK, job.snapshot()
         return HTTPStatus.NOT_FOUND, {"error": f"no endpoint {method} {path}"}
 
-    def _relight(self, request: RelightRequest) -> tuple[int, dict]:
-        lighting = request.lighting
-        job = RelightJob(lighting.capture, lighting.weights(), request.out, request.frames, request.skip_existing)
+    def _submit(self, job: FrameJob, wait: bool) -> tuple[int, dict]:
+        """Register ``job``; run it now (``wait``) or on its own thread."""
         service_job = self.server.jobs.add(job)
-        if request.wait:
+        if wait:
             service_job.run()
             return HTTPStatus.OK, service_job.snapshot()
         self.server.jobs.start(service_job)

@@ -1,0 +1,38 @@
+"""The tiny reenactment set-up the reenact, service and Blender performer tests share.
+
+A synthetic target (128 px, 12 stage lights, 8 frames, seed 3) tracked with ``relume track``, a source
+video tracked and transferred onto it, and a network trained for four steps on 64 px crops: enough to
+exercise the machinery, not to judge quality (that is ``benchmarks/reenact.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.reenact.network import NetworkConfig
+from engine.reenact.train import TrainSettings, train
+from engine.synth.generate import SynthOptions, generate
+
+SETTINGS = TrainSettings(steps=4, batch=1, crop=64, checkpoint_every=2,
+                         network=NetworkConfig(rank=6, width=8, levels=2, texture=4, texture_size=32))
+
+
+def make_target(root: Path, cli: Callable) -> dict[str, Path]:
+    """Capture, its track (``target``), the source video's track (``source``) and the transfer (``result``)."""
+    capture = root / "capture"
+    generate(SynthOptions(out=capture, lights_count=12, frames=8, size=128, seed=3, source_video=True, progress=False))
+    paths = {"capture": capture, "target": root / "target.track", "source": root / "source.track",
+             "result": root / "result.track"}
+    for args in (("track", capture, "--out", paths["target"]),
+                 ("track", capture / "source/frames/frame.####.png", "--out", paths["source"]),
+                 ("transfer", paths["source"], "--onto", paths["target"], "--out", paths["result"])):
+        result = cli(*args)
+        assert result.returncode == 0, result.stderr
+    return paths
+
+
+def make_model(target: dict[str, Path], out: Path) -> Path:
+    """The network trained on ``target`` with :data:`SETTINGS` into the model folder ``out``."""
+    train(target["capture"], target["target"], out, SETTINGS, progress=False)
+    return out

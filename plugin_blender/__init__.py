@@ -1,4 +1,4 @@
-"""Relume for Blender: relight light-stage plates with the scene's lights and world HDRI.
+"""Relume for Blender: relight light-stage plates, and reenacted performers, with the scene's lights and world.
 
 A Blender 4.2+ extension (``blender_manifest.toml``). It never imports the engine: it starts the
 engine's local service (``python -m engine serve``) from the Python set in the preferences or in
@@ -6,12 +6,15 @@ engine's local service (``python -m engine serve``) from the Python set in the p
 host-independent core apart):
 
 - ``core/``: plain Python — scene-to-lights conversion, lights file writer, engine location, HTTP client.
-- ``relight/``: settings, scene reader, operators, live mode, plate display, prechecks, UI strings, panels.
+- ``relight/``: settings, scene reader, operators, engine tasks, live mode, plate display, prechecks, UI
+  strings, panels.
+- ``performer/``: the ICT face rig from a track (shape keys, keys), Export Track, Reenact Performer.
 """
 
 import bpy
 
 from . import preferences
+from .performer import operators as performer_operators
 from .relight import live, operators, settings
 from .relight.engine_session import SESSION
 from .relight.interface import panels
@@ -26,7 +29,8 @@ bl_info = {  # legacy add-on entry: Blender 4.2+ reads blender_manifest.toml ins
     "category": "Lighting",
 }
 
-CLASSES = preferences.CLASSES + settings.CLASSES + operators.CLASSES + panels.CLASSES
+CLASSES = (preferences.CLASSES + settings.CLASSES + operators.CLASSES + performer_operators.CLASSES
+           + panels.CLASSES)
 
 
 def register() -> None:

@@ -12,6 +12,9 @@ class Config:
     export_lights_idname = "relume.export_lights"
     start_engine_idname = "relume.start_engine"
     stop_engine_idname = "relume.stop_engine"
+    import_performer_idname = "relume.import_performer"
+    export_track_idname = "relume.export_track"
+    reenact_performer_idname = "relume.reenact_performer"
 
     plate_image_name = "Relume Plate"
     plate_object_name = "Relume Plate"

@@ -17,7 +17,6 @@ import os
 import re
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from engine.lighting.hdri import DirectionalSamples
 from engine.lighting.lights import load_lights
 from engine.lighting.sphere import fibonacci_sphere
 from engine.stage.capture import Capture, write_capture_yaml
+from support import blender_child
 from support.blender_render import blender_hdri, psnr, read_rgba, render
 from support.linked_capture import linked_capture
 
@@ -42,37 +42,17 @@ FRAME = 1001
 
 
 def run_child(job: dict, work: Path, env: dict) -> dict:
-    """Run one driver scenario in a fresh bpy process; returns its JSON result."""
-    job = {**job, "work": str(work), "result": str(work / f"{job['scenario']}.json")}
-    job_path = work / f"{job['scenario']}_job.json"
-    job_path.write_text(json.dumps(job))
-    done = subprocess.run([sys.executable, str(DRIVER), str(job_path)], env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return json.loads(Path(job["result"]).read_text())
+    return blender_child.run_child(DRIVER, job, work, env)
 
 
 @pytest.fixture(scope="module")
 def blender_env(tmp_path_factory) -> dict:
-    """Environment of the Blender children: their own Blender user folder and Relume home."""
-    root = tmp_path_factory.mktemp("blender_env")
-    home = root / "relume_home"
-    home.mkdir()
-    (home / "config.json").write_text(json.dumps({"engine_python": sys.executable, "repo": str(REPO), "device": "cpu"}))
-    env = dict(os.environ, BLENDER_USER_RESOURCES=str(root / "blender_user"), RELUME_HOME=str(home))
-    env.pop("PYTHONPATH", None)
-    return env
+    return blender_child.blender_env(tmp_path_factory.mktemp("blender_env"))
 
 
 @pytest.fixture(scope="module")
 def extension_zip(tmp_path_factory) -> Path:
-    """plugin_blender/ zipped with the manifest at the root, as `blender --command extension build` does."""
-    path = tmp_path_factory.mktemp("dist") / "relume-0.1.0.zip"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for source in sorted((REPO / "plugin_blender").rglob("*")):
-            if source.is_file() and "__pycache__" not in source.parts:
-                archive.write(source, source.relative_to(REPO / "plugin_blender"))
-    return path
+    return blender_child.extension_zip(tmp_path_factory.mktemp("dist"))
 
 
 def test_blender_validates_the_manifest(extension_zip: Path) -> None:

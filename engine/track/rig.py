@@ -11,7 +11,8 @@ Keys of the rig file (engine frame: Y up, right-handed, face looking +Z; metres)
     vertices          (V, 3) float32   the model's neutral with the track's identity applied
     polygons          (F, 4) int32     vertex ids, counter-clockwise seen from outside; -1 = no 4th corner
     polygon_uv_ids    (F, 4) int32     ids into ``uvs``;  uvs (U, 2) float32
-    polygon_materials (F,) int16       ids into ``material_names`` (F_Face, M_Teeth, ...)
+    polygon_materials (F,) int16       ids into ``material_names`` (M_Face, M_Teeth, ...)
+    transparent_materials (M,) str     helper surfaces renders leave out (tear film, eye blend, lashes)
     expression_names  (E,) str         the model's 53 blendshape names, in model order
     expression_deltas (E, V, 3) float32  per-expression vertex offsets at weight 1
     frames            (N,) int64       the track's frame numbers, ascending
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import InputError
-from engine.face.model import FaceModel
+from engine.face.model import TRANSPARENT_MATERIALS, FaceModel
 from engine.io.atomic import write_bytes_atomic
 from engine.track.track_file import FORMAT, VERSION, frame_numbers, read_track
 
@@ -58,6 +59,7 @@ def write_rig(track_path: str | Path, out: str | Path, model_path: Path | None =
         "format": np.array(RIG_FORMAT), "version": np.array(RIG_VERSION),
         "vertices": vertices.astype(np.float32), "polygons": polygons, "polygon_uv_ids": uv_ids,
         "uvs": face.uvs.numpy(), "polygon_materials": materials, "material_names": np.array(face.material_names),
+        "transparent_materials": np.array(TRANSPARENT_MATERIALS),
         "expression_names": np.array(face.expression_names),
         "expression_deltas": face.expression_basis.numpy().reshape(face.expression_count, -1, 3),
         "frames": np.array(numbers, np.int64),

@@ -71,6 +71,18 @@ class ServiceClient:
         """Start (or with ``wait: true`` run) a relight job; returns its state."""
         return self.call("POST", "/relight", body)
 
+    def rig(self, body: dict) -> dict:
+        """Write the performer rig of a track: ``{track, out}`` -> ``{"rig": path}``."""
+        return self.call("POST", "/rig", body)
+
+    def track(self, body: dict) -> dict:
+        """Write a keyed animation of a rig as a track: ``{rig, out, frames}`` -> ``{"track": path, "frames": n}``."""
+        return self.call("POST", "/track", body)
+
+    def reenact(self, body: dict) -> dict:
+        """Start a reenact job: ``{model, track, out}``; returns its state."""
+        return self.call("POST", "/reenact", body)
+
     def job(self, job_id: str) -> dict:
         return self.call("GET", f"/jobs/{job_id}", timeout=30.0)
 
@@ -84,7 +96,7 @@ class ServiceClient:
 def check_job(state: dict) -> dict:
     """Raise ServiceError for a failed job; return its state otherwise."""
     if state.get("state") == "failed":
-        raise ServiceError(state.get("error") or "relight failed")
+        raise ServiceError(state.get("error") or "the engine job failed")
     return state
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import bpy
 
-from ..core.scene_to_lights import UnsupportedScene
-from .prechecks import relight_checks
+from ..core.scene_to_lights import Conversion, UnsupportedScene
+from .prechecks import PlateSource, relight_checks
 from .scene_reader import convert_scene
 
 
@@ -46,19 +46,33 @@ def output_pattern(scene: bpy.types.Scene, kind: str) -> str:
     return os.path.join(output_folder(scene), f"{name}_{kind}.####.exr")
 
 
-def build_plan(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, frames: str, kind: str) -> RelightPlan:
-    """Check the settings and convert the scene; ``frames`` is CURRENT or RANGE. Raises PlanError."""
-    status = relight_checks(scene)
-    if not status.success:
-        raise PlanError(status.message)
+def scene_frames(scene: bpy.types.Scene, frames: str) -> list[int]:
+    """The scene frames ``frames`` (CURRENT or RANGE) names."""
+    return [scene.frame_current] if frames == "CURRENT" else list(range(scene.frame_start, scene.frame_end + 1))
+
+
+def convert_lighting(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer,
+                     subject: bpy.types.Object | None = None, write: bool = True) -> Conversion:
+    """The scene's lights relative to ``subject`` (default: the panel's), or PlanError saying what is unsupported;
+    ``write=False`` only checks (no constant-world image is written)."""
     try:
-        conversion = convert_scene(scene, view_layer, output_folder(scene))
+        return convert_scene(scene, view_layer, output_folder(scene), subject, write)
     except UnsupportedScene as exc:
         raise PlanError("Unsupported lighting: " + "; ".join(exc.problems)) from None
+
+
+def build_plan(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, frames: str, kind: str,
+               source: PlateSource | None = None) -> RelightPlan:
+    """Check the settings and convert the scene; ``frames`` is CURRENT or RANGE; ``source`` defaults to the
+    panel's capture and subject. Raises PlanError."""
+    source = PlateSource.from_settings(scene) if source is None else source
+    status = relight_checks(scene, source)
+    if not status.success:
+        raise PlanError(status.message)
+    conversion = convert_lighting(scene, view_layer, source.subject)
     settings = scene.relume
-    scene_frames = ([scene.frame_current] if frames == "CURRENT"
-                    else list(range(scene.frame_start, scene.frame_end + 1)))
-    body = {"capture": bpy.path.abspath(settings.capture_folder), "lights": conversion.lights,
+    shown = scene_frames(scene, frames)
+    body = {"capture": source.capture_folder, "lights": conversion.lights,
             "exposure": settings.exposure, "method": settings.method,
-            "frames": [f + settings.frame_offset for f in scene_frames], "out": output_pattern(scene, kind)}
-    return RelightPlan(body, scene_frames, conversion.warnings)
+            "frames": [f + source.frame_offset for f in shown], "out": output_pattern(scene, kind)}
+    return RelightPlan(body, shown, conversion.warnings)

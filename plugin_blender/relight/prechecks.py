@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import bpy
@@ -10,22 +11,36 @@ import bpy
 from .ui_strings import pick_subject
 
 
+@dataclass(frozen=True)
+class PlateSource:
+    """What a relight lights: a capture folder (absolute), the subject it is placed at, and capture frame =
+    scene frame + ``frame_offset``. The panel's settings, or a performer's reenacted capture and stage."""
+
+    capture_folder: str
+    subject: bpy.types.Object | None
+    frame_offset: int = 0
+
+    @classmethod
+    def from_settings(cls, scene: bpy.types.Scene) -> PlateSource:
+        settings = scene.relume
+        folder = bpy.path.abspath(settings.capture_folder) if settings.capture_folder else ""
+        return cls(folder, settings.subject, settings.frame_offset)
+
+
 class ActionStatus(NamedTuple):
     success: bool
     message: str = ""
 
 
-def relight_checks(scene: bpy.types.Scene) -> ActionStatus:
+def relight_checks(scene: bpy.types.Scene, source: PlateSource) -> ActionStatus:
     """Capture folder, subject and (for the chosen display) camera are usable."""
-    settings = scene.relume
-    if not settings.capture_folder:
+    if not source.capture_folder:
         return ActionStatus(False, "Set the capture folder in the Relume panel")
-    folder = bpy.path.abspath(settings.capture_folder)
-    capture_file = os.path.join(folder, "capture.yaml")
+    capture_file = os.path.join(source.capture_folder, "capture.yaml")
     if not os.path.isfile(capture_file):
         return ActionStatus(False, f"{capture_file}: capture not found (a capture is a folder with capture.yaml)")
-    if settings.subject is None or settings.subject.name not in scene.objects:
+    if source.subject is None or source.subject.name not in scene.objects:
         return ActionStatus(False, pick_subject)
-    if settings.display != "NONE" and scene.camera is None:
+    if scene.relume.display != "NONE" and scene.camera is None:
         return ActionStatus(False, "The scene has no active camera to show the plate on (or set Display to Image Only)")
     return ActionStatus(True)

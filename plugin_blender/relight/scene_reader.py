@@ -171,16 +171,18 @@ def emissive_objects(view_layer: bpy.types.ViewLayer) -> list[str]:
     return names
 
 
-def convert_scene(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, folder: str) -> Conversion:
-    """The scene's lighting as lights-file entries relative to ``scene.relume.subject``; a uniform
-    world colour becomes a constant HDRI file in ``folder``.
+def convert_scene(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, folder: str,
+                  subject: bpy.types.Object | None = None, write: bool = True) -> Conversion:
+    """The scene's lighting as lights-file entries relative to ``subject`` (default ``scene.relume.subject``);
+    a uniform world colour becomes a constant HDRI file in ``folder`` (unless ``write`` is False: a check).
 
     Raises :class:`..core.scene_to_lights.UnsupportedScene`.
     """
     settings = scene.relume
     lights = [read_light(obj) for obj in view_layer.objects if obj.type == "LIGHT" and _renders(obj)]
     world = read_world(scene.world, folder) if settings.use_world else None
-    conversion = scene_to_lights(lights, world, _matrix(settings.subject), emissive_objects(view_layer))
-    if world is not None and world.uniform is not None:
+    subject = settings.subject if subject is None else subject
+    conversion = scene_to_lights(lights, world, _matrix(subject), emissive_objects(view_layer))
+    if write and world is not None and world.uniform is not None:
         write_constant_hdri(world.uniform, world.hdri)     # only now: a refused scene leaves no file behind
     return conversion

@@ -1,4 +1,5 @@
-"""Per-scene Relume settings (``scene.relume``): capture, subject, exposure, frames, output, display."""
+"""Relume settings: per scene (``scene.relume``: capture, subject, exposure, frames, output, display, performer)
+and per performer object (``object.relume_performer``)."""
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
@@ -37,14 +38,30 @@ class RelumeSceneSettings(bpy.types.PropertyGroup):
     display: EnumProperty(name="Display", items=DISPLAYS, default="CAMERA_BACKGROUND")
     plate_distance: FloatProperty(name="Plane Distance", default=10.0, min=0.01, unit="LENGTH",
                                   description="Distance of the plate plane from the camera")
+    performer: PointerProperty(name="Performer", type=bpy.types.Object, poll=lambda _, obj: obj.type == "MESH",
+                               description="The performer mesh Import Performer made (its shape keys drive Reenact)")
+    reenact_model: StringProperty(name="Model", subtype="DIR_PATH",
+                                  description="Trained reenactment model folder (relume train --out) of the performer")
 
 
-CLASSES = (RelumeSceneSettings,)
+class RelumePerformerSettings(bpy.types.PropertyGroup):
+    """``object.relume_performer``: what Import Performer links to the performer mesh."""
+
+    rig_file: StringProperty(name="Rig File", subtype="FILE_PATH",
+                             description="The engine's rig file of this performer (mesh, identity, camera)")
+    camera: PointerProperty(name="Camera", type=bpy.types.Object, description="The track's camera")
+    stage: PointerProperty(name="Stage", type=bpy.types.Object,
+                           description="Empty at the head with the capture's axes: reenacted OLATs are lit from it")
+
+
+CLASSES = (RelumeSceneSettings, RelumePerformerSettings)
 
 
 def register_properties() -> None:
     bpy.types.Scene.relume = PointerProperty(type=RelumeSceneSettings)
+    bpy.types.Object.relume_performer = PointerProperty(type=RelumePerformerSettings)
 
 
 def unregister_properties() -> None:
+    del bpy.types.Object.relume_performer
     del bpy.types.Scene.relume

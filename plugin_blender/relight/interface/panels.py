@@ -1,4 +1,5 @@
-"""The Relume tab of the 3D view sidebar: capture, subject, exposure, frames, output, actions, status."""
+"""The Relume tab of the 3D view sidebar: capture, subject, exposure, frames, output, actions, status; and
+its Performer sub-panel: import a track as a rig, reenact and relight it, export its keys."""
 
 import bpy
 
@@ -56,4 +57,27 @@ class RELUME_PT_main(bpy.types.Panel):
             row.operator(Config.start_engine_idname, icon="PLAY")
 
 
-CLASSES = (RELUME_PT_main,)
+class RELUME_PT_performer(bpy.types.Panel):
+    bl_idname = "RELUME_PT_performer"
+    bl_label = "Performer"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = Config.panel_category
+    bl_parent_id = RELUME_PT_main.bl_idname
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        settings = context.scene.relume
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        layout.operator(Config.import_performer_idname, icon="IMPORT")
+        column = layout.column()
+        column.prop(settings, "performer")
+        column.prop(settings, "reenact_model")
+        column = layout.column(align=True)
+        column.scale_y = 1.4
+        column.operator(Config.reenact_performer_idname, icon="RENDER_ANIMATION")
+        layout.operator(Config.export_track_idname, icon="EXPORT")
+
+
+CLASSES = (RELUME_PT_main, RELUME_PT_performer)

@@ -1,0 +1,142 @@
+"""Performer operators: Import Performer (.track -> rig), Export Track (rig -> .track), Reenact Performer.
+
+Reenact Performer is an engine task of two jobs: ``POST /reenact`` writes the target's OLAT capture for
+the keyed expressions into the output folder, then ``POST /relight`` lights it with the scene's lights
+and world relative to the performer's stage, exactly as Relight Plate does, and the plate is shown.
+Errors are reports and the status line; a refused operator changes nothing in the scene.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import bpy
+from bpy.props import StringProperty
+from bpy_extras.io_utils import ExportHelper, ImportHelper
+
+from ..addon_config import Config
+from ..core.service import ServiceClient, ServiceError
+from ..relight.engine_session import engine_client
+from ..relight.engine_task import EngineTask, Outcome, TaskOperator, report_error
+from ..relight.plan import PlanError, RelightPlan, build_plan, convert_lighting, output_folder, scene_frames
+from ..relight.prechecks import PlateSource
+from ..relight.relight_task import show_relit
+from ..relight.status import set_status
+from ..relight.ui_strings import labelled
+from .rig_mesh import RigError, build_performer, check_performer, read_animation
+
+MODEL_CONFIG = "config.json"      # what makes a folder a trained model (relume train --out)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "performer"
+
+
+@labelled
+class RELUME_OT_import_performer(bpy.types.Operator, ImportHelper):
+    bl_idname = Config.import_performer_idname
+    bl_options = {"REGISTER", "UNDO"}
+    filename_ext = ".track"
+    filter_glob: StringProperty(default="*.track", options={"HIDDEN"})
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        scene = context.scene
+        track = bpy.path.abspath(self.filepath)
+        if not os.path.isfile(track):
+            return report_error(self, f"{track}: track file not found")
+        stem = _safe(os.path.basename(track).rsplit(".", 1)[0])
+        rig_path = os.path.join(output_folder(scene), "performers", f"{stem}.rig.npz")
+        try:
+            rig_path = engine_client().rig({"track": track, "out": rig_path})["rig"]
+            performer = build_performer(scene, rig_path)
+        except (ServiceError, RigError) as exc:
+            return report_error(self, str(exc))
+        scene.relume.performer = performer
+        if scene.camera is None:
+            scene.camera = performer.relume_performer.camera
+        keys = len(performer.data.shape_keys.key_blocks) - 1
+        message = (f"Imported '{performer.name}': {keys} expression shape keys, frames {scene.frame_start}-"
+                   f"{scene.frame_end}, camera '{performer.relume_performer.camera.name}'")
+        set_status(message)
+        self.report({"INFO"}, message)
+        return {"FINISHED"}
+
+
+@labelled
+class RELUME_OT_export_track(bpy.types.Operator, ExportHelper):
+    bl_idname = Config.export_track_idname
+    filename_ext = ".track"
+    filter_glob: StringProperty(default="*.track", options={"HIDDEN"})
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        scene = context.scene
+        performer = scene.relume.performer
+        path = bpy.path.abspath(self.filepath)
+        try:
+            frames = read_animation(scene, performer, scene_frames(scene, "RANGE"))
+            written = engine_client().track({"rig": bpy.path.abspath(performer.relume_performer.rig_file),
+                                             "out": path, "frames": frames})
+        except (ServiceError, RigError) as exc:
+            return report_error(self, str(exc))
+        message = f"Wrote {written['frames']} frame(s) of '{performer.name}' to {written['track']}"
+        set_status(message)
+        self.report({"INFO"}, message)
+        return {"FINISHED"}
+
+
+class ReenactTask(EngineTask):
+    """Reenact the performer's keyed frames with the trained model, then relight them (two jobs)."""
+
+    phases = 2
+
+    def __init__(self, client: ServiceClient, context: bpy.types.Context) -> None:
+        super().__init__(client)
+        scene = self.scene = context.scene
+        self.view_layer = context.view_layer
+        settings = scene.relume
+        performer = settings.performer
+        check_performer(scene, performer)
+        self.model = bpy.path.abspath(settings.reenact_model) if settings.reenact_model else ""
+        if not os.path.isfile(os.path.join(self.model, MODEL_CONFIG)):
+            raise PlanError(f"{self.model or 'Model'}: not a trained model folder (set Model in the Relume "
+                            "panel to the folder relume train wrote)")
+        if settings.display != "NONE" and scene.camera is None:
+            raise PlanError("The scene has no active camera to show the plate on (or set Display to Image Only)")
+        self.stage = performer.relume_performer.stage
+        self.warnings = convert_lighting(scene, self.view_layer, self.stage, write=False).warnings  # refuse early
+        folder, name = output_folder(scene), _safe(performer.name)
+        self.capture = os.path.join(folder, f"{name}_reenacted")
+        self.track = self.client.track({"rig": bpy.path.abspath(performer.relume_performer.rig_file),
+                                        "out": os.path.join(folder, f"{name}_reenact.track"),
+                                        "frames": read_animation(scene, performer, scene_frames(scene, settings.frames))
+                                        })["track"]
+        self.label = "Reenacting"
+        self.plan: RelightPlan | None = None
+
+    def start(self) -> dict:
+        try:
+            return self.client.reenact({"model": self.model, "track": self.track, "out": self.capture})
+        except ServiceError:
+            os.remove(self.track)            # a refused reenact leaves nothing behind
+            raise
+
+    def job_done(self, state: dict) -> dict | Outcome:
+        if self.plan is None:
+            self.plan = build_plan(self.scene, self.view_layer, self.scene.relume.frames, "reenact",
+                                   PlateSource(self.capture, self.stage))
+            return self.next_job("Relighting", self.client.relight(self.plan.body))
+        return show_relit(self.scene, self.plan, state["paths"])
+
+
+@labelled
+class RELUME_OT_reenact_performer(TaskOperator, bpy.types.Operator):
+    bl_idname = Config.reenact_performer_idname
+    bl_options = {"REGISTER"}
+
+    def make_task(self, context: bpy.types.Context) -> ReenactTask:
+        set_status("Reading the performer's keys...")
+        return ReenactTask(engine_client(), context)
+
+
+CLASSES = (RELUME_OT_import_performer, RELUME_OT_export_track, RELUME_OT_reenact_performer)

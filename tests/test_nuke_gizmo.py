@@ -189,7 +189,9 @@ def test_init_and_menu_register_paths_callbacks_and_menus(nuke_session) -> None:
     for icon in (toolbar.icon, command.icon):
         assert (fake_nuke.PLUGIN / "icons" / icon).is_file()
     main = nuke.menu("Nuke").findItem("Relume")
-    assert [item.name for item in main.items] == ["Relume Relight", "Light-stage preview of selected", "Engine..."]
+    assert [item.name for item in main.items] == ["Relume Relight", "Relume Reenact", "Light-stage preview of selected",
+                                                  "Engine..."]
+    assert [item.name for item in toolbar.items] == ["Relume Relight", "Relume Reenact"]
     exec(main.findItem("Light-stage preview of selected").script(), {"nuke": nuke})  # nothing selected
     exec(main.findItem("Engine...").script(), {"nuke": nuke})
     assert nuke._state["messages"] == ["Select a Relume_Relight node first.", f"Relume engine Python:\n{sys.executable}"]

@@ -1,7 +1,8 @@
 """``relume reenact``: a trained model and a (transferred) track -> a standard capture of new OLAT frames.
 
 The capture written (``capture.yaml`` with the training capture's stage lights, half-float RGBA OLAT EXRs
-``olat/L{light:03d}/frame.{frame:04d}.exr`` with alpha, ``matte/frame.{frame:04d}.exr``) keeps the
+``olat/L{light:03d}/frame.{frame:04d}.exr`` with alpha, ``tracking/frame.{frame:04d}.exr`` with every stage
+light on (the sum of the OLATs: what a tracker or a preview reads), ``matte/frame.{frame:04d}.exr``) keeps the
 track's frame numbers, so ``relume relight``, the Nuke gizmo and the Blender extension read it unchanged.
 ``capture.yaml`` is written last, so an interrupted run never looks whole; ``skip_existing`` resumes.
 
@@ -30,6 +31,7 @@ from engine.synth.output import ImageWriter
 from engine.track.track_file import frame_numbers, read_track
 
 OLAT_PATTERN = "olat/L{light:03d}/frame.{frame:04d}.exr"
+TRACKING_PATTERN = "tracking/frame.{frame:04d}.exr"
 MATTE_PATTERN = "matte/frame.{frame:04d}.exr"
 
 
@@ -130,8 +132,9 @@ class ReenactJob:
         self.frames = frame_numbers(self.track)
 
     def _written(self, number: int) -> bool:
-        return (self.out / MATTE_PATTERN.format(frame=number)).is_file() and all(
-            (self.out / OLAT_PATTERN.format(light=i, frame=number)).is_file() for i in range(len(self.trained.basis)))
+        files = [MATTE_PATTERN.format(frame=number), TRACKING_PATTERN.format(frame=number)]
+        files += [OLAT_PATTERN.format(light=i, frame=number) for i in range(len(self.trained.basis))]
+        return all((self.out / name).is_file() for name in files)
 
     def pending_frames(self) -> list[int]:
         return [n for n in self.frames if not (self.skip_existing and self._written(n))]
@@ -160,6 +163,9 @@ class ReenactJob:
                     writer.exr(*pending_matte)
                 for light in range(len(basis)):
                     writer.exr(out / OLAT_PATTERN.format(light=light, frame=number), rgba[light])
+                lit = rgba[0].astype(np.float32)                     # every stage light on: the tracking frame
+                lit[..., :3] = rgba[..., :3].sum(axis=0, dtype=np.float32)
+                writer.exr(out / TRACKING_PATTERN.format(frame=number), lit)
                 matte = out / MATTE_PATTERN.format(frame=number)
                 pending_matte = matte, np.repeat(rgba[0, ..., 3:], 4, axis=-1)
                 if on_frame is not None:
@@ -169,7 +175,7 @@ class ReenactJob:
                 writer.exr(*pending_matte)
         stage = trained.config["stage"]
         return write_capture_yaml(out, self.frames, np.asarray(stage["directions"]), np.asarray(stage["rgb"]),
-                                  OLAT_PATTERN, None, MATTE_PATTERN,
+                                  OLAT_PATTERN, TRACKING_PATTERN, MATTE_PATTERN,
                                   extra={"reenacted": {"model": str(Path(self.model_dir).resolve()),
                                                        "track": str(Path(self.track_path).resolve())}})
 

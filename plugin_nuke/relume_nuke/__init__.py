@@ -1,4 +1,4 @@
-"""Relume for Nuke: the Relume_Relight gizmo's Python side.
+"""Relume for Nuke: the Relume_Relight and Relume_Reenact gizmos' Python side.
 
 Nuke does the pixel work (a native Read -> Multiply -> Merge(plus) graph inside the gizmo); this
 package only converts Nuke's lights into the engine's lights file, asks the engine
@@ -9,7 +9,9 @@ Modules: ``config`` (which Python runs the engine), ``engine_cli`` (child proces
 ``capture`` (capture description, Nuke sequence paths), ``lights`` (Nuke lights -> lights file),
 ``graph`` (the live node graph), ``live`` (weights on knob and light changes), ``batch`` (engine
 renders, farm chunks), ``callbacks`` (what the gizmo and menus call), ``plugin`` (paths, menus),
-``panel`` and ``qt`` (the light-stage panel).
+``panel`` and ``qt`` (the light-stage panel), ``engine_steps`` (engine commands in turn, progress and
+cancel), ``reenact`` (the Relume_Reenact gizmo: track, transfer, reenact the source plate).
 """
 
 GIZMO_CLASS = "Relume_Relight"
+REENACT_CLASS = "Relume_Reenact"

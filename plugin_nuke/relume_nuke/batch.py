@@ -18,16 +18,15 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 
 import nuke
 
 from relume_nuke import graph, live, state
-from relume_nuke.engine_cli import EngineError, engine_command, error_message, popen_options
-from relume_nuke.host import in_gui, in_main_thread
+from relume_nuke.engine_cli import EngineError, engine_command
+from relume_nuke.engine_steps import Step, start
+from relume_nuke.host import in_gui
 
-POLL_S = 0.25
 _FRAME_FIELD = re.compile(r"#+|%0?(\d*)d")
 
 
@@ -76,11 +75,14 @@ class RenderPlan:
                               "--method", self.method)
 
 
-def make_plan(gizmo) -> RenderPlan:
-    """Read the gizmo (main thread) and write the lights file beside the output."""
-    capture = state.stored_capture(gizmo)
-    if capture is None:
-        raise EngineError(f"{gizmo.name()}: choose a capture first")
+def make_plan(gizmo, capture_folder: str | None = None) -> RenderPlan:
+    """Read the gizmo (main thread) and write the lights file beside the output. ``capture_folder``: a
+    capture that does not exist yet (a farm's reenacted capture) instead of the gizmo's loaded one."""
+    if capture_folder is None:
+        capture = state.stored_capture(gizmo)
+        if capture is None:
+            raise EngineError(f"{gizmo.name()}: choose a capture first")
+        capture_folder = capture.folder
     entries, _warnings = live.lighting_entries(gizmo)
     if not entries:
         raise EngineError(f"{gizmo.name()}: no lights connected (lights input or env input)")
@@ -92,7 +94,7 @@ def make_plan(gizmo) -> RenderPlan:
         raise EngineError(f"{gizmo.name()}: frame range {first}-{last} is empty")
     lights_path = os.path.join(os.path.dirname(output), f"{output_stem(output)}.lights.json")
     lights_file = live.write_lights_file(entries, lights_path)
-    return RenderPlan(gizmo.fullName(), capture.folder, lights_file.replace("\\", "/"), output, first, last,
+    return RenderPlan(gizmo.fullName(), capture_folder, lights_file.replace("\\", "/"), output, first, last,
                       float(gizmo["exposure"].value()), str(gizmo["method"].value()))
 
 
@@ -110,64 +112,26 @@ def command_line(command: list) -> str:
 def write_farm_jobs(plan: RenderPlan, size: int) -> tuple:
     """Write ``<output folder>/farm/<stem>.job.json`` and ``.commands.txt``; return both paths."""
     folder = os.path.join(os.path.dirname(plan.output), "farm")
-    os.makedirs(folder, exist_ok=True)
     stem = output_stem(plan.output)
     parts = [{"frames": f"{a}-{b}", "command": plan.command(a, b)} for a, b in chunks(plan.first, plan.last, size)]
     job = {"format": 1, "node": plan.node, "capture": plan.capture, "lights": plan.lights_file, "output": plan.output,
            "frames": f"{plan.first}-{plan.last}", "exposure": plan.exposure, "method": plan.method,
            "engine_python": parts[0]["command"][0], "chunks": parts}
+    return write_job_files(folder, stem, job, [p["command"] for p in parts])
+
+
+def write_job_files(folder: str, stem: str, job: dict, commands: list) -> tuple:
+    """``<folder>/<stem>.job.json`` (``job``) and ``<stem>.commands.txt`` (one line per command, in an order
+    that respects dependencies), each written atomically; returns both paths."""
+    os.makedirs(folder, exist_ok=True)
     job_path = os.path.join(folder, f"{stem}.job.json")
     commands_path = os.path.join(folder, f"{stem}.commands.txt")
     for path, text in ((job_path, json.dumps(job, indent=1)),
-                       (commands_path, "".join(command_line(p["command"]) + "\n" for p in parts))):
+                       (commands_path, "".join(command_line(command) + "\n" for command in commands))):
         with open(path + ".tmp", "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(path + ".tmp", path)
     return job_path, commands_path
-
-
-class ConsoleProgress:
-    """ProgressTask's three methods for ``nuke -t``: progress printed, never cancelled."""
-
-    def __init__(self, name: str) -> None:
-        self.name, self.message, self.last = name, "", -1
-
-    def setMessage(self, message: str) -> None:  # noqa: N802 (Nuke's spelling)
-        self.message = message
-
-    def setProgress(self, percent: int) -> None:  # noqa: N802
-        if percent != self.last:
-            self.last = percent
-            print(f"{self.name}: {percent}% {self.message}", flush=True)
-
-    def isCancelled(self) -> bool:  # noqa: N802
-        return False
-
-
-class Cancelled(RuntimeError):
-    """The artist cancelled the render; finished frames are kept."""
-
-
-def run(plan: RenderPlan, task) -> None:
-    """Run the engine over the plan's frames, reporting on ``task`` (a ProgressTask) by counting
-    the frames on disk; terminate the engine if the task is cancelled."""
-    frames = range(plan.first, plan.last + 1)
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as errors:
-        process = subprocess.Popen(plan.command(plan.first, plan.last), stdout=subprocess.DEVNULL, stderr=errors,
-                                   text=True, **popen_options())
-        while process.poll() is None:
-            done = sum(1 for f in frames if os.path.isfile(frame_path(plan.output, f)))
-            task.setMessage(f"{done} of {len(frames)} frames")
-            task.setProgress(int(100 * done / len(frames)))
-            if task.isCancelled():
-                process.terminate()
-                process.wait()
-                raise Cancelled(f"render cancelled; {done} frame(s) kept in {os.path.dirname(plan.output)}")
-            time.sleep(POLL_S)
-        errors.seek(0)
-        if process.returncode != 0:
-            raise EngineError(error_message(errors.read(), process.returncode))
-    task.setProgress(100)
 
 
 def finish(plan: RenderPlan, problem: Exception | None) -> None:
@@ -186,29 +150,15 @@ def finish(plan: RenderPlan, problem: Exception | None) -> None:
     state.set_status(gizmo, f"engine render {plan.first}-{plan.last} in {os.path.dirname(plan.output)}")
 
 
-def _render_in_thread(plan: RenderPlan) -> None:
-    task = nuke.ProgressTask(f"Relume render {plan.node}")
-    try:
-        run(plan, task)
-        in_main_thread(finish, plan, None)
-    except (RuntimeError, OSError) as exc:
-        in_main_thread(finish, plan, exc)
-    finally:
-        del task  # the progress bar closes when its task object goes away
-
-
 def render_local(gizmo) -> threading.Thread | None:
     """Render the gizmo's frame range with the engine on this machine (background thread in the
     GUI, blocking under ``nuke -t``); returns the thread in the GUI."""
     plan = make_plan(gizmo)
-    if in_gui():
-        worker = threading.Thread(target=_render_in_thread, args=(plan,), name=f"relume render {plan.node}", daemon=True)
-        worker.start()
-        return worker
-    try:
-        run(plan, ConsoleProgress(f"relume render {plan.node}"))
-    except (RuntimeError, OSError) as exc:
-        finish(plan, exc)
-        raise
-    finish(plan, None)
-    return None
+    frames = range(plan.first, plan.last + 1)
+
+    def on_disk(_stderr: str) -> tuple:
+        done = sum(1 for f in frames if os.path.isfile(frame_path(plan.output, f)))
+        return done / len(frames), f"{done} of {len(frames)} frames in {os.path.dirname(plan.output)}"
+
+    step = Step("render", plan.command(plan.first, plan.last), progress=on_disk)
+    return start(f"Relume render {plan.node}", [step], lambda problem: finish(plan, problem))

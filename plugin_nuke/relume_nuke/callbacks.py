@@ -30,7 +30,7 @@ CAPTURE_SEARCH_DEPTH = 4  # folders above a plate Read's file searched for captu
 
 
 @contextlib.contextmanager
-def _reported(gizmo, popup: bool):
+def reported(gizmo, popup: bool):
     """Show an engine, file or value problem in the gizmo's status knob instead of raising it,
     and in a message box too for explicit button presses (``popup``) in the GUI."""
     try:
@@ -104,24 +104,32 @@ def guess_capture(path: str) -> str | None:
     return None
 
 
+def reenacted_capture(node) -> str | None:
+    """The capture a Relume_Reenact node (or any node with a ``reenacted_capture`` knob) has written."""
+    knob = node.knob("reenacted_capture") if node is not None else None
+    value = knob.value() if knob is not None else ""
+    return value if value and os.path.isfile(value) else None
+
+
 def on_create() -> None:
     """onCreate of the gizmo (also runs when a script containing it loads)."""
     gizmo = nuke.thisNode()
-    with _reported(gizmo, popup=False):
+    with reported(gizmo, popup=False):
         restore(gizmo)
 
 
 def knob_changed() -> None:
     """knobChanged of the gizmo: capture -> rebuild; lighting knobs or inputs -> new weights."""
     gizmo, name = nuke.thisNode(), nuke.thisKnob().name()
-    with _reported(gizmo, popup=False):
+    with reported(gizmo, popup=False):
         if name == "capture":
             load(gizmo)
         elif name == "mode":
             show_mode(gizmo)
         elif name in REWEIGHT_KNOBS:
             if name == "inputChange" and not gizmo["capture"].value():
-                found = guess_capture(read_file_path(gizmo.input(PLATE_INPUT)) or "")
+                plate = gizmo.input(PLATE_INPUT)
+                found = guess_capture(read_file_path(plate) or "") or reenacted_capture(plate)
                 if found:
                     gizmo["capture"].setValue(found)  # programmatic: Nuke 13-16 run no knobChanged for it
                     load(gizmo)
@@ -133,14 +141,14 @@ def knob_changed() -> None:
 def reload_capture() -> None:
     """'Reload' button: describe the capture again (files added or recalibrated)."""
     gizmo = nuke.thisNode()
-    with _reported(gizmo, popup=True):
+    with reported(gizmo, popup=True):
         load(gizmo)
 
 
 def update_now() -> None:
     """'Update now' button: recompute the weights even if the lighting looks unchanged."""
     gizmo = nuke.thisNode()
-    with _reported(gizmo, popup=True):
+    with reported(gizmo, popup=True):
         state.store_weights(gizmo, None)
         live.request_update(gizmo)
 
@@ -148,14 +156,14 @@ def update_now() -> None:
 def render_local() -> None:
     """'Render with engine' button."""
     gizmo = nuke.thisNode()
-    with _reported(gizmo, popup=True):
+    with reported(gizmo, popup=True):
         batch.render_local(gizmo)
 
 
 def write_farm_jobs() -> None:
     """'Write farm jobs' button: job description and command lines, one per chunk of frames."""
     gizmo = nuke.thisNode()
-    with _reported(gizmo, popup=True):
+    with reported(gizmo, popup=True):
         job, commands = batch.write_farm_jobs(batch.make_plan(gizmo), int(gizmo["chunk_size"].value()))
         state.set_status(gizmo, f"farm job written: {job}")
         if in_gui():
@@ -185,7 +193,7 @@ def light_changed() -> None:
         gizmos = nuke.allNodes(GIZMO_CLASS, recurseGroups=True)
     for gizmo in gizmos:
         if gizmo["live_update"].value() and feeds(node, gizmo):
-            with _reported(gizmo, popup=False):
+            with reported(gizmo, popup=False):
                 live.request_update(gizmo)
 
 

@@ -28,11 +28,12 @@ def popen_options() -> dict:
     return options
 
 
-def engine_command(*arguments: str) -> list:
-    """The argument list of ``python -P -m engine -q ARGUMENTS`` with the configured interpreter. ``-P``
-    (Python 3.11+, the engine's) keeps Nuke's working folder off ``sys.path``, so a ``yaml.py`` or an
-    ``engine/`` folder where Nuke was started is never imported by the engine."""
-    return [engine_python(), "-P", "-m", "engine", "-q", *arguments]
+def engine_command(*arguments: str, quiet: bool = True) -> list:
+    """The argument list of ``python -P -m engine -q ARGUMENTS`` with the configured interpreter (without
+    ``-q`` when not ``quiet``: the engine then draws tqdm progress on stderr). ``-P`` (Python 3.11+, the
+    engine's) keeps Nuke's working folder off ``sys.path``, so a ``yaml.py`` or an ``engine/`` folder where
+    Nuke was started is never imported by the engine."""
+    return [engine_python(), "-P", "-m", "engine", *(["-q"] if quiet else []), *arguments]
 
 
 def error_message(stderr: str, returncode: int) -> str:

@@ -50,12 +50,12 @@ def graph_light_count(gizmo) -> int:
     return sum(1 for node in gizmo.nodes() if node.name().startswith(PREFIX + "w_"))
 
 
-def read_sequence(read, path: str, first: int, last: int) -> None:
-    """Point a Read at an image sequence (``####`` frames), raw: no colour conversion, so the
+def read_sequence(read, path: str, first: int, last: int, raw: bool = True) -> None:
+    """Point a Read at an image sequence (``####`` frames), by default raw: no colour conversion, so the
     pixels are the capture's (or the engine's) scene-linear values, as the engine sums them."""
     path = path.replace("\\", "/")  # Nuke wants forward slashes on every platform
     read["file"].fromUserText(f"{path} {first}-{last}")
-    read["raw"].setValue(True)
+    read["raw"].setValue(raw)
 
 
 def build_live_graph(gizmo, info: CaptureInfo) -> None:

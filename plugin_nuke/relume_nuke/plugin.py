@@ -6,10 +6,11 @@ import os
 
 import nuke
 
-from relume_nuke import GIZMO_CLASS
+from relume_nuke import GIZMO_CLASS, REENACT_CLASS
 from relume_nuke.config import EngineNotConfigured, engine_python
 
 CREATE_GIZMO = f"nuke.createNode('{GIZMO_CLASS}')"
+CREATE_REENACT = "import relume_nuke.plugin; relume_nuke.plugin.create_reenact()"
 
 
 def plugin_folder() -> str:
@@ -54,11 +55,19 @@ def show_engine() -> None:
         nuke.message(f"Relume engine not configured:\n{exc}")
 
 
+def create_reenact() -> None:
+    """Menu command: a Relume_Reenact (fed by the selected node) and a Relume_Relight lighting its output."""
+    reenact = nuke.createNode(REENACT_CLASS)
+    nuke.createNode(GIZMO_CLASS, inpanel=False).setInput(0, reenact)
+
+
 def build_menus() -> None:
     """A Relume toolbar (the Nodes menu) and a Relume menu in Nuke's main menu bar."""
     toolbar = nuke.menu("Nodes").addMenu("Relume", icon="relume.png")
     toolbar.addCommand("Relume Relight", CREATE_GIZMO, icon=f"{GIZMO_CLASS}.png")
+    toolbar.addCommand("Relume Reenact", CREATE_REENACT, icon=f"{GIZMO_CLASS}.png")
     main = nuke.menu("Nuke").addMenu("Relume")
     main.addCommand("Relume Relight", CREATE_GIZMO, icon=f"{GIZMO_CLASS}.png")
+    main.addCommand("Relume Reenact", CREATE_REENACT, icon=f"{GIZMO_CLASS}.png")
     main.addCommand("Light-stage preview of selected", "import relume_nuke.plugin; relume_nuke.plugin.preview_selected()")
     main.addCommand("Engine...", "import relume_nuke.plugin; relume_nuke.plugin.show_engine()")

@@ -1,0 +1,224 @@
+"""The Relume_Reenact gizmo: a source performer's plate in, the target's reenacted capture out.
+
+Input 0 is a Read of the source footage. The engine, in order: ``relume track`` the plate (with overlay
+PNGs of the fitted mesh), ``relume transfer`` its expressions onto the track the trained model learnt
+from (the model's ``config.json`` names it), ``relume reenact`` the model into a capture folder. The
+gizmo's Switch shows the source, the reenacted target with every stage light on (the capture's tracking
+frames), or the track overlay. Lighting is Relume_Relight's job: a Relume_Relight fed by this node
+takes the reenacted capture, so the same light, environment and animated-weight controls apply, and
+"Write farm jobs" writes one job with track -> transfer -> reenact -> the connected relights' chunks,
+each task naming the tasks it depends on.
+
+Files go under the ``work_folder`` knob (default ``<script folder>/relume/<node>``): ``source.track``,
+``overlay/overlay.####.png``, ``result.track``, ``reenacted/`` (a standard capture), ``farm/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import replace
+
+import nuke
+
+from relume_nuke import GIZMO_CLASS, batch, callbacks, graph, state
+from relume_nuke.engine_cli import EngineError, engine_command
+from relume_nuke.engine_steps import Step, start
+from relume_nuke.host import in_gui
+
+SOURCE_INPUT = 0
+SWITCH = "relume_show"
+REENACTED_READ = "relume_reenacted_read"
+OVERLAY_READ = "relume_overlay_read"
+SHOW = {"source": 0, "reenacted": 1, "track overlay": 2}   # relume_show inputs, the ``show`` knob's items
+CAPTURE_KNOB = "reenacted_capture"                          # hidden: the capture.yaml once reenacted
+MODEL_CONFIG = "config.json"
+_PRINTF = re.compile(r"%0?(\d*)d")
+
+
+def work_folder(gizmo) -> str:
+    """The ``work_folder`` knob, else ``<script folder>/relume/<node>`` (the temp folder when unsaved)."""
+    chosen = (gizmo["work_folder"].evaluate() or "").strip()
+    return (chosen or os.path.dirname(batch.default_output(gizmo))).replace("\\", "/")
+
+
+def source_pattern(gizmo) -> str:
+    """The plate Read's sequence as the engine names sequences (``plate.####.png``)."""
+    read = gizmo.input(SOURCE_INPUT)
+    path = nuke.filename(read) if read is not None and read.Class() == "Read" else None
+    if not path:
+        raise EngineError(f"{gizmo.name()}: connect a Read of the source performer's footage to input 0")
+    return _PRINTF.sub(lambda m: "#" * max(1, int(m.group(1) or 1)), path.replace("\\", "/"))
+
+
+def trained_track(model: str) -> str:
+    """The target track the model was trained on (its config.json says), checked to exist."""
+    config_path = os.path.join(model, MODEL_CONFIG)
+    try:
+        with open(config_path, encoding="utf-8") as handle:
+            track = json.load(handle).get("track")
+    except FileNotFoundError:
+        raise EngineError(f"{model}: not a trained model folder (no {MODEL_CONFIG}; relume train --out makes one)") \
+            from None
+    except (OSError, ValueError) as exc:
+        raise EngineError(f"{config_path}: unreadable ({exc})") from None
+    if not track or not os.path.isfile(track):
+        raise EngineError(f"{config_path}: the target track it was trained on ({track}) is not there")
+    return track
+
+
+def steps(gizmo, through: str) -> list:
+    """The engine steps up to ``through`` ("track" or "reenact"), named and with their dependencies."""
+    work = work_folder(gizmo)
+    first, last = int(gizmo["frame_first"].value()), int(gizmo["frame_last"].value())
+    if last < first:
+        raise EngineError(f"{gizmo.name()}: frame range {first}-{last} is empty")
+    source, result = f"{work}/source.track", f"{work}/result.track"
+    planned = [Step("track", engine_command("track", source_pattern(gizmo), "--out", source, "--frames",
+                                            f"{first}-{last}", "--preview", f"{work}/overlay", quiet=False))]
+    if through == "track":
+        return planned
+    model = (gizmo["model"].evaluate() or "").strip().replace("\\", "/")
+    if not model:
+        raise EngineError(f"{gizmo.name()}: choose the trained model folder (relume train --out)")
+    planned.append(Step("transfer", engine_command("transfer", source, "--onto", trained_track(model), "--out",
+                                                   result, quiet=False), ("track",)))
+    planned.append(Step("reenact", engine_command("reenact", model, "--track", result, "--out", f"{work}/reenacted",
+                                                  quiet=False), ("transfer",)))
+    return planned
+
+
+def _inside(gizmo, name: str):
+    with gizmo:
+        return nuke.toNode(name)
+
+
+def show(gizmo, what: str) -> None:
+    """Point the Switch at ``what`` (a ``show`` knob value) and keep the knob in step."""
+    _inside(gizmo, SWITCH)["which"].setValue(SHOW[what])
+    gizmo["show"].setValue(what)   # programmatic: Nuke 13-16 run no knobChanged for it
+
+
+def _frames(gizmo) -> tuple:
+    return int(gizmo["frame_first"].value()), int(gizmo["frame_last"].value())
+
+
+def refresh(gizmo) -> None:
+    """Point the internal Reads at what the work folder holds and show the ``show`` knob's choice."""
+    work, (first, last) = work_folder(gizmo), _frames(gizmo)
+    graph.read_sequence(_inside(gizmo, OVERLAY_READ), f"{work}/overlay/overlay.####.png", first, last, raw=False)
+    graph.read_sequence(_inside(gizmo, REENACTED_READ), f"{work}/reenacted/tracking/frame.####.exr", first, last)
+    _inside(gizmo, SWITCH)["which"].setValue(SHOW[gizmo["show"].value()])
+
+
+def follow_plate(gizmo) -> None:
+    """Frame range = the plate Read's (``first``/``last`` knobs)."""
+    read = gizmo.input(SOURCE_INPUT)
+    if read is not None and read.Class() == "Read":
+        gizmo["frame_first"].setValue(int(read["first"].value()))
+        gizmo["frame_last"].setValue(int(read["last"].value()))
+        refresh(gizmo)
+
+
+def downstream_relights(gizmo) -> list:
+    """Relume_Relight nodes whose plate input is this gizmo."""
+    with nuke.root():
+        nodes = nuke.allNodes(GIZMO_CLASS, recurseGroups=True)
+    return [node for node in nodes if node.input(0) is not None and node.input(0).fullName() == gizmo.fullName()]
+
+
+def hand_over(gizmo) -> None:
+    """Give the reenacted capture to the Relume_Relight nodes this gizmo feeds (their lighting applies)."""
+    capture = f"{work_folder(gizmo)}/reenacted/capture.yaml"
+    gizmo[CAPTURE_KNOB].setValue(capture)
+    for relight in downstream_relights(gizmo):
+        relight["capture"].setValue(capture)  # programmatic: no knobChanged in Nuke 13-16, so loaded here
+        with callbacks.reported(relight, popup=False):
+            callbacks.load(relight)
+
+
+def _finished(node_name: str, through: str, problem: Exception | None) -> None:
+    gizmo = nuke.toNode(node_name)
+    if gizmo is None:
+        return
+    if problem is not None:
+        state.set_status(gizmo, str(problem), problem=True)
+        if in_gui():
+            nuke.message(f"Relume {through} failed:\n{problem}")
+        return
+    refresh(gizmo)
+    if through == "track":
+        show(gizmo, "track overlay")
+        state.set_status(gizmo, f"tracked {work_folder(gizmo)}/source.track")
+        return
+    show(gizmo, "reenacted")
+    hand_over(gizmo)
+    state.set_status(gizmo, f"reenacted capture in {work_folder(gizmo)}/reenacted")
+
+
+def run(gizmo, through: str):
+    """Run the steps through ``through`` on this machine (worker thread in the GUI)."""
+    planned = steps(gizmo, through)
+    name = gizmo.fullName()
+    return start(f"Relume {through} {name}", planned, lambda problem: _finished(name, through, problem))
+
+
+def write_farm_jobs(gizmo, chunk_size: int) -> tuple:
+    """``<work>/farm/reenact.job.json`` (tasks with ``depends``) and ``reenact.commands.txt`` (in order): track,
+    transfer, reenact, then every connected Relume_Relight's relight chunks of the reenacted capture over this
+    node's frame range (its lighting, exposure and output as that node has them)."""
+    work, (first, last) = work_folder(gizmo), _frames(gizmo)
+    tasks = [{"name": s.name, "command": s.command, "depends": list(s.depends)} for s in steps(gizmo, "reenact")]
+    for relight in downstream_relights(gizmo):
+        plan = replace(batch.make_plan(relight, f"{work}/reenacted"), first=first, last=last)
+        for a, b in batch.chunks(plan.first, plan.last, chunk_size):
+            tasks.append({"name": f"relight {relight.name()} {a}-{b}", "command": plan.command(a, b),
+                          "depends": ["reenact"]})
+    job = {"format": 1, "kind": "relume-reenact", "node": gizmo.fullName(), "work_folder": work,
+           "frames": f"{first}-{last}", "tasks": tasks}
+    return batch.write_job_files(f"{work}/farm", "reenact", job, [task["command"] for task in tasks])
+
+
+# ---------------------------------------------------------------- entry points named in the gizmo
+
+
+def on_create() -> None:
+    """onCreate (also when a script holding the gizmo loads): point the Reads at the work folder."""
+    gizmo = nuke.thisNode()
+    with callbacks.reported(gizmo, popup=False):
+        refresh(gizmo)
+
+
+def knob_changed() -> None:
+    """knobChanged: a new plate sets the frame range; ``show``, ``work_folder`` and the range re-point the Reads."""
+    gizmo, name = nuke.thisNode(), nuke.thisKnob().name()
+    with callbacks.reported(gizmo, popup=False):
+        if name == "inputChange":
+            follow_plate(gizmo)
+        elif name in ("show", "work_folder", "frame_first", "frame_last"):
+            refresh(gizmo)
+
+
+def track_source() -> None:
+    """'Track source' button."""
+    gizmo = nuke.thisNode()
+    with callbacks.reported(gizmo, popup=True):
+        run(gizmo, "track")
+
+
+def reenact() -> None:
+    """'Reenact' button: track, transfer, reenact."""
+    gizmo = nuke.thisNode()
+    with callbacks.reported(gizmo, popup=True):
+        run(gizmo, "reenact")
+
+
+def write_farm() -> None:
+    """'Write farm jobs' button."""
+    gizmo = nuke.thisNode()
+    with callbacks.reported(gizmo, popup=True):
+        job, commands = write_farm_jobs(gizmo, int(gizmo["chunk_size"].value()))
+        state.set_status(gizmo, f"farm job written: {job}")
+        if in_gui():
+            nuke.message(f"Relume farm job:\n{job}\n{commands}")

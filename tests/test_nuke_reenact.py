@@ -1,0 +1,125 @@
+"""The Relume_Reenact gizmo in the fake Nuke: source plate in, the target's reenacted capture out, handed to a
+Relume_Relight for lighting; the engine runs for real (track, transfer, reenact on the small shared model)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fake_nuke  # noqa: E402
+import nuke  # noqa: E402
+from fake_nuke.interpreter import evaluate  # noqa: E402
+from fake_nuke.scenes import aim_rotation, make_light, matrix, nuke_session, rgba  # noqa: E402,F401,F811
+from relume_nuke import plugin, reenact  # noqa: E402
+
+FIRST, LAST = 1001, 1008
+
+
+@pytest.fixture
+def source(nuke_session, small_target: dict, tmp_path: Path):
+    """A Relume_Reenact whose panel is open, fed by a Read of the small target's source footage, working in
+    tmp_path/work; and a Relume_Relight fed by it, lit by one directional light."""
+    plate = nuke.nodes.Read()
+    plate["file"].setValue(str(small_target["capture"] / "source/frames/frame.####.png"))
+    plate["first"].setValue(FIRST)
+    plate["last"].setValue(LAST)
+    gizmo = nuke.createNode("Relume_Reenact")
+    gizmo.showControlPanel()
+    gizmo.setInput(0, plate)
+    nuke.user_changes(gizmo["work_folder"], str(tmp_path / "work"))
+    relight = nuke.createNode("Relume_Relight")
+    relight.setInput(0, gizmo)
+    scene = nuke.nodes.Scene()
+    scene.setInput(0, make_light("DirectLight", matrix(aim_rotation([0.4, 0.5, 0.8]))))
+    relight.setInput(1, scene)
+    relight["render_path"].setValue(str(tmp_path / "relit" / "relit.####.exr"))
+    return gizmo, plate, relight
+
+
+def test_a_fresh_node_passes_the_source_through_and_follows_its_range(source) -> None:
+    gizmo, plate, _ = source
+    assert (gizmo["frame_first"].value(), gizmo["frame_last"].value()) == (FIRST, LAST)
+    assert np.array_equal(evaluate(gizmo, 1003), evaluate(plate, 1003))
+    assert "choose a trained model" in gizmo["status"].value()
+
+
+@pytest.mark.slow
+def test_track_reenact_and_the_relight_takes_the_capture(source, small_model: Path, tmp_path: Path) -> None:
+    gizmo, _, relight = source
+    work = tmp_path / "work"
+    nuke.env["gui"] = True                          # Track source: a worker thread with a progress bar
+    reenact.run(gizmo, "track").join(300)
+    assert fake_nuke.run_main_thread() == 1
+    (task,) = nuke._state["progress"]
+    assert task.values[-1] == 100 and task.values == sorted(task.values)
+    assert gizmo["show"].value() == "track overlay" and "tracked" in gizmo["status"].value()
+    assert np.array_equal(evaluate(gizmo, 1004)[..., :3], rgba(work / "overlay/overlay.1004.png")[..., :3])
+
+    nuke.env["gui"] = False                         # Reenact under nuke -t: blocking
+    nuke.user_changes(gizmo["model"], str(small_model))
+    gizmo["reenact"].execute()
+    assert gizmo["show"].value() == "reenacted", gizmo["status"].value()
+    assert np.array_equal(evaluate(gizmo, 1002), rgba(work / "reenacted/tracking/frame.1002.exr"))
+    capture = str(work / "reenacted" / "capture.yaml")
+    assert relight["capture"].value() == capture and "12 stage lights" in relight["status"].value()
+    relight["render_local"].execute()               # the relight's own controls light the reenacted target
+    written = rgba(tmp_path / "relit" / "relit.1005.exr")
+    assert np.array_equal(evaluate(relight, 1005), written) and written[..., :3].max() > 0.0
+
+    other = nuke.createNode("Relume_Relight")       # connected later: it finds the capture itself
+    other.setInput(0, gizmo)
+    assert other["capture"].value() == capture
+
+
+@pytest.mark.slow
+def test_farm_job_names_dependencies_and_runs_in_order(source, small_model: Path, tmp_path: Path) -> None:
+    gizmo, _, relight = source
+    nuke.user_changes(gizmo["model"], str(small_model))
+    gizmo["chunk_size"].setValue(5)
+    gizmo["write_farm"].execute()
+    farm = tmp_path / "work" / "farm"
+    job = json.loads((farm / "reenact.job.json").read_text())
+    names = [task["name"] for task in job["tasks"]]
+    assert names == ["track", "transfer", "reenact", f"relight {relight.name()} 1001-1005",
+                     f"relight {relight.name()} 1006-1008"]
+    assert [task["depends"] for task in job["tasks"]] == [[], ["track"], ["transfer"], ["reenact"], ["reenact"]]
+    lines = (farm / "reenact.commands.txt").read_text().splitlines()
+    assert len(lines) == 5
+    for line in lines:                              # farm nodes, in dependency order
+        done = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, (line, done.stderr[-2000:])
+    assert sorted(p.name for p in (tmp_path / "relit").glob("relit.*.exr")) == [
+        f"relit.{f}.exr" for f in range(FIRST, LAST + 1)]
+
+
+def test_bad_input_is_said_in_the_status(source, tmp_path: Path) -> None:
+    gizmo, plate, _ = source
+    gizmo["reenact"].execute()
+    assert "choose the trained model folder" in gizmo["status"].value()
+    nuke.user_changes(gizmo["model"], str(tmp_path))
+    gizmo["reenact"].execute()
+    assert f"{tmp_path}: not a trained model folder" in gizmo["status"].value()
+    gizmo.setInput(0, None)
+    gizmo["track_source"].execute()
+    assert "connect a Read of the source performer's footage" in gizmo["status"].value()
+    missing = nuke.nodes.Read()
+    missing["file"].setValue(str(tmp_path / "nothing" / "plate.####.png"))
+    gizmo.setInput(0, missing)
+    gizmo["track_source"].execute()                 # the engine's own message reaches the status
+    assert "plate.####.png" in gizmo["status"].value()
+    assert not (tmp_path / "work" / "source.track").exists()
+
+
+def test_the_menu_makes_a_reenact_feeding_a_relight(nuke_session) -> None:
+    plugin.create_reenact()
+    (relight,) = nuke.allNodes("Relume_Relight")
+    (gizmo,) = nuke.allNodes("Relume_Reenact")
+    assert relight.input(0) is gizmo

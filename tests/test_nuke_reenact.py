@@ -4,6 +4,7 @@ Relume_Relight for lighting; the engine runs for real (track, transfer, reenact 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -18,9 +19,12 @@ import fake_nuke  # noqa: E402
 import nuke  # noqa: E402
 from fake_nuke.interpreter import evaluate  # noqa: E402
 from fake_nuke.scenes import aim_rotation, make_light, matrix, nuke_session, rgba  # noqa: E402,F401,F811
+from engine.io.colour import srgb_encode  # noqa: E402
+from engine.io.exr import write_image  # noqa: E402
 from relume_nuke import plugin, reenact  # noqa: E402
 
 FIRST, LAST = 1001, 1008
+DOCS_IMAGE = Path(__file__).resolve().parents[1] / "docs" / "images" / "nuke_reenact.png"
 
 
 @pytest.fixture
@@ -123,3 +127,44 @@ def test_the_menu_makes_a_reenact_feeding_a_relight(nuke_session) -> None:
     (relight,) = nuke.allNodes("Relume_Relight")
     (gizmo,) = nuke.allNodes("Relume_Reenact")
     assert relight.input(0) is gizmo
+
+
+@pytest.mark.skipif(not os.environ.get("RELUME_DOCS_REENACT"), reason="set RELUME_DOCS_REENACT to a reenact benchmark "
+                    "folder (benchmarks/reenact.py --work) to draw the README picture")
+def test_readme_picture(nuke_session, tmp_path: Path) -> None:
+    """The README picture: what the node graph shows at frame 1020 of the benchmark's source footage (frames
+    1016-1024 tracked): the plate, the track overlay, the reenacted target (all stage lights), the
+    Relume_Relight fed by it under a key light."""
+    bench = Path(os.environ["RELUME_DOCS_REENACT"])
+    plate = nuke.nodes.Read()
+    plate["file"].setValue(str(bench / "capture/source/frames/frame.####.png"))
+    plate["first"].setValue(1016)
+    plate["last"].setValue(1024)
+    gizmo = nuke.createNode("Relume_Reenact")
+    gizmo.showControlPanel()
+    gizmo.setInput(0, plate)
+    nuke.user_changes(gizmo["work_folder"], str(tmp_path / "work"))
+    nuke.user_changes(gizmo["model"], str(bench / "model_networkk2semantic"))
+    relight = nuke.createNode("Relume_Relight")
+    relight.setInput(0, gizmo)
+    scene = nuke.nodes.Scene()
+    scene.setInput(0, make_light("DirectLight", matrix(aim_rotation([0.6, 0.4, 0.7])), color=[1.0, 0.85, 0.7]))
+    relight.setInput(1, scene)
+    gizmo["reenact"].execute()
+    assert gizmo["show"].value() == "reenacted", gizmo["status"].value()
+    from relume_nuke import live
+
+    live.QUEUE.wait()
+    fake_nuke.run_main_thread()
+    tiles = [evaluate(plate, 1020)]
+    for shown in ("track overlay", "reenacted"):
+        nuke.user_changes(gizmo["show"], shown)
+        tiles.append(evaluate(gizmo, 1020))
+    tiles.append(evaluate(relight, 1020))
+    def exposed(t: np.ndarray) -> np.ndarray:        # linear tiles: their 99th percentile to 0.9, over grey
+        scale = 0.9 / max(1e-6, float(np.percentile(t[..., :3][t[..., 3] > 0.5], 99)))
+        return srgb_encode(t[..., :3] * scale + 0.18 * (1.0 - t[..., 3:]))
+
+    encoded = [tiles[0][..., :3], tiles[1][..., :3]] + [exposed(t) for t in tiles[2:]]
+    sheet = np.concatenate([np.clip(t, 0.0, 1.0) for t in encoded], axis=1).repeat(2, 0).repeat(2, 1)
+    write_image(DOCS_IMAGE, sheet.astype(np.float32), "uint8")

@@ -87,6 +87,23 @@ def test_relight_writes_what_the_library_computes(service, capture, tmp_path):
     np.testing.assert_allclose(relit, expected.astype(np.float16), rtol=0, atol=0)
 
 
+def test_animated_lights_light_each_frame_with_its_own(service, capture, tmp_path):
+    """``frame_lights``: frame 1002 under a brighter sun, frame 1003 under the other lights again."""
+    brighter = [{**LIGHTS[0], "rgb": [6.0, 5.4, 4.5]}]
+    status, reply = service.call("POST", "/relight", {"capture": str(capture.folder), "lights": LIGHTS[:1],
+                                                      "frame_lights": {"1002": brighter}, "frames": "1001-1003",
+                                                      "out": str(tmp_path / "anim.####.exr"), "wait": True})
+    assert status == 200 and reply["state"] == "done", reply
+    for path, lights in zip(reply["paths"], (LIGHTS[:1], brighter, LIGHTS[:1])):
+        expected = relight_frame(capture, capture_weights(capture, lights_from_dicts(lights, "test")), DEMO_FRAME)
+        image = read_image(path)
+        relit = np.concatenate([image.rgb, image.alpha[..., None]], axis=2)
+        np.testing.assert_array_equal(relit, expected.astype(np.float16))
+    status, reply = service.call("POST", "/relight", {"capture": str(capture.folder), "lights": LIGHTS[:1],
+                                                      "frame_lights": {"x": brighter}, "out": "o.####.exr"})
+    assert status == 400 and "request: 'frame_lights': must map frame numbers" in reply["error"]
+
+
 def test_async_job_reports_progress_and_resumes(service, capture, tmp_path):
     out = tmp_path / "plate.####.exr"
     body = {"capture": str(capture.folder), "lights": LIGHTS[:1], "out": str(out)}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +49,8 @@ def check_output_pattern(pattern: str | Path, frames: Sequence[int]) -> None:
 
 @dataclass
 class RelightJob:
-    """Relight ``frames`` of ``capture`` with fixed per-light ``weights`` into ``out_pattern``."""
+    """Relight ``frames`` of ``capture`` with per-light ``weights`` (L, 3) into ``out_pattern``; a frame in
+    ``frame_weights`` uses its own (L, 3) instead (animated lights)."""
 
     capture: Capture
     weights: np.ndarray
@@ -60,6 +61,7 @@ class RelightJob:
     use_cache: bool = True
     rank: int | None = None
     rebuild: bool = True            # a damaged cache is rebuilt from the EXRs (False: an error)
+    frame_weights: Mapping[int, np.ndarray] | None = None
 
     def pending_frames(self) -> list[int]:
         return [f for f in self.frames if not (self.skip_existing and frame_output_path(self.out_pattern, f).is_file())]
@@ -86,8 +88,8 @@ class RelightJob:
         return written
 
     def _write_frame(self, frame: int, path: Path) -> None:
-        rgba = relight_frame(self.capture, self.weights, frame, self.cache_dir, self.use_cache, self.rank,
-                             self.rebuild)
+        weights = self.weights if not self.frame_weights else self.frame_weights.get(frame, self.weights)
+        rgba = relight_frame(self.capture, weights, frame, self.cache_dir, self.use_cache, self.rank, self.rebuild)
         with np.errstate(over="ignore"):          # overflow is reported below, per frame
             rgba = rgba.astype(np.float16)
         bad = int(np.count_nonzero(~np.isfinite(rgba).all(axis=2)))

@@ -8,8 +8,9 @@ and talk JSON over HTTP on 127.0.0.1. Protocol (every request carries
 - ``POST /weights`` ``{capture, lights: [lights-file dicts], exposure?, method?}``
   -> ``{"light_ids": [...], "weights": [[r, g, b], ...]}``
 - ``POST /relight`` ``{capture, lights, out: "dir/name.####.exr", frames?, exposure?, method?,
-  skip_existing?, wait?}`` -> 202 ``{"job": id, "state", "done", "total", "paths"}``; with
-  ``wait: true`` the reply (200) comes when the job has ended.
+  skip_existing?, wait?, frame_lights?}`` -> 202 ``{"job": id, "state", "done", "total", "paths"}``;
+  with ``wait: true`` the reply (200) comes when the job has ended. ``frame_lights`` ``{frame: [lights]}``
+  lights those frames with their own lights (animated lights); other frames use ``lights``.
 - ``POST /rig`` ``{track, out}`` -> ``{"rig": out}``: the performer rig of a track (mesh with the
   identity applied, expression shape keys, the track's animation; :mod:`engine.track.rig`).
 - ``POST /track`` ``{rig, out, frames: {number: {expression: {name: weight}, rotation, translation}}}``

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,21 +91,42 @@ class LightingRequest:
 
 @dataclass(frozen=True)
 class RelightRequest:
-    """``POST /relight``: lighting plus output pattern, frames and job options."""
+    """``POST /relight``: lighting plus output pattern, frames and job options; ``frame_lights`` (frame ->
+    lights-file entries) lights those frames with their own lights (animated lights)."""
 
     lighting: LightingRequest
     out: str
     frames: list[int]
     skip_existing: bool
     wait: bool
+    frame_lights: dict[int, list[Light]]
 
     @classmethod
     def parse(cls, body: dict, captures: CaptureStore) -> RelightRequest:
         lighting = LightingRequest.parse(body, captures)
         frames_spec = _field(body, "frames", (list, str, int), None)
         frames = lighting.capture.frames if frames_spec is None else parse_frames(frames_spec, "request: 'frames'")
+        frame_lights, parsed = {}, {}        # equal entries share one parsed list (and one weight computation)
+        for key, entries in _field(body, "frame_lights", dict, {}).items():
+            if not str(key).lstrip("-").isdigit() or not isinstance(entries, list):
+                raise InputError("request: 'frame_lights'", f"must map frame numbers to lists of lights, got {key!r}")
+            text = json.dumps(entries, sort_keys=True)
+            if text not in parsed:
+                parsed[text] = lights_from_dicts(entries, f"request: frame_lights {key}", lighting.capture.folder)
+            frame_lights[int(key)] = parsed[text]
         return cls(lighting, _field(body, "out", str, required=True), frames,
-                   bool(_field(body, "skip_existing", bool, False)), bool(_field(body, "wait", bool, False)))
+                   bool(_field(body, "skip_existing", bool, False)), bool(_field(body, "wait", bool, False)),
+                   frame_lights)
+
+    def frame_weights(self) -> dict[int, np.ndarray]:
+        """(L, 3) stage weights per frame of ``frame_lights`` (frames with equal lights share one computation)."""
+        lighting, by_lights, weights = self.lighting, {}, {}
+        for frame, lights in self.frame_lights.items():
+            if id(lights) not in by_lights:
+                by_lights[id(lights)] = capture_weights(lighting.capture, lights, lighting.method, lighting.exposure,
+                                                        cache_folder(lighting.capture))
+            weights[frame] = by_lights[id(lights)]
+        return weights
 
 
 def _path(body: dict, key: str) -> Path:

@@ -154,7 +154,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             request = RelightRequest.parse(self._body(), self.server.captures)
             lighting = request.lighting
             return self._submit(RelightJob(lighting.capture, lighting.weights(), request.out, request.frames,
-                                           request.skip_existing), request.wait)
+                                           request.skip_existing, frame_weights=request.frame_weights()),
+                                request.wait)
         if method == "POST" and path == "/rig":
             rig = RigRequest.parse(self._body())
             return HTTPStatus.OK, {"rig": str(write_rig(rig.track, rig.out))}

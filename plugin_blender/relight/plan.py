@@ -75,4 +75,25 @@ def build_plan(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, frames: 
     body = {"capture": source.capture_folder, "lights": conversion.lights,
             "exposure": settings.exposure, "method": settings.method,
             "frames": [f + source.frame_offset for f in shown], "out": output_pattern(scene, kind)}
-    return RelightPlan(body, shown, conversion.warnings)
+    warnings = list(conversion.warnings)
+    if len(shown) > 1:
+        animated = _lights_per_frame(scene, view_layer, source.subject, shown, warnings)
+        if any(lights != conversion.lights for lights in animated.values()):
+            body["frame_lights"] = {str(f + source.frame_offset): lights for f, lights in animated.items()}
+    return RelightPlan(body, shown, warnings)
+
+
+def _lights_per_frame(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, subject: bpy.types.Object | None,
+                      frames: list[int], warnings: list[str]) -> dict[int, list[dict]]:
+    """The scene's lights at each of ``frames`` (keyed lights, world and subject follow the timeline);
+    new warnings are added to ``warnings``. The scene returns to its current frame."""
+    current, lights = scene.frame_current, {}
+    try:
+        for frame in frames:
+            scene.frame_set(frame)
+            conversion = convert_lighting(scene, view_layer, subject)
+            lights[frame] = conversion.lights
+            warnings.extend(w for w in conversion.warnings if w not in warnings)
+    finally:
+        scene.frame_set(current)
+    return lights

@@ -147,13 +147,19 @@ def main(job):
     result["edited_error"] = run_operator(bpy.ops.relume.export_track,
                                           filepath=os.path.join(job["work"], "edited.track"))
 
-    add_light(scene, {"kind": "SUN", "location": (2.0, -3.0, 2.0), "props": {"energy": 3.0, "angle": 0.05}}, 0)
+    sun = add_light(scene, {"kind": "SUN", "location": (2.0, -3.0, 2.0), "props": {"energy": 3.0, "angle": 0.05}}, 0)
+    first, last = scene.frame_start, scene.frame_end
+    for frame, energy in ((first, 3.0), (last, 6.0)):                 # a keyed light follows the timeline
+        sun.data.energy = energy
+        sun.data.keyframe_insert("energy", frame=frame)
     settings.reenact_model = job["model"]
     settings.frames = "RANGE"
     settings.display = "CAMERA_BACKGROUND"
     settings.subject = performer.relume_performer.stage      # for Export Lights File, which uses the panel's subject
-    result["lights_error"] = run_operator(bpy.ops.relume.export_lights,
-                                          filepath=os.path.join(job["work"], "lights.yaml"))
+    for frame in (first, last):
+        scene.frame_set(frame)
+        result[f"lights_error_{frame}"] = run_operator(bpy.ops.relume.export_lights,
+                                                       filepath=os.path.join(job["work"], f"lights.{frame}.yaml"))
     result["reenact_error"] = run_operator(bpy.ops.relume.reenact_performer)
     out = os.path.join(job["work"], "out")
     result["out_files"] = sorted(os.listdir(out))

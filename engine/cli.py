@@ -16,12 +16,12 @@ from tqdm import tqdm
 
 from engine.errors import RelumeError
 from engine.lighting.lights import Light, light_from_dict, load_lights
-from engine.lighting.weights import METHODS, capture_weights
-from engine.service.cli import add_parser as add_serve_parser
-from engine.synth.cli import add_parser as add_synth_parser
+from engine.lighting.weights import DEFAULT_METHOD, METHODS, capture_weights
 from engine.reenact.cli import add_parsers as add_reenact_parsers
-from engine.track.cli import add_parsers as add_track_parsers
+from engine.service.cli import add_parser as add_serve_parser
 from engine.stage.capture import Capture, parse_frames
+from engine.synth.cli import add_parser as add_synth_parser
+from engine.track.cli import add_parsers as add_track_parsers
 
 POOR_LOWRANK_ERROR = 0.03      # a rank-K form with a larger relative error is reported as a poor fit
 
@@ -33,7 +33,7 @@ def _add_lighting_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rotate", type=float, default=0.0, help="HDRI rotation about +Y in degrees (with --env)")
     parser.add_argument("--strength", type=float, default=1.0, help="HDRI strength (with --env)")
     parser.add_argument("--exposure", type=float, default=0.0, help="exposure change in stops")
-    parser.add_argument("--method", choices=METHODS, default="barycentric",
+    parser.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD.value,
                         help="how light between stage directions is shared among stage lights")
 
 
@@ -51,7 +51,6 @@ def _frames(args: argparse.Namespace, capture: Capture) -> list[int]:
 
 def run_relight(args: argparse.Namespace) -> int:
     from engine.relight.job import RelightJob
-
     from engine.stage.cache import cache_folder
 
     capture = Capture.load(args.capture)

@@ -21,8 +21,7 @@ from engine.lighting.weights import capture_weights
 from engine.relight.frame import relight_frame
 from engine.relight.ingest import ingest_frame
 from engine.relight.lowrank import build_lowrank
-from engine.stage.cache import (TILE_PIXELS, CacheDamaged, FrameCache, FrameLayout, cache_folder,
-                                source_fingerprint)
+from engine.stage.cache import TILE_PIXELS, CacheDamaged, FrameCache, FrameLayout, cache_folder, source_fingerprint
 from engine.stage.capture import Capture
 
 FRAME = 1001

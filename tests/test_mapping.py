@@ -15,8 +15,13 @@ import pytest
 
 from engine.io.exr import write_image
 from engine.lighting.lights import EnvironmentLight
-from engine.lighting.sphere import (directions_to_latlong, fibonacci_sphere, latlong_solid_angles,
-                                    latlong_to_directions, rotation_y)
+from engine.lighting.sphere import (
+    directions_to_latlong,
+    fibonacci_sphere,
+    latlong_solid_angles,
+    latlong_to_directions,
+    rotation_y,
+)
 from engine.lighting.weights import stage_weights
 
 HDRI_HEIGHT = 32

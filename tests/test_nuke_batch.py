@@ -17,8 +17,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fake_nuke  # noqa: E402
 import nuke  # noqa: E402
 from fake_nuke.interpreter import evaluate  # noqa: E402
-from fake_nuke.scenes import (aim_rotation, assert_half_close, make_light, matrix, nuke_session,  # noqa: E402,F401,F811
-                              relight_node, rgba)
+from fake_nuke.scenes import (  # noqa: E402,F401,F811
+    aim_rotation,
+    assert_half_close,
+    make_light,
+    matrix,
+    nuke_session,
+    relight_node,
+    rgba,
+)
 from relume_nuke import batch, graph  # noqa: E402
 
 FRAMES = (1001, 1002, 1003)

@@ -23,9 +23,22 @@ from engine.io.exr import write_image  # noqa: E402
 from engine.lighting.sphere import fibonacci_sphere  # noqa: E402
 from engine.stage.capture import Capture, write_capture_yaml  # noqa: E402
 from fake_nuke.interpreter import evaluate  # noqa: E402
-from fake_nuke.scenes import (FRAME, STAGE_LIGHTS, aim_rotation, assert_half_close, cli_relight,  # noqa: E402,F401,F811
-                              hdri_read, make_light, matrix, nuke_session, relight_node, rgba, sky, stage_capture,
-                              yaw)
+from fake_nuke.scenes import (  # noqa: E402,F401,F811
+    FRAME,
+    STAGE_LIGHTS,
+    aim_rotation,
+    assert_half_close,
+    cli_relight,
+    hdri_read,
+    make_light,
+    matrix,
+    nuke_session,
+    relight_node,
+    rgba,
+    sky,
+    stage_capture,
+    yaw,
+)
 from relume_nuke import graph, live, state  # noqa: E402
 
 

@@ -25,8 +25,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fake_nuke  # noqa: E402
 import nuke  # noqa: E402
 from engine.lighting.sphere import directions_to_latlong, rotation_y  # noqa: E402
-from fake_nuke.scenes import (aim_rotation, hdri_read, make_light, matrix, nuke_session,  # noqa: E402,F401,F811
-                              relight_node, sky, stage_capture)
+from fake_nuke.scenes import (  # noqa: E402,F401,F811
+    aim_rotation,
+    hdri_read,
+    make_light,
+    matrix,
+    nuke_session,
+    relight_node,
+    sky,
+    stage_capture,
+)
 from relume_nuke import panel  # noqa: E402
 from relume_nuke.qt import QtCore, QtGui, QtWidgets  # noqa: E402
 

@@ -17,10 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fake_nuke  # noqa: E402
 import nuke  # noqa: E402
-from fake_nuke.interpreter import evaluate  # noqa: E402
-from fake_nuke.scenes import aim_rotation, make_light, matrix, nuke_session, rgba  # noqa: E402,F401,F811
 from engine.io.colour import srgb_encode  # noqa: E402
 from engine.io.exr import write_image  # noqa: E402
+from fake_nuke.interpreter import evaluate  # noqa: E402
+from fake_nuke.scenes import aim_rotation, make_light, matrix, nuke_session, rgba  # noqa: E402,F401,F811
 from relume_nuke import plugin, reenact  # noqa: E402
 
 FIRST, LAST = 1001, 1008

@@ -43,8 +43,16 @@ from engine.stage.capture import Capture
 from engine.synth.brdf import ggx_specular, shade
 from engine.synth.dome import make_dome
 from engine.synth.flow import warp_with_flow
-from engine.synth.generate import (GROUND_TRUTH, GT_PATTERNS, RELIT_PATTERN, STAGE_STREAM, SynthOptions,
-                                   generate, make_performer, stage_camera)
+from engine.synth.generate import (
+    GROUND_TRUTH,
+    GT_PATTERNS,
+    RELIT_PATTERN,
+    STAGE_STREAM,
+    SynthOptions,
+    generate,
+    make_performer,
+    stage_camera,
+)
 from engine.synth.noise import fbm, value_noise
 from engine.synth.performer import make_performance
 from engine.synth.shadows import SurfaceSampler, render_shadow_maps, visibility

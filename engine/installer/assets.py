@@ -13,6 +13,7 @@ from engine.installer.manifest import AssetFile, load_manifest, safe_dest
 from engine.installer.sources import asset_source, check_url
 from engine.installer.steps import Setup, Step, already_there, note, place_new
 
+
 def plan_assets(s: Setup, downloader: Downloader) -> list[Step]:
     """A step per manifest file not yet installed; a file with no source becomes a warning."""
     root = paths.assets_dir(s.env)

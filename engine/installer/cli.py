@@ -12,8 +12,8 @@ from engine.installer.errors import EXIT_FAILED, EXIT_INTERRUPTED, InstallError
 from engine.installer.record import load_record
 from engine.installer.runner import install, uninstall
 from engine.installer.signals import Terminated, rolled_back_on_signals
-from engine.io.atomic import exclusive_writer
 from engine.installer.steps import Setup
+from engine.io.atomic import exclusive_writer
 
 REPO = Path(__file__).resolve().parents[2]   # the checkout this package is in
 

@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 
 from engine.installer.errors import InstallError
-from engine.installer.fileops import move_file, remove_path, restore_bytes, rmdir_if_empty, rewrite_file
+from engine.installer.fileops import move_file, remove_path, restore_bytes, rewrite_file, rmdir_if_empty
 from engine.installer.progress import human_size
 
 

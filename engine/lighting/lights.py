@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from engine.errors import InputError
 from engine.io.yaml_file import load_yaml
 from engine.lighting.hdri import DirectionalSamples, environment_samples, load_hdri

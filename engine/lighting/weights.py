@@ -23,6 +23,7 @@ import hashlib
 import io
 import logging
 from collections.abc import Sequence
+from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,15 +31,24 @@ import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
 from engine.errors import InputError, RelumeError
+from engine.io.atomic import write_bytes_atomic
 from engine.lighting.hdri import DirectionalSamples, environment_samples, load_hdri
 from engine.lighting.lights import EnvironmentLight, Light
-from engine.io.atomic import write_bytes_atomic
 from engine.stage.cache import CacheDamaged, checksum, load_checked
 from engine.stage.capture import Capture
 
 log = logging.getLogger(__name__)
 
-METHODS = ("barycentric", "voronoi")
+class WeightMethod(str, Enum):
+    """How light between stage directions is shared: among the three stage lights around it (smooth as a
+    light moves) or all to the nearest one."""
+
+    BARYCENTRIC = "barycentric"
+    VORONOI = "voronoi"
+
+
+DEFAULT_METHOD = WeightMethod.BARYCENTRIC
+METHODS = tuple(m.value for m in WeightMethod)
 ENVIRONMENT_CACHE_VERSION = 1
 _ENVIRONMENTS: dict[str, np.ndarray] = {}       # key -> received (L, 3), newest last, at most 16
 MAX_EXPOSURE_EV = 24    # 2**24 = 1.7e7: beyond it a plate's values leave half float's range (65504)
@@ -102,7 +112,7 @@ def triangulation_for(stage_directions: np.ndarray) -> StageTriangulation:
     return _triangulation(array.tobytes(), len(array))
 
 
-def splat_irradiance(samples: DirectionalSamples, stage_directions: np.ndarray, method: str = "barycentric") -> np.ndarray:
+def splat_irradiance(samples: DirectionalSamples, stage_directions: np.ndarray, method: str = DEFAULT_METHOD.value) -> np.ndarray:
     """Irradiance (L, 3) each stage light direction receives from ``samples``."""
     if method not in METHODS:
         raise ValueError(f"unknown interpolation {method!r}; use one of {METHODS}")
@@ -135,7 +145,7 @@ def stage_weights(
     lights: Sequence[Light],
     stage_directions: np.ndarray,
     stage_rgb: np.ndarray,
-    method: str = "barycentric",
+    method: str = DEFAULT_METHOD.value,
     exposure_ev: float = 0.0,
     cache: Path | None = None,
 ) -> np.ndarray:
@@ -198,7 +208,7 @@ def environment_received(hdri: Path, rotate_deg: float, stage_directions: np.nda
     return received
 
 
-def capture_weights(capture: Capture, lights: Sequence[Light], method: str = "barycentric",
+def capture_weights(capture: Capture, lights: Sequence[Light], method: str = DEFAULT_METHOD.value,
                     exposure_ev: float = 0.0, cache: Path | None = None) -> np.ndarray:
     """:func:`stage_weights` for a capture's calibrated stage lights; ``cache`` (the capture's cache
     folder, :func:`engine.stage.cache.cache_folder`) keeps environment integrals between calls."""

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from engine.errors import InputError
-from engine.stage.cache import CacheDamaged, FrameCache, checksum, load_checked, open_stack_writer, save_array
 from engine.relight.tiled import weighted_tile_sum
+from engine.stage.cache import CacheDamaged, FrameCache, checksum, load_checked, open_stack_writer, save_array
 
 HALF_SAFE = 16384.0      # stored coefficients stay below this (half float's largest is 65504)
 

@@ -11,9 +11,9 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.lighting.lights import Light, lights_from_dicts
-from engine.lighting.weights import METHODS, capture_weights
-from engine.stage.cache import cache_folder
+from engine.lighting.weights import DEFAULT_METHOD, METHODS, capture_weights
 from engine.reenact.reenact import Runtime
+from engine.stage.cache import cache_folder
 from engine.stage.capture import CAPTURE_FILE, Capture, parse_frames
 
 
@@ -77,7 +77,7 @@ class LightingRequest:
         entries = _field(body, "lights", list, required=True)
         lights = lights_from_dicts(entries, "request: lights", capture.folder)
         exposure = float(_field(body, "exposure", (int, float), 0.0))
-        method = _field(body, "method", str, "barycentric")
+        method = _field(body, "method", str, DEFAULT_METHOD.value)
         if method not in METHODS:
             raise InputError("request: 'method'", f"must be one of {', '.join(METHODS)}, got {method!r}")
         if not np.isfinite(exposure):

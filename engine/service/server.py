@@ -24,8 +24,14 @@ from engine.errors import InputError, RelumeError
 from engine.reenact.reenact import ReenactJob
 from engine.relight.job import RelightJob
 from engine.service.jobs import FrameJob, JobRegistry
-from engine.service.payload import (CaptureStore, LightingRequest, ReenactRequest, RelightRequest, RigRequest,
-                                    TrackRequest)
+from engine.service.payload import (
+    CaptureStore,
+    LightingRequest,
+    ReenactRequest,
+    RelightRequest,
+    RigRequest,
+    TrackRequest,
+)
 from engine.track.rig import track_from_animation, write_rig
 from engine.track.track_file import write_track
 

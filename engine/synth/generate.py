@@ -40,9 +40,9 @@ from engine.io.atomic import write_bytes_atomic
 from engine.lighting.lights import load_lights
 from engine.render.camera import Camera
 from engine.stage.capture import write_capture_yaml
+from engine.synth import flow as flow_module
 from engine.synth.direct import direct_samples
 from engine.synth.dome import Dome, make_dome
-from engine.synth import flow as flow_module
 from engine.synth.flow import surface_flow
 from engine.synth.material import procedural_skin
 from engine.synth.output import ImageWriter

@@ -76,7 +76,8 @@ def _check_output(path: Path) -> None:
 
 def run_track(args: argparse.Namespace) -> int:
     from engine.track.fit import FitSettings
-    from engine.track.pipeline import TrackOptions, run_track as track
+    from engine.track.pipeline import TrackOptions
+    from engine.track.pipeline import run_track as track
 
     if args.face < 0:
         raise InputError("--face", "must be 0 or more")

@@ -21,7 +21,6 @@ import threading
 from dataclasses import dataclass
 
 import nuke
-
 from relume_nuke import graph, live, state
 from relume_nuke.engine_cli import EngineError, engine_command
 from relume_nuke.engine_steps import Step, start

@@ -12,7 +12,6 @@ import contextlib
 import os
 
 import nuke
-
 from relume_nuke import GIZMO_CLASS, batch, graph, live, state
 from relume_nuke.capture import load_capture
 from relume_nuke.host import in_gui

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import nuke
-
 from relume_nuke.engine_cli import EngineError, error_message, popen_options
 from relume_nuke.host import in_gui, in_main_thread
 

@@ -16,7 +16,6 @@ gizmo's hidden knobs; rebuilding needs no engine call.
 from __future__ import annotations
 
 import nuke
-
 from relume_nuke.capture import CaptureInfo
 
 PREFIX = "relume_dyn_"

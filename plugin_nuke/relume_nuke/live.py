@@ -19,7 +19,6 @@ import threading
 from dataclasses import dataclass
 
 import nuke
-
 from relume_nuke import graph, state
 from relume_nuke.capture import CaptureInfo
 from relume_nuke.engine_cli import run_engine_json

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import nuke
-
 from relume_nuke import GIZMO_CLASS, REENACT_CLASS
 from relume_nuke.config import EngineNotConfigured, engine_python
 

@@ -21,7 +21,6 @@ import re
 from dataclasses import replace
 
 import nuke
-
 from relume_nuke import GIZMO_CLASS, batch, callbacks, graph, state
 from relume_nuke.engine_cli import EngineError, engine_command
 from relume_nuke.engine_steps import Step, start

@@ -12,7 +12,6 @@ pixel and a 0.01 px filter put each sample at the pixel centre, the rasteriser's
 """
 
 import sys
-
 from pathlib import Path
 
 import bpy

@@ -104,10 +104,38 @@ def test_farm_job_names_dependencies_and_runs_in_order(source, small_model: Path
         f"relit.{f}.exr" for f in range(FIRST, LAST + 1)]
 
 
+@pytest.mark.slow
+def test_an_empty_model_folder_is_trained_first(source, small_target: dict, tmp_path: Path) -> None:
+    gizmo, _, relight = source
+    model = tmp_path / "model"
+    nuke.user_changes(gizmo["model"], str(model))
+    nuke.user_changes(gizmo["target_capture"], str(small_target["capture"] / "capture.yaml"))
+    gizmo["train_steps"].setValue(2)
+    gizmo["write_farm"].execute()
+    job = json.loads((tmp_path / "work" / "farm" / "reenact.job.json").read_text())
+    depends = {task["name"]: task["depends"] for task in job["tasks"]}
+    assert list(depends)[:5] == ["track", "track target", "train", "transfer", "reenact"]
+    assert depends["train"] == ["track target"] and depends["transfer"] == ["track", "track target"]
+    assert depends["reenact"] == ["transfer", "train"]
+    train = next(task["command"] for task in job["tasks"] if task["name"] == "train")
+    assert train[train.index("--steps") + 1] == "2" and "--resume" not in train
+    gizmo["train"].execute()                        # the Train button (nuke -t: blocking)
+    assert "trained" in gizmo["status"].value(), gizmo["status"].value()
+    config = json.loads((model / "config.json").read_text())
+    assert config["track"] == str(tmp_path / "work" / "target.track") and config["training"]["steps"] == 2
+    assert reenact.steps(gizmo, "train")[1].command[-1] == "--resume"     # a second Train continues
+    assert [s.name for s in reenact.steps(gizmo, "reenact")] == ["track", "transfer", "reenact"]
+
+
 def test_bad_input_is_said_in_the_status(source, tmp_path: Path) -> None:
     gizmo, plate, _ = source
     gizmo["reenact"].execute()
     assert "choose the trained model folder" in gizmo["status"].value()
+    gizmo["train"].execute()
+    assert "choose the trained model folder" in gizmo["status"].value()
+    nuke.user_changes(gizmo["model"], str(tmp_path / "new_model"))
+    gizmo["train"].execute()
+    assert "choose the target's capture.yaml to train on" in gizmo["status"].value()
     nuke.user_changes(gizmo["model"], str(tmp_path))
     gizmo["reenact"].execute()
     assert f"{tmp_path}: not a trained model folder" in gizmo["status"].value()

@@ -27,7 +27,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--checkpoint-minutes", type=float, default=2.0, help="minutes between checkpoints")
     train.add_argument("--checkpoint-every", type=int, default=0, metavar="N", help="also every N steps")
     train.add_argument("--history", type=int, default=2, metavar="K", help="frames before t the network sees")
-    train.add_argument("--rank", type=int, default=16, help="light-basis size")
+    train.add_argument("--rank", type=int, help="light-basis size (default 16, or the stage's light count if smaller)")
     train.add_argument("--width", type=int, default=32, help="channels of the network's first level")
     train.add_argument("--no-semantic", action="store_true", help="plain instance norm instead of SPADE")
     train.add_argument("--batch", type=int, default=2, help="frames per step")
@@ -62,8 +62,11 @@ def _positive(name: str, value: float) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from engine.reenact.network import NetworkConfig
     from engine.reenact.train import TrainSettings, train
+    from engine.stage.capture import Capture
     from engine.track.cli import device
 
+    if args.rank is None:
+        args.rank = min(NetworkConfig.rank, Capture.load(args.capture).light_count)   # the default size
     for name in ("steps", "batch", "crop", "rank", "width", "learning_rate", "texture_learning_rate",
                  "checkpoint_minutes", "preview_every"):
         _positive("--" + name.replace("_", "-"), getattr(args, name))

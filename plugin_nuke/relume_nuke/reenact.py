@@ -2,7 +2,9 @@
 
 Input 0 is a Read of the source footage. The engine, in order: ``relume track`` the plate (with overlay
 PNGs of the fitted mesh), ``relume transfer`` its expressions onto the track the trained model learnt
-from (the model's ``config.json`` names it), ``relume reenact`` the model into a capture folder. The
+from (the model's ``config.json`` names it), ``relume reenact`` the model into a capture folder. "Train"
+(and Reenact or the farm job, when the model folder is still empty and a target capture is chosen)
+first runs ``relume track`` on the target capture and ``relume train`` on it. The
 gizmo's Switch shows the source, the reenacted target with every stage light on (the capture's tracking
 frames), or the track overlay. Lighting is Relume_Relight's job: a Relume_Relight fed by this node
 takes the reenacted capture, so the same light, environment and animated-weight controls apply, and
@@ -10,7 +12,8 @@ takes the reenacted capture, so the same light, environment and animated-weight 
 each task naming the tasks it depends on.
 
 Files go under the ``work_folder`` knob (default ``<script folder>/relume/<node>``): ``source.track``,
-``overlay/overlay.####.png``, ``result.track``, ``reenacted/`` (a standard capture), ``farm/``.
+``overlay/overlay.####.png``, ``target.track`` (when training), ``result.track``, ``reenacted/`` (a standard
+capture), ``farm/``.
 """
 
 from __future__ import annotations
@@ -67,10 +70,33 @@ def trained_track(model: str) -> str:
     return track
 
 
+def _model(gizmo) -> str:
+    model = (gizmo["model"].evaluate() or "").strip().replace("\\", "/")
+    if not model:
+        raise EngineError(f"{gizmo.name()}: choose the trained model folder (relume train --out)")
+    return model
+
+
+def training_steps(gizmo) -> list:
+    """Track the target capture and train (or, with a checkpoint there, continue) the model on it."""
+    work, model = work_folder(gizmo), _model(gizmo)
+    target = state.capture_folder(gizmo["target_capture"].evaluate() or "")
+    if not target:
+        raise EngineError(f"{gizmo.name()}: choose the target's capture.yaml to train on")
+    resume = ["--resume"] if os.path.isfile(os.path.join(model, MODEL_CONFIG)) else []
+    return [Step("track target", engine_command("track", target, "--out", f"{work}/target.track", quiet=False)),
+            Step("train", engine_command("train", target, "--track", f"{work}/target.track", "--out", model,
+                                         "--steps", str(int(gizmo["train_steps"].value())), *resume, quiet=False),
+                 ("track target",))]
+
+
 def steps(gizmo, through: str) -> list:
-    """The engine steps up to ``through`` ("track" or "reenact"), named and with their dependencies."""
+    """The engine steps for ``through`` ("track", "train" or "reenact"), named, with their dependencies.
+    Reenact trains first when the model folder holds no model yet and a target capture is chosen."""
+    if through == "train":
+        return training_steps(gizmo)
     work = work_folder(gizmo)
-    first, last = int(gizmo["frame_first"].value()), int(gizmo["frame_last"].value())
+    first, last = _frames(gizmo)
     if last < first:
         raise EngineError(f"{gizmo.name()}: frame range {first}-{last} is empty")
     source, result = f"{work}/source.track", f"{work}/result.track"
@@ -78,13 +104,15 @@ def steps(gizmo, through: str) -> list:
                                             f"{first}-{last}", "--preview", f"{work}/overlay", quiet=False))]
     if through == "track":
         return planned
-    model = (gizmo["model"].evaluate() or "").strip().replace("\\", "/")
-    if not model:
-        raise EngineError(f"{gizmo.name()}: choose the trained model folder (relume train --out)")
-    planned.append(Step("transfer", engine_command("transfer", source, "--onto", trained_track(model), "--out",
-                                                   result, quiet=False), ("track",)))
+    model = _model(gizmo)
+    untrained = not os.path.isfile(os.path.join(model, MODEL_CONFIG)) and gizmo["target_capture"].evaluate()
+    training = training_steps(gizmo) if untrained else []
+    onto = f"{work}/target.track" if training else trained_track(model)
+    planned += training
+    planned.append(Step("transfer", engine_command("transfer", source, "--onto", onto, "--out", result, quiet=False),
+                        ("track", "track target") if training else ("track",)))
     planned.append(Step("reenact", engine_command("reenact", model, "--track", result, "--out", f"{work}/reenacted",
-                                                  quiet=False), ("transfer",)))
+                                                  quiet=False), ("transfer", "train") if training else ("transfer",)))
     return planned
 
 
@@ -146,6 +174,9 @@ def _finished(node_name: str, through: str, problem: Exception | None) -> None:
         if in_gui():
             nuke.message(f"Relume {through} failed:\n{problem}")
         return
+    if through == "train":
+        state.set_status(gizmo, f"trained {_model(gizmo)}")
+        return
     refresh(gizmo)
     if through == "track":
         show(gizmo, "track overlay")
@@ -206,8 +237,15 @@ def track_source() -> None:
         run(gizmo, "track")
 
 
+def train() -> None:
+    """'Train' button: track the target capture and train the model on it."""
+    gizmo = nuke.thisNode()
+    with callbacks.reported(gizmo, popup=True):
+        run(gizmo, "train")
+
+
 def reenact() -> None:
-    """'Reenact' button: track, transfer, reenact."""
+    """'Reenact' button: track, (train,) transfer, reenact."""
     gizmo = nuke.thisNode()
     with callbacks.reported(gizmo, popup=True):
         run(gizmo, "reenact")

@@ -24,7 +24,6 @@ import nuke
 from relume_nuke import graph, live, state
 from relume_nuke.engine_cli import EngineError, engine_command
 from relume_nuke.engine_steps import Step, start
-from relume_nuke.host import in_gui
 
 _FRAME_FIELD = re.compile(r"#+|%0?(\d*)d")
 
@@ -139,9 +138,7 @@ def finish(plan: RenderPlan, problem: Exception | None) -> None:
     if gizmo is None:
         return
     if problem is not None:
-        state.set_status(gizmo, str(problem), problem=True)
-        if in_gui():
-            nuke.message(f"Relume render failed:\n{problem}")
+        state.report_problem(gizmo, problem, popup=True, title="Relume render failed")
         return
     graph.load_engine_render(gizmo, plan.output, plan.first, plan.last)
     gizmo["mode"].setValue("engine render")  # programmatic: no knobChanged in Nuke 13-16, so shown here

@@ -35,9 +35,7 @@ def reported(gizmo, popup: bool):
     try:
         yield
     except (RuntimeError, OSError, ValueError) as problem:
-        state.set_status(gizmo, str(problem), problem=True)
-        if popup and in_gui():
-            nuke.message(f"Relume: {problem}")
+        state.report_problem(gizmo, problem, popup)
 
 
 def show_mode(gizmo) -> None:

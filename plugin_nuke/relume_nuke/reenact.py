@@ -170,9 +170,7 @@ def _finished(node_name: str, through: str, problem: Exception | None) -> None:
     if gizmo is None:
         return
     if problem is not None:
-        state.set_status(gizmo, str(problem), problem=True)
-        if in_gui():
-            nuke.message(f"Relume {through} failed:\n{problem}")
+        state.report_problem(gizmo, problem, popup=True, title=f"Relume {through} failed")
         return
     if through == "train":
         state.set_status(gizmo, f"trained {_model(gizmo)}")

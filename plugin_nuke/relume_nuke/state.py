@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 
+import nuke
 from relume_nuke.capture import CaptureInfo
+from relume_nuke.host import in_gui
 
 CAPTURE_JSON = "capture_json"
 WEIGHTS_JSON = "weights_json"
@@ -63,3 +65,11 @@ def set_status(gizmo, message: str, problem: bool = False) -> None:
     """Show ``message`` on the gizmo's panel (red when it is a problem)."""
     text = message.replace("<", "&lt;").replace(">", "&gt;")
     gizmo[STATUS].setValue(f"<font color='#e06c60'>{text}</font>" if problem else text)
+
+
+def report_problem(gizmo, problem: object, popup: bool, title: str = "Relume") -> None:
+    """``problem`` in the gizmo's status (red) and, for what the artist asked for in the GUI (``popup``), in a
+    message box headed ``title``."""
+    set_status(gizmo, str(problem), problem=True)
+    if popup and in_gui():
+        nuke.message(f"{title}:\n{problem}")

@@ -10,12 +10,17 @@ from ..status import status
 from ..ui_strings import buttons, panel_label
 
 
-class RELUME_PT_main(bpy.types.Panel):
-    bl_idname = "RELUME_PT_main"
-    bl_label = panel_label
+class _Sidebar:
+    """Where Relume's panels live: the 3D view's sidebar, Relume tab."""
+
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = Config.panel_category
+
+
+class RELUME_PT_main(_Sidebar, bpy.types.Panel):
+    bl_idname = "RELUME_PT_main"
+    bl_label = panel_label
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
@@ -57,12 +62,9 @@ class RELUME_PT_main(bpy.types.Panel):
             row.operator(Config.start_engine_idname, icon="PLAY")
 
 
-class RELUME_PT_performer(bpy.types.Panel):
+class RELUME_PT_performer(_Sidebar, bpy.types.Panel):
     bl_idname = "RELUME_PT_performer"
     bl_label = "Performer"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = Config.panel_category
     bl_parent_id = RELUME_PT_main.bl_idname
 
     def draw(self, context: bpy.types.Context) -> None:

@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from engine.demo_scene import procedural_sky
+from engine.errors import InputError
 from engine.io.exr import write_image
-from engine.lighting.lights import EnvironmentLight, SunLight, load_lights
+from engine.lighting.lights import LIGHT_CLASSES, EnvironmentLight, SunLight, light_from_dict, load_lights
 from engine.lighting.sphere import fibonacci_sphere
 from engine.lighting.weights import stage_weights
 from engine.stage.capture import Capture, write_capture_yaml
@@ -52,3 +53,35 @@ def test_relative_hdri_found_beside_the_file_then_in_the_working_folder(
     assert isinstance(lights[0], EnvironmentLight) and lights[0].hdri.is_file()
     weights = stage_weights(lights, fibonacci_sphere(20), np.ones((20, 3)))
     assert weights.sum() > 0
+
+
+ENTRIES = [
+    {"type": "sun", "direction": [0.3, 0.6, 0.74], "rgb": [2.0, 1.8, 1.5], "angle_deg": 4.0},
+    {"type": "point", "position": [-2.0, 1.0, 2.5], "rgb": [30.0, 30.0, 40.0], "radius": 0.1},
+    {"type": "spot", "position": [0.0, 3.0, 3.0], "direction": [0.0, -0.7071, -0.7071], "rgb": [60.0, 50.0, 40.0],
+     "cone_deg": 50.0, "blend": 0.3},
+    {"type": "area", "position": [2.0, 0.5, 2.0], "direction": [-0.7071, 0.0, -0.7071], "size": [1.0, 0.5],
+     "shape": "ellipse", "rgb": [5.0, 5.0, 5.0]},
+]
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e["type"] for e in ENTRIES])
+def test_every_light_type_round_trips_through_its_dict(entry: dict, tmp_path: Path) -> None:
+    """One class per type (the registry LIGHT_CLASSES): from_dict(to_dict(light)) is the same light."""
+    light = light_from_dict(entry, "test", tmp_path)
+    assert type(light) is LIGHT_CLASSES[entry["type"]]
+    again = light_from_dict(light.to_dict(), "test", tmp_path)
+    assert again.to_dict().keys() == light.to_dict().keys()
+    first, second = light.samples(), again.samples()     # a unit direction re-normalised moves by 1 ulp at most
+    np.testing.assert_allclose(first.directions, second.directions, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(first.irradiance, second.irradiance, rtol=1e-14)
+
+
+def test_environment_round_trips_and_unknown_types_name_the_known_ones(tmp_path: Path) -> None:
+    hdri = tmp_path / "sky.exr"
+    write_image(hdri, np.ones((8, 16, 3), np.float32), "float")
+    light = light_from_dict({"type": "environment", "hdri": "sky.exr", "rotate_deg": 30}, "test", tmp_path)
+    assert light_from_dict(light.to_dict(), "test", tmp_path) == light
+    with pytest.raises(InputError, match=r"test \(laser\): unknown light type 'laser' \(known: environment, sun, "
+                                         r"point, spot, area\)"):
+        light_from_dict({"type": "laser"}, "test", tmp_path)

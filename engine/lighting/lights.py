@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -53,6 +54,11 @@ def _rgb(data: dict, where: str) -> np.ndarray:
     return rgb
 
 
+def _direction(data: dict, where: str) -> np.ndarray:
+    """The unit vector of the entry's ``direction``."""
+    return unit_vectors(_vector(data, "direction", where), where, "direction")[0]
+
+
 def _number(data: dict, key: str, where: str, default: float, low: float = -np.inf, high: float = np.inf) -> float:
     try:
         value = float(data.get(key, default))
@@ -78,6 +84,19 @@ class EnvironmentLight:
     hdri: Path
     rotate_deg: float = 0.0
     strength: float = 1.0
+    TYPE: ClassVar[str] = "environment"
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str, base: Path) -> EnvironmentLight:
+        if "hdri" not in data:
+            raise InputError(where, "missing 'hdri'")
+        hdri = Path(str(data["hdri"])).expanduser()
+        if not hdri.is_absolute():  # beside the lights file, else from the working folder
+            hdri = base / hdri if (base / hdri).is_file() or not hdri.is_file() else hdri.resolve()
+        return cls(hdri, _number(data, "rotate_deg", where, 0.0), _number(data, "strength", where, 1.0, 0.0))
+
+    def to_dict(self) -> dict:
+        return {"type": self.TYPE, "hdri": str(self.hdri), "rotate_deg": self.rotate_deg, "strength": self.strength}
 
     def samples(self) -> DirectionalSamples:
         return environment_samples(load_hdri(self.hdri), self.rotate_deg, self.strength)
@@ -90,6 +109,15 @@ class SunLight:
     direction: np.ndarray
     rgb: np.ndarray
     angle_deg: float = 0.0
+    TYPE: ClassVar[str] = "sun"
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str, base: Path) -> SunLight:
+        return cls(_direction(data, where), _rgb(data, where), _number(data, "angle_deg", where, 0.0, 0.0, 180.0))
+
+    def to_dict(self) -> dict:
+        return {"type": self.TYPE, "direction": self.direction.tolist(), "rgb": self.rgb.tolist(),
+                "angle_deg": self.angle_deg}
 
     def samples(self) -> DirectionalSamples:
         if self.angle_deg <= 0.0:
@@ -98,7 +126,8 @@ class SunLight:
         return DirectionalSamples(directions, np.tile(self.rgb / SOFT_LIGHT_SAMPLES, (SOFT_LIGHT_SAMPLES, 1)))
 
 
-def _sphere_light_samples(position: np.ndarray, radius: float, irradiance: np.ndarray, where: str) -> DirectionalSamples:
+def _sphere_light_samples(position: np.ndarray, radius: float, irradiance: np.ndarray,
+                          where: str) -> DirectionalSamples:
     """A (possibly spherical) light seen from the origin: its cone of directions, total irradiance."""
     distance, direction = _distance_and_direction(position, where)
     if radius <= 0.0:
@@ -116,6 +145,14 @@ class PointLight:
     rgb: np.ndarray
     radius: float = 0.0
     where: str = "point"
+    TYPE: ClassVar[str] = "point"
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str, base: Path) -> PointLight:
+        return cls(_vector(data, "position", where), _rgb(data, where), _number(data, "radius", where, 0.0, 0.0), where)
+
+    def to_dict(self) -> dict:
+        return {"type": self.TYPE, "position": self.position.tolist(), "rgb": self.rgb.tolist(), "radius": self.radius}
 
     def samples(self) -> DirectionalSamples:
         distance = float(np.linalg.norm(self.position))
@@ -148,6 +185,17 @@ class SpotLight:
     blend: float = 0.15
     radius: float = 0.0
     where: str = "spot"
+    TYPE: ClassVar[str] = "spot"
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str, base: Path) -> SpotLight:
+        return cls(_vector(data, "position", where), _direction(data, where), _rgb(data, where),
+                   _number(data, "cone_deg", where, 45.0, 0.0, 180.0), _number(data, "blend", where, 0.15, 0.0, 1.0),
+                   _number(data, "radius", where, 0.0, 0.0), where)
+
+    def to_dict(self) -> dict:
+        return {"type": self.TYPE, "position": self.position.tolist(), "direction": self.direction.tolist(),
+                "rgb": self.rgb.tolist(), "cone_deg": self.cone_deg, "blend": self.blend, "radius": self.radius}
 
     def samples(self) -> DirectionalSamples:
         distance, to_light = _distance_and_direction(self.position, self.where)
@@ -167,6 +215,27 @@ class AreaLight:
     rgb: np.ndarray
     shape: str = "rectangle"
     where: str = "area"
+    TYPE: ClassVar[str] = "area"
+    SHAPES: ClassVar[tuple[str, ...]] = ("rectangle", "ellipse")
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str, base: Path) -> AreaLight:
+        size = data.get("size", [1.0, 1.0])
+        try:
+            size = (float(size), float(size)) if isinstance(size, (int, float)) else tuple(float(s) for s in size)
+        except (TypeError, ValueError):
+            size = ()  # reported below
+        shape = str(data.get("shape", "rectangle")).lower()
+        if len(size) != 2 or min(size) <= 0:
+            raise InputError(where, f"'size' must be one or two positive numbers, got {data.get('size')!r}")
+        if shape not in cls.SHAPES:
+            raise InputError(where, f"'shape' must be rectangle or ellipse, got {shape!r}")
+        return cls(_vector(data, "position", where), _direction(data, where),
+                   _vector(data, "up", where, [0.0, 1.0, 0.0]), size, _rgb(data, where), shape, where)
+
+    def to_dict(self) -> dict:
+        return {"type": self.TYPE, "position": self.position.tolist(), "direction": self.direction.tolist(),
+                "up": self.up.tolist(), "size": list(self.size), "rgb": self.rgb.tolist(), "shape": self.shape}
 
     def samples(self) -> DirectionalSamples:
         normal = self.direction
@@ -194,47 +263,20 @@ class AreaLight:
 
 
 Light = EnvironmentLight | SunLight | PointLight | SpotLight | AreaLight
-LIGHT_TYPES = ("environment", "sun", "point", "spot", "area")
+LIGHT_CLASSES: dict[str, type[Light]] = {cls.TYPE: cls for cls in (EnvironmentLight, SunLight, PointLight, SpotLight,
+                                                                   AreaLight)}
+LIGHT_TYPES = tuple(LIGHT_CLASSES)
 
 
 def light_from_dict(data: dict, where: str, base: Path) -> Light:
-    """Build one light from its lights-file mapping; relative HDRI paths resolve against ``base``."""
+    """Build one light from its lights-file mapping (the class its ``type`` names); relative HDRI paths
+    resolve against ``base``."""
     if not isinstance(data, dict) or "type" not in data:
         raise InputError(where, "each light needs a 'type'")
     kind = str(data["type"]).lower()
-    where = f"{where} ({kind})"
-    if kind == "environment":
-        if "hdri" not in data:
-            raise InputError(where, "missing 'hdri'")
-        hdri = Path(str(data["hdri"])).expanduser()
-        if not hdri.is_absolute():  # beside the lights file, else from the working folder
-            hdri = base / hdri if (base / hdri).is_file() or not hdri.is_file() else hdri.resolve()
-        return EnvironmentLight(hdri,
-                                _number(data, "rotate_deg", where, 0.0), _number(data, "strength", where, 1.0, 0.0))
-    if kind == "sun":
-        return SunLight(unit_vectors(_vector(data, "direction", where), where, "direction")[0], _rgb(data, where),
-                        _number(data, "angle_deg", where, 0.0, 0.0, 180.0))
-    if kind == "point":
-        return PointLight(_vector(data, "position", where), _rgb(data, where),
-                          _number(data, "radius", where, 0.0, 0.0), where)
-    if kind == "spot":
-        return SpotLight(_vector(data, "position", where), unit_vectors(_vector(data, "direction", where), where, "direction")[0],
-                         _rgb(data, where), _number(data, "cone_deg", where, 45.0, 0.0, 180.0),
-                         _number(data, "blend", where, 0.15, 0.0, 1.0), _number(data, "radius", where, 0.0, 0.0), where)
-    if kind == "area":
-        size = data.get("size", [1.0, 1.0])
-        try:
-            size = (float(size), float(size)) if isinstance(size, (int, float)) else tuple(float(s) for s in size)
-        except (TypeError, ValueError):
-            size = ()  # reported below
-        shape = str(data.get("shape", "rectangle")).lower()
-        if len(size) != 2 or min(size) <= 0:
-            raise InputError(where, f"'size' must be one or two positive numbers, got {data.get('size')!r}")
-        if shape not in ("rectangle", "ellipse"):
-            raise InputError(where, f"'shape' must be rectangle or ellipse, got {shape!r}")
-        return AreaLight(_vector(data, "position", where), unit_vectors(_vector(data, "direction", where), where, "direction")[0],
-                         _vector(data, "up", where, [0.0, 1.0, 0.0]), size, _rgb(data, where), shape, where)
-    raise InputError(where, f"unknown light type {kind!r} (known: {', '.join(LIGHT_TYPES)})")
+    if kind not in LIGHT_CLASSES:
+        raise InputError(f"{where} ({kind})", f"unknown light type {kind!r} (known: {', '.join(LIGHT_TYPES)})")
+    return LIGHT_CLASSES[kind].from_dict(data, f"{where} ({kind})", base)
 
 
 def lights_from_dicts(entries: list[dict], where: str | Path, base: Path | None = None) -> list[Light]:

@@ -12,7 +12,7 @@ irradiance ``rgb``. Two schemes:
   stage dome's convex hull) its direction passes through, by barycentric coordinates. Moving
   lights blend smoothly. Both schemes conserve energy: the shares of every sample sum to one.
 
-Defaults (measured against Cycles in tests/test_cycles_ground_truth.py): barycentric for
+Defaults (measured against Cycles in tests/engine/test_cycles_ground_truth.py): barycentric for
 every light type.
 """
 

@@ -6,7 +6,7 @@ scale), then converted with (x, y, z)_engine = (x_b, z_b, -y_b) (a proper rotati
 products and handedness survive).
 
 Units, as Cycles renders them (measured with Blender 5.0 Cycles on a white Lambertian plate, see
-tests/test_blender_extension.py and the add-on's README section):
+tests/blender/test_blender_extension.py and the add-on's README section):
 
 - SUN: strength S is irradiance, E = S * colour (W/m^2). With Normalize off, S is radiance over
   the sun's disc: E = S * 2 pi (1 - cos(angle / 2)).

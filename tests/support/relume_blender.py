@@ -1,6 +1,6 @@
 """Drive the Relume Blender extension in real bpy, as a child process: ``python relume_blender.py JOB.json``.
 
-Blender's state is global, so tests/test_blender_extension.py runs each scenario here, in a fresh
+Blender's state is global, so tests/blender/test_blender_extension.py runs each scenario here, in a fresh
 process with its own user folder (BLENDER_USER_RESOURCES) and Relume home (RELUME_HOME), and
 asserts on the JSON this writes to ``job["result"]``. The extension is installed the documented
 way: ``extensions.package_install_files`` on the zip of plugin_blender/.

@@ -1,6 +1,6 @@
 """Drive the extension's performer tools in real bpy, as a child process: ``python relume_blender_performer.py JOB``.
 
-tests/test_blender_performer.py asserts on the JSON this writes. One scenario, in order: install the
+tests/blender/test_blender_performer.py asserts on the JSON this writes. One scenario, in order: install the
 extension from its zip; Import Performer from a transferred track; project some mesh vertices through
 the imported camera; Export Track untouched and after a hand key; Reenact Performer under a sun; the
 Esc path (a task cancelled right after it starts); the bad-input reports, each with a scene fingerprint

@@ -1,6 +1,6 @@
 """The performer rig (engine/track/rig.py) and the service endpoints hosts use to animate and reenact it.
 
-The Blender round trip through real shape keys is tests/test_blender_performer.py; here the engine's half:
+The Blender round trip through real shape keys is tests/blender/test_blender_performer.py; here the engine's half:
 the rig holds exactly the model's mesh for the track's identity, an animation read back from it gives the
 same track, bad keys are refused with the frame and the problem, and ``POST /reenact`` runs as a job.
 """

@@ -27,7 +27,7 @@ from engine.stage.capture import Capture
 from engine.synth.generate import SynthOptions, generate
 from support.small_reenact import SETTINGS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _weights(folder: Path) -> dict[str, torch.Tensor]:

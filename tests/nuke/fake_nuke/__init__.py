@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
+REPO = HERE.parents[2]
 PLUGIN = REPO / "plugin_nuke"
 GIZMOS = REPO / "gizmos"
 for _path in (str(HERE), str(PLUGIN)):

@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("RELUME_SHARED") or REPO.parent / "shared")
 ASSETS = SHARED / "assets"
 MODEL = "ict_face_model"

@@ -24,7 +24,7 @@ from fake_nuke.scenes import aim_rotation, make_light, matrix, nuke_session, rgb
 from relume_nuke import plugin, reenact  # noqa: E402
 
 FIRST, LAST = 1001, 1008
-DOCS_IMAGE = Path(__file__).resolve().parents[1] / "docs" / "images" / "nuke_reenact.png"
+DOCS_IMAGE = Path(__file__).resolve().parents[2] / "docs" / "images" / "nuke_reenact.png"
 
 
 @pytest.fixture

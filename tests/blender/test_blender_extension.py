@@ -34,8 +34,8 @@ from support.linked_capture import linked_capture
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[1]
-DRIVER = Path(__file__).parent / "support" / "relume_blender.py"
+REPO = Path(__file__).resolve().parents[2]
+DRIVER = Path(__file__).parents[1] / "support" / "relume_blender.py"
 DOCS_IMAGE = REPO / "docs" / "images" / "blender_relit_plate.png"
 SIZE, SAMPLES, STAGE_LIGHTS = 64, 32, 48
 FRAME = 1001

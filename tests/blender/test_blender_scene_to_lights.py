@@ -21,7 +21,7 @@ import yaml
 
 from engine.lighting.lights import lights_from_dicts
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "plugin_blender"
 
 

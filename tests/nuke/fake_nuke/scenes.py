@@ -1,4 +1,4 @@
-"""Fixtures and builders shared by the tests/test_nuke_*.py files.
+"""Fixtures and builders shared by the tests/nuke/test_nuke_*.py files.
 
 Test modules import the fixtures they use (``from fake_nuke.scenes import nuke_session``);
 pytest picks up fixtures imported into a test module.

@@ -29,8 +29,8 @@ from support import blender_child
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
-DRIVER = Path(__file__).parent / "support" / "relume_blender_performer.py"
-DOCS_IMAGE = Path(__file__).resolve().parents[1] / "docs" / "images" / "blender_performer.png"
+DRIVER = Path(__file__).parents[1] / "support" / "relume_blender_performer.py"
+DOCS_IMAGE = Path(__file__).resolve().parents[2] / "docs" / "images" / "blender_performer.png"
 CHECK_FRAME = 1003
 VERTEX_IDS = [0, 1200, 2500, 4000, 5500, 6700, 9000]      # spread over the face and head
 

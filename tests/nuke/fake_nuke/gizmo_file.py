@@ -7,7 +7,7 @@ the other way (top of stack = last input), so :func:`nuke_inputs` reverses its l
 Nuke-written scripts: in ``hakeesh/.nuke`` ``python/KeyingTemplate.py`` (``version 12.2 v2``) a
 ``Keymix {inputs 3}`` follows a blurred Roto, a Constant and a graded CheckerBoard, which Nuke's order
 makes B = the CheckerBoard, A = the Constant, mask = the blurred Roto; and Nuke writes ``push 0``
-right before ``ScanlineRender {inputs 3}``, the empty ``bg`` input 0 (``tests/test_nuke_gizmo.py``
+right before ``ScanlineRender {inputs 3}``, the empty ``bg`` input 0 (``tests/nuke/test_nuke_gizmo.py``
 checks both shapes).
 nkparser models a group as nested braces, so the trailing ``end_group`` (which Nuke writes after the
 group's nodes, not inside its braces) is checked here and stripped before nkparser parses the rest.

@@ -57,7 +57,7 @@ from engine.synth.noise import fbm, value_noise
 from engine.synth.performer import make_performance
 from engine.synth.shadows import SurfaceSampler, render_shadow_maps, visibility
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SIZE, LIGHTS, FRAMES, SEED, FPS = 128, 150, 3, 7, 4.0
 ENV_BOUND_DB, SUN_ON_LIGHT_BOUND_DB, SUN_BETWEEN_BOUND_DB = 36.0, 50.0, 31.0
 FLOW_RATIO_BOUND = 0.10

@@ -20,13 +20,14 @@ from ..core.service import ServiceClient, ServiceError
 from ..relight.engine_session import engine_client
 from ..relight.engine_task import EngineTask, Outcome, TaskOperator, report_error
 from ..relight.plan import PlanError, RelightPlan, build_plan, convert_lighting, output_folder, scene_frames
-from ..relight.prechecks import PlateSource
+from ..relight.prechecks import CheckedOperator, PlateSource
 from ..relight.relight_task import show_relit
 from ..relight.status import set_status
 from ..relight.ui_strings import labelled
-from .rig_mesh import RigError, build_performer, check_performer, read_animation
+from .rig_mesh import RigError, build_performer, check_performer, performer_problem, read_animation
 
 MODEL_CONFIG = "config.json"      # what makes a folder a trained model (relume train --out)
+NO_MODEL = "not a trained model folder (set Model in the Relume panel to the folder relume train wrote)"
 
 
 def _safe(name: str) -> str:
@@ -64,10 +65,14 @@ class RELUME_OT_import_performer(bpy.types.Operator, ImportHelper):
 
 
 @labelled
-class RELUME_OT_export_track(bpy.types.Operator, ExportHelper):
+class RELUME_OT_export_track(CheckedOperator, bpy.types.Operator, ExportHelper):
     bl_idname = Config.export_track_idname
     filename_ext = ".track"
     filter_glob: StringProperty(default="*.track", options={"HIDDEN"})
+
+    @classmethod
+    def unusable(cls, context: bpy.types.Context) -> str | None:
+        return performer_problem(context.scene.relume.performer)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         scene = context.scene
@@ -99,8 +104,7 @@ class ReenactTask(EngineTask):
         check_performer(scene, performer)
         self.model = bpy.path.abspath(settings.reenact_model) if settings.reenact_model else ""
         if not os.path.isfile(os.path.join(self.model, MODEL_CONFIG)):
-            raise PlanError(f"{self.model or 'Model'}: not a trained model folder (set Model in the Relume "
-                            "panel to the folder relume train wrote)")
+            raise PlanError(f"{self.model or 'Model'}: {NO_MODEL}")
         if settings.display != "NONE" and scene.camera is None:
             raise PlanError("The scene has no active camera to show the plate on (or set Display to Image Only)")
         self.stage = performer.relume_performer.stage
@@ -130,9 +134,14 @@ class ReenactTask(EngineTask):
 
 
 @labelled
-class RELUME_OT_reenact_performer(TaskOperator, bpy.types.Operator):
+class RELUME_OT_reenact_performer(CheckedOperator, TaskOperator, bpy.types.Operator):
     bl_idname = Config.reenact_performer_idname
     bl_options = {"REGISTER"}
+
+    @classmethod
+    def unusable(cls, context: bpy.types.Context) -> str | None:
+        settings = context.scene.relume
+        return performer_problem(settings.performer) or (None if settings.reenact_model else NO_MODEL)
 
     def make_task(self, context: bpy.types.Context) -> ReenactTask:
         set_status("Reading the performer's keys...")

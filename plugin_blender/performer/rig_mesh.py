@@ -188,13 +188,22 @@ def build_performer(scene: bpy.types.Scene, rig_path: str) -> bpy.types.Object:
     return performer
 
 
-def check_performer(scene: bpy.types.Scene, performer: bpy.types.Object | None) -> dict:
-    """The rig of a usable performer object; RigError saying what is wrong otherwise."""
+def performer_problem(performer: bpy.types.Object | None) -> str | None:
+    """Why ``performer`` is not one Import Performer made (cheap: no file read); None when it is."""
     if performer is None:
-        raise RigError("Pick the performer in the Relume panel (import one with Import Performer)")
+        return "Pick the performer in the Relume panel (import one with Import Performer)"
     settings = getattr(performer, "relume_performer", None)
     if performer.type != "MESH" or settings is None or not settings.rig_file:
-        raise RigError(f"'{performer.name}' is not a Relume performer (import one with Import Performer)")
+        return f"'{performer.name}' is not a Relume performer (import one with Import Performer)"
+    return None
+
+
+def check_performer(scene: bpy.types.Scene, performer: bpy.types.Object | None) -> dict:
+    """The rig of a usable performer object; RigError saying what is wrong otherwise."""
+    problem = performer_problem(performer)
+    if problem:
+        raise RigError(problem)
+    settings = performer.relume_performer
     rig = load_rig(bpy.path.abspath(settings.rig_file))
     count = len(rig["vertices"])
     if len(performer.data.vertices) != count:

@@ -19,6 +19,7 @@ from .engine_session import SESSION, engine_client
 from .engine_task import TaskOperator, report_error
 from .live import LIVE
 from .plan import PlanError, build_plan
+from .prechecks import CheckedOperator, plate_problem
 from .relight_task import RelightTask
 from .scene_reader import convert_scene
 from .status import set_status
@@ -26,9 +27,13 @@ from .ui_strings import labelled, pick_subject
 
 
 @labelled
-class RELUME_OT_relight_plate(TaskOperator, bpy.types.Operator):
+class RELUME_OT_relight_plate(CheckedOperator, TaskOperator, bpy.types.Operator):
     bl_idname = Config.relight_plate_idname
     bl_options = {"REGISTER"}
+
+    @classmethod
+    def unusable(cls, context: bpy.types.Context) -> str | None:
+        return plate_problem(context)
 
     def make_task(self, context: bpy.types.Context) -> RelightTask:
         plan = build_plan(context.scene, context.view_layer, context.scene.relume.frames, "plate")
@@ -37,8 +42,12 @@ class RELUME_OT_relight_plate(TaskOperator, bpy.types.Operator):
 
 
 @labelled
-class RELUME_OT_live_relight(bpy.types.Operator):
+class RELUME_OT_live_relight(CheckedOperator, bpy.types.Operator):
     bl_idname = Config.live_relight_idname
+
+    @classmethod
+    def unusable(cls, context: bpy.types.Context) -> str | None:
+        return None if LIVE.active else plate_problem(context)     # a running live relight can always stop
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         if LIVE.active:
@@ -57,15 +66,17 @@ class RELUME_OT_live_relight(bpy.types.Operator):
 
 
 @labelled
-class RELUME_OT_export_lights(bpy.types.Operator, ExportHelper):
+class RELUME_OT_export_lights(CheckedOperator, bpy.types.Operator, ExportHelper):
     bl_idname = Config.export_lights_idname
     filename_ext = ".yaml"
     filter_glob: StringProperty(default="*.yaml;*.yml", options={"HIDDEN"})
 
+    @classmethod
+    def unusable(cls, context: bpy.types.Context) -> str | None:
+        return pick_subject if context.scene.relume.subject is None else None
+
     def execute(self, context: bpy.types.Context) -> set[str]:
         scene = context.scene
-        if scene.relume.subject is None:
-            return report_error(self, pick_subject)
         path = bpy.path.abspath(self.filepath)
         try:
             conversion = convert_scene(scene, context.view_layer, os.path.dirname(path))

@@ -44,3 +44,26 @@ def relight_checks(scene: bpy.types.Scene, source: PlateSource) -> ActionStatus:
     if scene.relume.display != "NONE" and scene.camera is None:
         return ActionStatus(False, "The scene has no active camera to show the plate on (or set Display to Image Only)")
     return ActionStatus(True)
+
+
+class CheckedOperator:
+    """Mixin for operators (before ``bpy.types.Operator``): ``poll`` greys the button out and says why
+    (``poll_message_set``: the tooltip, and the RuntimeError a script gets) whenever :meth:`unusable`
+    returns a message. Keep :meth:`unusable` cheap: Blender calls poll on every redraw."""
+
+    @classmethod
+    def unusable(cls, context: bpy.types.Context) -> str | None:
+        return None
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        message = cls.unusable(context)
+        if message:
+            cls.poll_message_set(message)
+        return message is None
+
+
+def plate_problem(context: bpy.types.Context) -> str | None:
+    """Why the panel's capture cannot be relit now (None when it can)."""
+    status = relight_checks(context.scene, PlateSource.from_settings(context.scene))
+    return None if status.success else status.message

@@ -269,6 +269,8 @@ def test_failures_explain_themselves_and_change_nothing(main_result, name):
     result = main_result["errors"][name]
     assert result["message"] is not None and ERRORS[name] in result["message"], result
     assert result["unchanged"], f"{name} changed the scene"
+    # the panel's own settings are checked by poll(): the button is greyed out, its tooltip says why
+    assert ("poll()" in result["message"]) == (name in ("missing_capture", "no_subject")), result
 
 
 def test_a_crashed_engines_log_is_kept_and_named(main_result):

@@ -149,6 +149,8 @@ def test_bad_input_is_a_report_that_changes_nothing(run: tuple[dict, Path], case
     outcome = run[0]["errors"][case]
     assert outcome["message"] is not None and message in outcome["message"], outcome
     assert outcome["unchanged"], outcome
+    # what poll() sees (cheap, on every redraw) greys the button out and says why (poll_message_set)
+    assert ("poll()" in outcome["message"]) == (case in ("no_model", "not_a_performer")), outcome
 
 
 @pytest.mark.skipif(not os.environ.get("RELUME_DOCS_REENACT"), reason="set RELUME_DOCS_REENACT to a reenact benchmark "

@@ -17,7 +17,7 @@ import torch
 from engine.face import FaceModel
 from engine.render import Camera, directional_shadow_mask, interpolate, rasterize
 
-BLENDER_SCRIPT = Path(__file__).with_name("blender_scripts") / "render_gbuffer.py"
+BLENDER_SCRIPT = Path(__file__).parents[1] / "blender_scripts" / "render_gbuffer.py"
 RADIUS, DISTANCE, SIZE = 0.1, 0.5, 128
 
 

@@ -49,7 +49,7 @@ from tests.support.blender_render import blender_hdri
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
-SCRIPT = Path(__file__).with_name("blender_scripts") / "render_face_lit.py"
+SCRIPT = Path(__file__).parents[1] / "blender_scripts" / "render_face_lit.py"
 SIZE, SAMPLES, LIGHTS = 96, 64, 150
 ALBEDO = (0.6, 0.45, 0.35)
 GLOSSY = {"specular": 0.04, "roughness": 0.5}

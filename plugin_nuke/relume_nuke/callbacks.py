@@ -1,7 +1,9 @@
 """Entry points named in gizmos/Relume_Relight.gizmo and registered by init.py / menu.py.
 
-Each takes its node from ``nuke.thisNode()`` (and knob from ``nuke.thisKnob()``), as Nuke sets
-them for onCreate, knobChanged and Python-button knobs. They only read knobs, call the engine and
+Each takes the gizmo (and the changed knob) as arguments: the gizmo's hooks pass ``nuke.thisNode()``
+and ``nuke.thisKnob()``, as Nuke sets them for onCreate, knobChanged and Python-button knobs; the
+onCreate and knobChanged hooks are guarded, so a Nuke without relume_nuke on its path says to run
+install.py instead of raising. They only read knobs, call the engine and
 write knob values or (re)wire the gizmo's internal nodes; pixels are Nuke's job. Problems are shown
 in the gizmo's ``status`` knob (and a message box for explicit button presses in the GUI).
 """
@@ -108,16 +110,15 @@ def reenacted_capture(node) -> str | None:
     return value if value and os.path.isfile(value) else None
 
 
-def on_create() -> None:
+def on_create(gizmo) -> None:
     """onCreate of the gizmo (also runs when a script containing it loads)."""
-    gizmo = nuke.thisNode()
     with reported(gizmo, popup=False):
         restore(gizmo)
 
 
-def knob_changed() -> None:
+def knob_changed(gizmo, knob) -> None:
     """knobChanged of the gizmo: capture -> rebuild; lighting knobs or inputs -> new weights."""
-    gizmo, name = nuke.thisNode(), nuke.thisKnob().name()
+    name = knob.name()
     with reported(gizmo, popup=False):
         if name == "capture":
             load(gizmo)
@@ -135,31 +136,27 @@ def knob_changed() -> None:
                 live.request_update(gizmo)
 
 
-def reload_capture() -> None:
+def reload_capture(gizmo) -> None:
     """'Reload' button: describe the capture again (files added or recalibrated)."""
-    gizmo = nuke.thisNode()
     with reported(gizmo, popup=True):
         load(gizmo)
 
 
-def update_now() -> None:
+def update_now(gizmo) -> None:
     """'Update now' button: recompute the weights even if the lighting looks unchanged."""
-    gizmo = nuke.thisNode()
     with reported(gizmo, popup=True):
         state.store_weights(gizmo, None)
         live.request_update(gizmo)
 
 
-def render_local() -> None:
+def render_local(gizmo) -> None:
     """'Render with engine' button."""
-    gizmo = nuke.thisNode()
     with reported(gizmo, popup=True):
         batch.render_local(gizmo)
 
 
-def write_farm_jobs() -> None:
+def write_farm_jobs(gizmo) -> None:
     """'Write farm jobs' button: job description and command lines, one per chunk of frames."""
-    gizmo = nuke.thisNode()
     with reported(gizmo, popup=True):
         job, commands = batch.write_farm_jobs(batch.make_plan(gizmo), int(gizmo["chunk_size"].value()))
         state.set_status(gizmo, f"farm job written: {job}")
@@ -167,11 +164,11 @@ def write_farm_jobs() -> None:
             nuke.message(f"Relume farm job:\n{job}\n{commands}")
 
 
-def show_panel() -> None:
+def show_panel(gizmo) -> None:
     """'Light-stage preview' button: the Qt panel with the dome and the environment."""
     from relume_nuke import panel
 
-    panel.show_for(nuke.thisNode())
+    panel.show_for(gizmo)
 
 
 def feeds(node, gizmo) -> bool:

@@ -208,19 +208,18 @@ def write_farm_jobs(gizmo, chunk_size: int) -> tuple:
     return batch.write_job_files(f"{work}/farm", "reenact", job, [task["command"] for task in tasks])
 
 
-# ---------------------------------------------------------------- entry points named in the gizmo
+# ---------------------------------------------------------------- entry points the gizmo's hooks call with the node
 
 
-def on_create() -> None:
+def on_create(gizmo) -> None:
     """onCreate (also when a script holding the gizmo loads): point the Reads at the work folder."""
-    gizmo = nuke.thisNode()
     with callbacks.reported(gizmo, popup=False):
         refresh(gizmo)
 
 
-def knob_changed() -> None:
+def knob_changed(gizmo, knob) -> None:
     """knobChanged: a new plate sets the frame range; ``show``, ``work_folder`` and the range re-point the Reads."""
-    gizmo, name = nuke.thisNode(), nuke.thisKnob().name()
+    name = knob.name()
     with callbacks.reported(gizmo, popup=False):
         if name == "inputChange":
             follow_plate(gizmo)
@@ -228,30 +227,26 @@ def knob_changed() -> None:
             refresh(gizmo)
 
 
-def track_source() -> None:
+def track_source(gizmo) -> None:
     """'Track source' button."""
-    gizmo = nuke.thisNode()
     with callbacks.reported(gizmo, popup=True):
         run(gizmo, "track")
 
 
-def train() -> None:
+def train(gizmo) -> None:
     """'Train' button: track the target capture and train the model on it."""
-    gizmo = nuke.thisNode()
     with callbacks.reported(gizmo, popup=True):
         run(gizmo, "train")
 
 
-def reenact() -> None:
+def reenact(gizmo) -> None:
     """'Reenact' button: track, (train,) transfer, reenact."""
-    gizmo = nuke.thisNode()
     with callbacks.reported(gizmo, popup=True):
         run(gizmo, "reenact")
 
 
-def write_farm() -> None:
+def write_farm(gizmo) -> None:
     """'Write farm jobs' button."""
-    gizmo = nuke.thisNode()
     with callbacks.reported(gizmo, popup=True):
         job, commands = write_farm_jobs(gizmo, int(gizmo["chunk_size"].value()))
         state.set_status(gizmo, f"farm job written: {job}")

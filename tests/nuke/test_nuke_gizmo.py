@@ -265,3 +265,16 @@ def test_plugin_runs_on_nukes_python_versions() -> None:
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, f"{python}: {result.stderr}"
         assert result.stdout.split() == ["[1.0,", "1.0,", "1.0]", "/c/####.exr", "[(1,", "2),", "(3,", "4),", "(5,", "5)]"]
+
+
+@pytest.mark.parametrize("gizmo_class", ["Relume_Relight", "Relume_Reenact"])
+def test_a_nuke_without_relume_nuke_says_to_run_the_installer(nuke_session, monkeypatch, gizmo_class: str) -> None:
+    """The gizmo's onCreate and knobChanged hooks are guarded (Cryptomatte's 2-line hooks, plus the guard):
+    without the package they print what to do instead of raising."""
+    for module in ("relume_nuke.callbacks", "relume_nuke.reenact"):
+        monkeypatch.setitem(sys.modules, module, None)          # import now raises ImportError
+    gizmo = nuke.createNode(gizmo_class)
+    gizmo.showControlPanel()
+    nuke.user_changes(gizmo["status"], "x")                     # knobChanged runs, silently
+    assert nuke._state["terminal"] == [f"{gizmo_class}: relume_nuke is not on this Nuke path; run install.py from "
+                                       "the Relume checkout\n"]

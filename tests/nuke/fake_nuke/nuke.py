@@ -358,7 +358,7 @@ def _reset() -> None:
     """Fresh script and callbacks (fake_nuke.reset() calls this between tests)."""
     _state.clear()
     _state.update(root=Root(), knob_changed=[], plugin_path=[], menus={}, messages=[], progress=[], cancel=False,
-                  this=[], frame=1001)
+                  this=[], frame=1001, terminal=[])
     _state["context"] = [_state["root"]]
     _main_queue.clear()
     env["gui"] = False
@@ -593,6 +593,13 @@ class ProgressTask:
 
     def isCancelled(self) -> bool:  # noqa: N802
         return bool(_state["cancel"])
+
+
+def tprint(*values, sep: str = " ", end: str = "\n") -> None:
+    """nuke.tprint (https://learn.foundry.com/nuke/developers/140/pythondevguide/_autosummary/nuke.tprint.html):
+    print to the terminal Nuke was started from (recorded here too)."""
+    _state["terminal"].append(sep.join(str(v) for v in values) + end)
+    print(*values, sep=sep, end=end)
 
 
 def message(text: str) -> None:

@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
@@ -14,8 +15,17 @@ from engine.errors import RelumeError
 
 log = logging.getLogger(__name__)
 
-QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
-FINISHED_STATES = (DONE, FAILED, CANCELLED)
+
+
+class JobState(str, Enum):
+    """A job's state as ``GET /jobs/<id>`` reports it (the JSON carries the value)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
 KEEP_FINISHED = 64  # finished jobs remembered for GET /jobs/<id>
 
 
@@ -39,7 +49,7 @@ class ServiceJob:
 
     id: str
     job: FrameJob
-    state: str = QUEUED
+    state: JobState = JobState.QUEUED
     done: int = 0
     total: int = 0
     paths: list[str] = field(default_factory=list)
@@ -51,7 +61,7 @@ class ServiceJob:
     def snapshot(self) -> dict:
         """The job's state as the JSON the protocol returns."""
         with self.lock:
-            return {"job": self.id, "state": self.state, "done": self.done, "total": self.total,
+            return {"job": self.id, "state": self.state.value, "done": self.done, "total": self.total,
                     "paths": list(self.paths), "error": self.error}
 
     def _on_frame(self, frame: int, path: Path) -> None:
@@ -61,7 +71,7 @@ class ServiceJob:
         if self.cancel_requested.is_set():
             raise JobCancelled
 
-    def _finish(self, state: str, error: str | None = None) -> None:
+    def _finish(self, state: JobState, error: str | None = None) -> None:
         with self.lock:
             self.state, self.error = state, error
         self.finished.set()
@@ -70,22 +80,22 @@ class ServiceJob:
         """Run the job to its end (called on a worker thread or the request's own thread)."""
         with self.lock:
             if self.cancel_requested.is_set():
-                self.state = CANCELLED
+                self.state = JobState.CANCELLED
                 self.finished.set()
                 return
-            self.state = RUNNING
+            self.state = JobState.RUNNING
             self.total = len(self.job.pending_frames())
         try:
             self.job.run(progress=False, on_frame=self._on_frame)
         except JobCancelled:
-            self._finish(CANCELLED)
+            self._finish(JobState.CANCELLED)
         except RelumeError as exc:
-            self._finish(FAILED, str(exc))
+            self._finish(JobState.FAILED, str(exc))
         except Exception as exc:  # noqa: BLE001 - reported to the client, logged with traceback
             log.exception("job %s failed", self.id)
-            self._finish(FAILED, f"internal error: {exc!r}")
+            self._finish(JobState.FAILED, f"internal error: {exc!r}")
         else:
-            self._finish(DONE)
+            self._finish(JobState.DONE)
 
     def cancel(self) -> None:
         """Ask the job to stop after the frame in progress (finished frames stay on disk)."""

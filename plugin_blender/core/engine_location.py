@@ -2,7 +2,8 @@
 
 ``install.py`` writes ``config.json`` in Relume's per-user folder (``$RELUME_HOME`` or ``~/.relume``;
 the engine's ``engine.paths.relume_home`` in one line): ``{"engine_python": ..., "repo": ...,
-"device": ...}``. A value set in the add-on preferences wins over the file.
+"device": ...}``. A value set in the add-on preferences wins over ``$RELUME_ENGINE_PYTHON``, which wins over
+the file (the Nuke plug-in reads them the same way).
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+ENV_VAR = "RELUME_ENGINE_PYTHON"      # overrides config.json's interpreter (farm workers, tests), as in Nuke
+# Variables a host sets for its own Python; the engine's must not inherit them (as relume_nuke.config's).
+HOST_PYTHON_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONEXECUTABLE", "PYTHONNOUSERSITE")
 
 
 class EngineNotFound(Exception):
@@ -38,7 +43,7 @@ class EngineLocation:
     def environment(self, base: dict[str, str] | None = None) -> dict[str, str]:
         """The child's environment: the host's, minus Python settings that belong to the host."""
         env = dict(os.environ if base is None else base)
-        for key in ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONNOUSERSITE"):
+        for key in HOST_PYTHON_VARIABLES:
             env.pop(key, None)
         if self.repo is not None:
             env["PYTHONPATH"] = str(self.repo)
@@ -56,16 +61,16 @@ def _read_config(path: Path) -> dict:
 
 
 def find_engine(python: str = "", repo: str = "", device: str = "") -> EngineLocation:
-    """Resolve the engine from preference values (empty: not set) and ``config.json``."""
+    """Resolve the engine from preference values (empty: not set), ``$RELUME_ENGINE_PYTHON`` and ``config.json``."""
     path = config_path()
     config = _read_config(path)
-    chosen = python or config.get("engine_python") or ""
+    chosen = python or os.environ.get(ENV_VAR, "").strip() or config.get("engine_python") or ""
     if not chosen:
         raise EngineNotFound(f"engine Python not set: set it in Preferences > Add-ons > Relume, or run install.py "
                              f"(it writes {path})")
     interpreter = Path(chosen).expanduser()
     if not interpreter.is_file():
-        source = "preferences" if python else str(path)
+        source = "preferences" if python else ENV_VAR if os.environ.get(ENV_VAR, "").strip() else str(path)
         raise EngineNotFound(f"{interpreter}: engine Python not found (set in {source})")
     repo_value = repo or config.get("repo") or ""
     return EngineLocation(interpreter, Path(repo_value).expanduser() if repo_value else None,

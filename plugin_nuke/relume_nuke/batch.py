@@ -25,15 +25,20 @@ from relume_nuke import graph, live, state
 from relume_nuke.engine_cli import EngineError, engine_command
 from relume_nuke.engine_steps import Step, start
 
+_HASHES = re.compile(r"#+")
+_PRINTF = re.compile(r"%0?(\d*)d")
 _FRAME_FIELD = re.compile(r"#+|%0?(\d*)d")
 
 
 def frame_path(pattern: str, frame: int) -> str:
-    """``pattern`` with its frame field (``####`` or ``%04d``) replaced by ``frame``."""
-    def padded(match: re.Match) -> str:
-        width = len(match.group(0)) if match.group(0).startswith("#") else int(match.group(1) or 0)
-        return str(frame).zfill(width)
-    return _FRAME_FIELD.sub(padded, pattern, count=1)
+    """``pattern`` with its frame field (``####`` or ``%04d``) replaced by ``frame``. Only the file name holds
+    the field (``shot#1/`` is a folder name), as the engine's ``frame_output_path`` reads it."""
+    folder, name = os.path.split(pattern)
+    if _HASHES.search(name):
+        name = _HASHES.sub(lambda m: str(frame).zfill(len(m.group(0))), name)
+    else:
+        name = _PRINTF.sub(lambda m: str(frame).zfill(int(m.group(1) or 0)), name)
+    return os.path.join(folder, name)
 
 
 def output_stem(pattern: str) -> str:

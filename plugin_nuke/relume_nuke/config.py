@@ -1,8 +1,8 @@
 """Which Python runs the engine, and the environment its child processes get.
 
-The installer writes ``config.json`` = ``{"engine_python": "/path/to/venv/bin/python", ...}`` in Relume's
-per-user folder (``$RELUME_HOME``, else ``~/.relume``);
-the environment variable ``RELUME_ENGINE_PYTHON`` overrides it (farm workers, tests).
+The installer writes ``config.json`` = ``{"engine_python": "/path/to/venv/bin/python", "repo": ..., ...}`` in
+Relume's per-user folder (``$RELUME_HOME``, else ``~/.relume``); the environment variable
+``RELUME_ENGINE_PYTHON`` overrides the interpreter (farm workers, tests), as in the Blender add-on.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import json
 import os
 
 ENV_VAR = "RELUME_ENGINE_PYTHON"
-# Variables Nuke sets for its own Python 3.10/3.11; the engine's interpreter must not inherit them.
-HOST_PYTHON_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONEXECUTABLE")
+# Variables a host sets for its own Python; the engine's interpreter must not inherit them (the same set as
+# the Blender add-on's engine_location; tests/test_host_contracts.py holds them equal).
+HOST_PYTHON_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONEXECUTABLE", "PYTHONNOUSERSITE")
 
 
 class EngineNotConfigured(RuntimeError):
@@ -27,11 +28,8 @@ def config_path() -> str:
                         "config.json")
 
 
-def engine_python() -> str:
-    """The interpreter that can ``import engine``: $RELUME_ENGINE_PYTHON, else config.json's engine_python."""
-    override = os.environ.get(ENV_VAR, "").strip()
-    if override:
-        return override
+def _config() -> tuple:
+    """(path, contents) of config.json; EngineNotConfigured when it is missing or unreadable."""
     path = config_path()
     try:
         with open(path, encoding="utf-8") as handle:
@@ -40,12 +38,34 @@ def engine_python() -> str:
         raise EngineNotConfigured(f"{path}: not found; run Relume's install.py or set {ENV_VAR}") from None
     except (OSError, ValueError) as exc:
         raise EngineNotConfigured(f"{path}: unreadable ({exc})") from None
-    python = data.get("engine_python") if isinstance(data, dict) else None
+    return path, data if isinstance(data, dict) else {}
+
+
+def engine_python() -> str:
+    """The interpreter that can ``import engine``: $RELUME_ENGINE_PYTHON, else config.json's engine_python."""
+    override = os.environ.get(ENV_VAR, "").strip()
+    if override:
+        return override
+    path, data = _config()
+    python = data.get("engine_python")
     if not python:
         raise EngineNotConfigured(f"{path}: has no 'engine_python'; re-run install.py or set {ENV_VAR}")
     return str(python)
 
 
+def engine_repo() -> str:
+    """config.json's ``repo`` (the checkout the engine runs from; put on the child's PYTHONPATH), or ""."""
+    try:
+        return str(_config()[1].get("repo") or "")
+    except EngineNotConfigured:
+        return ""
+
+
 def child_environment() -> dict:
-    """This process's environment without Nuke's Python variables (the engine runs its own Python)."""
-    return {key: value for key, value in os.environ.items() if key not in HOST_PYTHON_VARIABLES}
+    """This process's environment without the host's Python variables (the engine runs its own Python),
+    with config.json's ``repo`` on PYTHONPATH when it names one."""
+    env = {key: value for key, value in os.environ.items() if key not in HOST_PYTHON_VARIABLES}
+    repo = engine_repo()
+    if repo:
+        env["PYTHONPATH"] = os.path.expanduser(repo)
+    return env

@@ -15,6 +15,7 @@ from engine.lighting.lights import LIGHT_CLASSES, EnvironmentLight, SunLight, li
 from engine.lighting.sphere import fibonacci_sphere
 from engine.lighting.weights import stage_weights
 from engine.stage.capture import Capture, write_capture_yaml
+from support.sample_lights import LIGHTS
 
 
 def _write(path: Path, data: object) -> Path:
@@ -55,17 +56,9 @@ def test_relative_hdri_found_beside_the_file_then_in_the_working_folder(
     assert weights.sum() > 0
 
 
-ENTRIES = [
-    {"type": "sun", "direction": [0.3, 0.6, 0.74], "rgb": [2.0, 1.8, 1.5], "angle_deg": 4.0},
-    {"type": "point", "position": [-2.0, 1.0, 2.5], "rgb": [30.0, 30.0, 40.0], "radius": 0.1},
-    {"type": "spot", "position": [0.0, 3.0, 3.0], "direction": [0.0, -0.7071, -0.7071], "rgb": [60.0, 50.0, 40.0],
-     "cone_deg": 50.0, "blend": 0.3},
-    {"type": "area", "position": [2.0, 0.5, 2.0], "direction": [-0.7071, 0.0, -0.7071], "size": [1.0, 0.5],
-     "shape": "ellipse", "rgb": [5.0, 5.0, 5.0]},
-]
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=[e["type"] for e in ENTRIES])
+@pytest.mark.parametrize("entry", LIGHTS, ids=[e["type"] for e in LIGHTS])
 def test_every_light_type_round_trips_through_its_dict(entry: dict, tmp_path: Path) -> None:
     """One class per type (the registry LIGHT_CLASSES): from_dict(to_dict(light)) is the same light."""
     light = light_from_dict(entry, "test", tmp_path)

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import io
 import logging
+import threading
 from collections.abc import Sequence
 from enum import Enum
 from functools import lru_cache
@@ -50,7 +51,9 @@ class WeightMethod(str, Enum):
 DEFAULT_METHOD = WeightMethod.BARYCENTRIC
 METHODS = tuple(m.value for m in WeightMethod)
 ENVIRONMENT_CACHE_VERSION = 1
-_ENVIRONMENTS: dict[str, np.ndarray] = {}       # key -> received (L, 3), newest last, at most 16
+ENVIRONMENTS_IN_MEMORY = 16
+_ENVIRONMENTS: dict[str, np.ndarray] = {}       # key -> received (L, 3), most recently used last
+_ENVIRONMENTS_LOCK = threading.Lock()           # the service integrates on several request threads
 MAX_EXPOSURE_EV = 24    # 2**24 = 1.7e7: beyond it a plate's values leave half float's range (65504)
 CHUNK = 1 << 16
 
@@ -189,7 +192,8 @@ def environment_received(hdri: Path, rotate_deg: float, stage_directions: np.nda
                             f"{float(rotate_deg)!r}|{method}".encode())
     digest.update(np.ascontiguousarray(stage_directions, dtype=np.float64).tobytes())
     key = digest.hexdigest()[:32]
-    received = _ENVIRONMENTS.get(key)
+    with _ENVIRONMENTS_LOCK:
+        received = _ENVIRONMENTS.pop(key, None)      # put back last below: the least recently used goes first
     folder = None if cache is None else cache / "environment"
     if received is None and folder is not None:
         for stored in folder.glob(f"{key}.*.npy"):          # <key>.<hash of the file's bytes>.npy
@@ -202,9 +206,10 @@ def environment_received(hdri: Path, rotate_deg: float, stage_directions: np.nda
                 buffer = io.BytesIO()
                 np.save(buffer, received)
                 write_bytes_atomic(folder / f"{key}.{checksum(buffer.getvalue()):016x}.npy", buffer.getvalue())
-    if len(_ENVIRONMENTS) >= 16:
-        _ENVIRONMENTS.pop(next(iter(_ENVIRONMENTS)))
-    _ENVIRONMENTS[key] = received
+    with _ENVIRONMENTS_LOCK:
+        _ENVIRONMENTS[key] = received
+        while len(_ENVIRONMENTS) > ENVIRONMENTS_IN_MEMORY:
+            _ENVIRONMENTS.pop(next(iter(_ENVIRONMENTS)))
     return received
 
 

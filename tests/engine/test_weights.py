@@ -268,3 +268,20 @@ def test_environment_integral_is_kept_per_hdri_rotation_and_stage(tmp_path: Path
     os.utime(hdri, ns=(1, 1))
     np.testing.assert_allclose(stage_weights(lights[:1], stage, rgb, cache=cache),
                                2.0 * (fresh - stage_weights(lights[1:], stage, rgb)), rtol=1e-9)
+
+
+def test_environments_in_memory_are_least_recently_used_first(tmp_path: Path, monkeypatch) -> None:
+    import engine.lighting.weights as weights_module
+
+    monkeypatch.setattr(weights_module, "ENVIRONMENTS_IN_MEMORY", 3)
+    monkeypatch.setattr(weights_module, "_ENVIRONMENTS", {})
+    hdri = tmp_path / "sky.exr"
+    write_image(hdri, np.ones((8, 16, 3), np.float32), "float")
+    stage = fibonacci_sphere(12)
+    integrated = []
+    samples = weights_module.environment_samples
+    monkeypatch.setattr(weights_module, "environment_samples",
+                        lambda *a, **k: integrated.append(a[1]) or samples(*a, **k))
+    for rotation in (0, 10, 20, 0, 30, 0, 20):       # 30 pushes out 10, the least recently used; 20 stays
+        weights_module.environment_received(hdri, rotation, stage, "barycentric")
+    assert integrated == [0, 10, 20, 30]

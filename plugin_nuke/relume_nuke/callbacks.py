@@ -124,6 +124,8 @@ def knob_changed(gizmo, knob) -> None:
             load(gizmo)
         elif name == "mode":
             show_mode(gizmo)
+        elif name == "output_colorspace":
+            graph.update_colour(gizmo)
         elif name in REWEIGHT_KNOBS:
             if name == "inputChange" and not gizmo["capture"].value():
                 plate = gizmo.input(PLATE_INPUT)

@@ -16,10 +16,12 @@ gizmo's hidden knobs; rebuilding needs no engine call.
 from __future__ import annotations
 
 import nuke
+from relume_nuke import state
 from relume_nuke.capture import CaptureInfo
 
 PREFIX = "relume_dyn_"
 SWITCH = "relume_switch"
+COLOUR = "relume_colour"   # OCIOColorSpace after the switch (see update_colour)
 ENGINE_READ = "relume_engine_read"
 SHOW_PLATE, SHOW_ENGINE, SHOW_LIVE = 0, 1, 2  # relume_switch inputs; live is wired by Python
 COLUMN, ROW = 110, 90  # DAG spacing of the generated nodes
@@ -144,8 +146,23 @@ def apply_weights(gizmo, weights: list) -> None:
 
 
 def show(gizmo, which: int) -> None:
-    """Select the gizmo's output: SHOW_PLATE, SHOW_LIVE or SHOW_ENGINE."""
+    """Select the gizmo's output: SHOW_PLATE, SHOW_LIVE or SHOW_ENGINE (and convert it as it needs)."""
     _inside(gizmo, SWITCH)["which"].setValue(which)
+    update_colour(gizmo)
+
+
+def update_colour(gizmo) -> None:
+    """The ``relume_colour`` OCIOColorSpace after the switch: the capture's colour space to the gizmo's
+    ``output_colorspace``, once on the summed (or engine-rendered) result; off for the plate, which is
+    already the comp's, and when the two spaces are the same."""
+    node = _inside(gizmo, COLOUR)
+    info = state.stored_capture(gizmo)
+    target = (gizmo["output_colorspace"].value() or "").strip() or "scene_linear"
+    source = info.colorspace if info is not None else target
+    node["in_colorspace"].setValue(source)
+    node["out_colorspace"].setValue(target)
+    showing_plate = int(_inside(gizmo, SWITCH)["which"].value()) == SHOW_PLATE
+    node["disable"].setValue(showing_plate or source == target)
 
 
 def load_engine_render(gizmo, pattern: str, first: int, last: int) -> None:

@@ -31,7 +31,7 @@ GIZMOS = sorted(fake_nuke.GIZMOS.glob("*.gizmo"))
 RELIGHT = fake_nuke.GIZMOS / "Relume_Relight.gizmo"
 CALL = re.compile(r"\b(relume_nuke(?:\.\w+)+)\(")
 # Classes the gizmos may contain (Nuke's own nodes).
-NUKE_CLASSES = {"Input", "Output", "Read", "Switch", "Multiply", "Merge2", "Copy", "Dot", "NoOp"}
+NUKE_CLASSES = {"Input", "Output", "Read", "Switch", "Multiply", "Merge2", "Copy", "Dot", "NoOp", "OCIOColorSpace"}
 REQUIRED_KNOBS = {"capture": "File", "rotate": "Double", "strength": "Double", "exposure": "Double",
                   "frame_first": "Int", "frame_last": "Int", "preview": "PyScript", "render_local": "PyScript",
                   "mode": "Enumeration", "subject": "XYZ", "status": "Text", "capture_json": "String",
@@ -77,8 +77,10 @@ def test_relight_gizmo_inputs_knobs_and_internal_wiring() -> None:
     assert hidden == {"capture_json", "weights_json"}
     switch = next(n for n in definition.children if n.name == "relume_switch")
     assert [source.name for source in nuke_inputs(switch)] == ["plate", "relume_engine_read"]
+    colour = next(n for n in definition.children if n.name == "relume_colour")     # one conversion, after
+    assert colour.class_name == "OCIOColorSpace" and nuke_inputs(colour) == [switch]  # the sum (see test_nuke_live)
     output = next(n for n in definition.children if n.class_name == "Output")
-    assert nuke_inputs(output) == [switch]
+    assert nuke_inputs(output) == [colour]
 
 
 # Shapes of Nuke-written scripts (see fake_nuke/gizmo_file.py for where they were seen): what the test

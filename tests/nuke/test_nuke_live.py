@@ -192,3 +192,35 @@ def test_plate_read_inside_a_capture_fills_in_the_capture(nuke_session, stage_ca
     assert gizmo["capture"].value() == str(stage_capture / "capture.yaml")
     assert graph.graph_light_count(gizmo) == STAGE_LIGHTS
     assert nuke.toNode(f"{gizmo.name()}.relume_switch")["which"].value() == graph.SHOW_LIVE
+
+
+def test_the_sum_is_converted_once_from_the_captures_colour_space(nuke_session, stage_capture: Path,
+                                                                   tmp_path: Path) -> None:
+    """An ACEScg capture: the Reads stay raw, the weighted sum happens in ACEScg (as the engine's), and one
+    OCIOColorSpace after it gives the comp's scene_linear; the plate and an output space equal to the
+    capture's pass unconverted."""
+    import shutil
+
+    from fake_nuke.interpreter import colour_matrix
+
+    capture = Path(shutil.copytree(stage_capture, tmp_path / "acescg"))
+    text = (capture / "capture.yaml").read_text()
+    (capture / "capture.yaml").write_text(text.replace("colorspace: lin_rec709", "colorspace: ACEScg"))
+    gizmo = relight_node(capture)
+    gizmo.setInput(1, scene_of(make_light("DirectLight", matrix(aim_rotation([0.3, 0.8, 0.5])), intensity=2.0)))
+    with gizmo:
+        assert all(read["raw"].value() for read in nuke.allNodes("Read") if read.name().startswith(graph.PREFIX))
+    lights_file, _ = adapter_lights_file(gizmo)
+    engine = rgba(cli_relight(capture, lights_file, tmp_path / "cli") / f"cli.{FRAME}.exr")   # ACEScg values
+    converted = engine.copy()
+    converted[..., :3] = engine[..., :3] @ colour_matrix("ACEScg", "scene_linear").T.astype(np.float32)
+    assert float(np.abs(converted - engine).max()) > 0.01                         # the conversion matters
+    # the engine's half-float rounding of each channel goes through a matrix with row sums up to 2.4
+    live_image = evaluate(gizmo, FRAME)
+    allowed = 2.4 * 2.0 ** -10 * np.abs(engine[..., :3]).max(axis=-1, keepdims=True) + 1e-5
+    assert np.all(np.abs(live_image[..., :3] - converted[..., :3]) <= allowed)
+    np.testing.assert_array_equal(live_image[..., 3], engine[..., 3])
+    nuke.user_changes(gizmo["output_colorspace"], "ACEScg")
+    assert_half_close(evaluate(gizmo, FRAME), engine)
+    graph.show(gizmo, graph.SHOW_PLATE)
+    assert nuke.toNode(f"{gizmo.name()}.relume_colour")["disable"].value()         # the plate is the comp's own

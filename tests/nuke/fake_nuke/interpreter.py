@@ -9,8 +9,11 @@ reference, https://learn.foundry.com/nuke/content/reference_guide/):
 * Merge2 with operation plus: input 0 is B, input 1 is A; the ``output`` channels get A + B, the
   other channels are B's.
 * Copy: B (input 0) with channel ``to0`` replaced by A's (input 1) channel ``from0``.
+* OCIOColorSpace: ``in_colorspace`` -> ``out_colorspace`` on rgb, through the fake OCIO config below
+  (linear spaces only: scene-linear Rec.709 under its names and roles, and ACEScg); an unknown name
+  raises, as a real config's missing colour space errors.
 * Switch: input ``which``; Dot and Output: their input; Input: the enclosing group's input
-  number ``number``; a Group or Gizmo: its Output node.
+  number ``number``; a Group or Gizmo: its Output node. A disabled node passes its input 0 through.
 Anything else raises, so a graph using an unsupported class fails the test loudly.
 """
 
@@ -57,9 +60,31 @@ def file_channels(read) -> list:
     return [channel for channel, letter in zip(CHANNELS, "RGBA") if letter in names]
 
 
+# The fake OCIO config: each linear colour space as its matrix to scene-linear Rec.709 (ACEScg: AP1 -> Rec.709
+# primaries, Bradford D60 -> D65, as the ACES 1.x configs give it).
+TO_REC709 = {"lin_rec709": np.eye(3), "scene_linear": np.eye(3), "linear": np.eye(3),
+             "ACEScg": np.array([[1.70505, -0.62179, -0.08326], [-0.13026, 1.14080, -0.01055],
+                                 [-0.02400, -0.12897, 1.15297]])}
+
+
+def colour_matrix(source: str, target: str) -> np.ndarray:
+    """The 3x3 the fake OCIO config applies from ``source`` to ``target``."""
+    unknown = [name for name in (source, target) if name not in TO_REC709]
+    if unknown:
+        raise ValueError(f"OCIO: colour space {unknown[0]!r} not in the config")
+    return np.linalg.inv(TO_REC709[target]) @ TO_REC709[source]
+
+
 def evaluate(node, frame: int) -> np.ndarray:
     """The RGBA image ``node`` outputs at ``frame``."""
     kind = node.Class()
+    if node.knob("disable") is not None and node["disable"].value() and kind not in ("Input", "Output"):
+        return evaluate(node.input(0), frame)
+    if kind == "OCIOColorSpace":
+        image = evaluate(node.input(0), frame).copy()
+        matrix = colour_matrix(node["in_colorspace"].value(), node["out_colorspace"].value())
+        image[..., :3] = (image[..., :3] @ matrix.T.astype(np.float32)).astype(np.float32)
+        return image
     if kind == "Read":
         return read_rgba(frame_file(node["file"].value(), frame))
     if kind == "Multiply":

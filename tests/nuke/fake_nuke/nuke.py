@@ -191,7 +191,7 @@ _SPOT = {"cone_angle": lambda: Double_Knob("cone_angle", 40.0),
          "falloff_type": lambda: Enumeration_Knob("falloff_type", FALLOFFS)}
 
 # class -> (maximum inputs, knob factories). Knob names from Foundry's node reference pages
-# (https://learn.foundry.com/nuke/content/reference_guide/...: Read, Multiply, Merge, Copy, Switch,
+# (https://learn.foundry.com/nuke/content/reference_guide/...: Read, Multiply, Merge, Copy, Switch, OCIOColorSpace,
 # 3d_nodes/light.html, direct, spot.html, environment.html).
 CLASSES: dict = {
     "Read": (0, {"file": lambda: File_Knob("file", ""), "first": lambda: Int_Knob("first", 1),
@@ -204,6 +204,10 @@ CLASSES: dict = {
                     "output": lambda: String_Knob("output", "rgba")}),
     "Copy": (3, {"from0": lambda: String_Knob("from0", "rgba.alpha"), "to0": lambda: String_Knob("to0", "rgba.alpha")}),
     "Switch": (99, {"which": lambda: Int_Knob("which", 0)}),
+    # color_nodes/ociocolorspace.html: knobs in_colorspace, out_colorspace (default linear), channels (rgb)
+    "OCIOColorSpace": (1, {"in_colorspace": lambda: String_Knob("in_colorspace", "linear"),
+                           "out_colorspace": lambda: String_Knob("out_colorspace", "linear"),
+                           "channels": lambda: String_Knob("channels", "rgb")}),
     "Dot": (1, {}),
     "Input": (0, {"number": lambda: Int_Knob("number", 0)}),
     "Output": (1, {}),

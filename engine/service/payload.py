@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,27 +105,22 @@ class RelightRequest:
         lighting = LightingRequest.parse(body, captures)
         frames_spec = _field(body, "frames", (list, str, int), None)
         frames = lighting.capture.frames if frames_spec is None else parse_frames(frames_spec, "request: 'frames'")
-        frame_lights, parsed = {}, {}        # equal entries share one parsed list (and one weight computation)
+        frame_lights = {}
         for key, entries in _field(body, "frame_lights", dict, {}).items():
             if not str(key).lstrip("-").isdigit() or not isinstance(entries, list):
                 raise InputError("request: 'frame_lights'", f"must map frame numbers to lists of lights, got {key!r}")
-            text = json.dumps(entries, sort_keys=True)
-            if text not in parsed:
-                parsed[text] = lights_from_dicts(entries, f"request: frame_lights {key}", lighting.capture.folder)
-            frame_lights[int(key)] = parsed[text]
+            frame_lights[int(key)] = lights_from_dicts(entries, f"request: frame_lights {key}", lighting.capture.folder)
         return cls(lighting, _field(body, "out", str, required=True), frames,
                    bool(_field(body, "skip_existing", bool, False)), bool(_field(body, "wait", bool, False)),
                    frame_lights)
 
     def frame_weights(self) -> dict[int, np.ndarray]:
-        """(L, 3) stage weights per frame of ``frame_lights`` (frames with equal lights share one computation)."""
-        lighting, by_lights, weights = self.lighting, {}, {}
-        for frame, lights in self.frame_lights.items():
-            if id(lights) not in by_lights:
-                by_lights[id(lights)] = capture_weights(lighting.capture, lights, lighting.method, lighting.exposure,
-                                                        cache_folder(lighting.capture))
-            weights[frame] = by_lights[id(lights)]
-        return weights
+        """(L, 3) stage weights per frame of ``frame_lights`` (an environment's integral is computed once and
+        kept, see :func:`engine.lighting.weights.environment_received`; the other lights cost microseconds)."""
+        lighting = self.lighting
+        return {frame: capture_weights(lighting.capture, lights, lighting.method, lighting.exposure,
+                                       cache_folder(lighting.capture))
+                for frame, lights in self.frame_lights.items()}
 
 
 def _path(body: dict, key: str) -> Path:
@@ -176,6 +170,7 @@ class ReenactRequest:
     def parse(cls, body: dict) -> ReenactRequest:
         runtime = _field(body, "runtime", str, Runtime.ONNXRUNTIME.value)
         if runtime not in {r.value for r in Runtime}:
-            raise InputError("request: 'runtime'", f"must be one of {', '.join(r.value for r in Runtime)}, got {runtime!r}")
+            known = ", ".join(r.value for r in Runtime)
+            raise InputError("request: 'runtime'", f"must be one of {known}, got {runtime!r}")
         return cls(_path(body, "model"), _path(body, "track"), _path(body, "out"), Runtime(runtime),
                    bool(_field(body, "skip_existing", bool, False)), bool(_field(body, "wait", bool, False)))

@@ -9,7 +9,6 @@ Errors are reports and the status line; a refused operator changes nothing in th
 from __future__ import annotations
 
 import os
-import re
 
 import bpy
 from bpy.props import StringProperty
@@ -18,8 +17,8 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 from ..addon_config import Config
 from ..core.service import ServiceClient, ServiceError
 from ..relight.engine_session import engine_client
-from ..relight.engine_task import EngineTask, Outcome, TaskOperator, report_error
-from ..relight.plan import PlanError, RelightPlan, build_plan, convert_lighting, output_folder, scene_frames
+from ..relight.engine_task import EngineTask, Outcome, TaskOperator, report_done, report_error
+from ..relight.plan import PlanError, RelightPlan, build_plan, convert_lighting, file_name, output_folder, scene_frames
 from ..relight.prechecks import CheckedOperator, PlateSource
 from ..relight.relight_task import show_relit
 from ..relight.status import set_status
@@ -28,10 +27,6 @@ from .rig_mesh import RigError, build_performer, check_performer, performer_prob
 
 MODEL_CONFIG = "config.json"      # what makes a folder a trained model (relume train --out)
 NO_MODEL = "not a trained model folder (set Model in the Relume panel to the folder relume train wrote)"
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "performer"
 
 
 @labelled
@@ -46,7 +41,7 @@ class RELUME_OT_import_performer(bpy.types.Operator, ImportHelper):
         track = bpy.path.abspath(self.filepath)
         if not os.path.isfile(track):
             return report_error(self, f"{track}: track file not found")
-        stem = _safe(os.path.basename(track).rsplit(".", 1)[0])
+        stem = file_name(os.path.basename(track).rsplit(".", 1)[0]) or "performer"
         rig_path = os.path.join(output_folder(scene), "performers", f"{stem}.rig.npz")
         try:
             rig_path = engine_client().rig({"track": track, "out": rig_path})["rig"]
@@ -57,11 +52,9 @@ class RELUME_OT_import_performer(bpy.types.Operator, ImportHelper):
         if scene.camera is None:
             scene.camera = performer.relume_performer.camera
         keys = len(performer.data.shape_keys.key_blocks) - 1
-        message = (f"Imported '{performer.name}': {keys} expression shape keys, frames {scene.frame_start}-"
-                   f"{scene.frame_end}, camera '{performer.relume_performer.camera.name}'")
-        set_status(message)
-        self.report({"INFO"}, message)
-        return {"FINISHED"}
+        camera = performer.relume_performer.camera.name
+        return report_done(self, f"Imported '{performer.name}': {keys} expression shape keys, frames "
+                                 f"{scene.frame_start}-{scene.frame_end}, camera '{camera}'")
 
 
 @labelled
@@ -79,15 +72,13 @@ class RELUME_OT_export_track(CheckedOperator, bpy.types.Operator, ExportHelper):
         performer = scene.relume.performer
         path = bpy.path.abspath(self.filepath)
         try:
-            frames = read_animation(scene, performer, scene_frames(scene, "RANGE"))
+            rig = check_performer(scene, performer)
+            frames = read_animation(scene, performer, rig, scene_frames(scene, "RANGE"))
             written = engine_client().track({"rig": bpy.path.abspath(performer.relume_performer.rig_file),
                                              "out": path, "frames": frames})
         except (ServiceError, RigError) as exc:
             return report_error(self, str(exc))
-        message = f"Wrote {written['frames']} frame(s) of '{performer.name}' to {written['track']}"
-        set_status(message)
-        self.report({"INFO"}, message)
-        return {"FINISHED"}
+        return report_done(self, f"Wrote {written['frames']} frame(s) of '{performer.name}' to {written['track']}")
 
 
 class ReenactTask(EngineTask):
@@ -101,7 +92,7 @@ class ReenactTask(EngineTask):
         self.view_layer = context.view_layer
         settings = scene.relume
         performer = settings.performer
-        check_performer(scene, performer)
+        rig = check_performer(scene, performer)
         self.model = bpy.path.abspath(settings.reenact_model) if settings.reenact_model else ""
         if not os.path.isfile(os.path.join(self.model, MODEL_CONFIG)):
             raise PlanError(f"{self.model or 'Model'}: {NO_MODEL}")
@@ -109,12 +100,12 @@ class ReenactTask(EngineTask):
             raise PlanError("The scene has no active camera to show the plate on (or set Display to Image Only)")
         self.stage = performer.relume_performer.stage
         self.warnings = convert_lighting(scene, self.view_layer, self.stage, write=False).warnings  # refuse early
-        folder, name = output_folder(scene), _safe(performer.name)
+        folder, name = output_folder(scene), file_name(performer.name) or "performer"
         self.capture = os.path.join(folder, f"{name}_reenacted")
         self.track = self.client.track({"rig": bpy.path.abspath(performer.relume_performer.rig_file),
                                         "out": os.path.join(folder, f"{name}_reenact.track"),
-                                        "frames": read_animation(scene, performer, scene_frames(scene, settings.frames))
-                                        })["track"]
+                                        "frames": read_animation(scene, performer, rig,
+                                                                 scene_frames(scene, settings.frames))})["track"]
         self.label = "Reenacting"
         self.plan: RelightPlan | None = None
 

@@ -221,11 +221,11 @@ def check_performer(scene: bpy.types.Scene, performer: bpy.types.Object | None) 
     return rig
 
 
-def read_animation(scene: bpy.types.Scene, performer: bpy.types.Object, frames: list[int]) -> dict:
+def read_animation(scene: bpy.types.Scene, performer: bpy.types.Object, rig: dict, frames: list[int]) -> dict:
     """The performer's expressions and head pose (relative to its camera, in the track's camera frame) at
-    each scene frame, as the engine's ``POST /track`` takes them. Evaluates the scene frame by frame, so
-    drivers, constraints and hand keys all count. The scene returns to its current frame."""
-    rig = check_performer(scene, performer)
+    each scene frame, as the engine's ``POST /track`` takes them; ``rig`` is what :func:`check_performer`
+    returned for it. Evaluates the scene frame by frame, so drivers, constraints and hand keys all count.
+    The scene returns to its current frame."""
     names = [str(n) for n in rig["expression_names"]]
     blocks = performer.data.shape_keys.key_blocks
     camera = performer.relume_performer.camera

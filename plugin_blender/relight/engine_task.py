@@ -88,6 +88,13 @@ def report_error(operator: bpy.types.Operator, message: str) -> set[str]:
     return {"CANCELLED"}
 
 
+def report_done(operator: bpy.types.Operator, message: str) -> set[str]:
+    """Show ``message`` in the status line and as an info report; the operator's FINISHED result."""
+    set_status(message)
+    operator.report({"INFO"}, message)
+    return {"FINISHED"}
+
+
 class TaskOperator:
     """Mixin for an operator that runs :meth:`make_task`'s task (put it before ``bpy.types.Operator``)."""
 

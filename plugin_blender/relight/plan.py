@@ -40,10 +40,14 @@ def output_folder(scene: bpy.types.Scene) -> str:
     return bpy.path.abspath(folder)
 
 
+def file_name(name: str) -> str:
+    """``name`` (a scene's, an object's) as safe for a file name: runs of other characters become ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
 def output_pattern(scene: bpy.types.Scene, kind: str) -> str:
     """``<output>/<scene>_<kind>.####.exr``."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", scene.name)
-    return os.path.join(output_folder(scene), f"{name}_{kind}.####.exr")
+    return os.path.join(output_folder(scene), f"{file_name(scene.name)}_{kind}.####.exr")
 
 
 def scene_frames(scene: bpy.types.Scene, frames: str) -> list[int]:
@@ -69,31 +73,32 @@ def build_plan(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, frames: 
     status = relight_checks(scene, source)
     if not status.success:
         raise PlanError(status.message)
-    conversion = convert_lighting(scene, view_layer, source.subject)
     settings = scene.relume
     shown = scene_frames(scene, frames)
-    body = {"capture": source.capture_folder, "lights": conversion.lights,
+    lights, warnings = _lights_per_frame(scene, view_layer, source.subject, shown)
+    first = lights[shown[0]]
+    body = {"capture": source.capture_folder, "lights": first,
             "exposure": settings.exposure, "method": settings.method,
             "frames": [f + source.frame_offset for f in shown], "out": output_pattern(scene, kind)}
-    warnings = list(conversion.warnings)
-    if len(shown) > 1:
-        animated = _lights_per_frame(scene, view_layer, source.subject, shown, warnings)
-        if any(lights != conversion.lights for lights in animated.values()):
-            body["frame_lights"] = {str(f + source.frame_offset): lights for f, lights in animated.items()}
+    animated = {frame: entries for frame, entries in lights.items() if entries != first}
+    if animated:
+        body["frame_lights"] = {str(f + source.frame_offset): entries for f, entries in animated.items()}
     return RelightPlan(body, shown, warnings)
 
 
 def _lights_per_frame(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, subject: bpy.types.Object | None,
-                      frames: list[int], warnings: list[str]) -> dict[int, list[dict]]:
-    """The scene's lights at each of ``frames`` (keyed lights, world and subject follow the timeline);
-    new warnings are added to ``warnings``. The scene returns to its current frame."""
-    current, lights = scene.frame_current, {}
+                      frames: list[int]) -> tuple[dict[int, list[dict]], list[str]]:
+    """The scene's lights at each of ``frames`` (keyed lights, world and subject follow the timeline) and the
+    conversion warnings, each once. The scene is moved only to frames other than its current one, and back."""
+    current, lights, warnings = scene.frame_current, {}, []
     try:
         for frame in frames:
-            scene.frame_set(frame)
+            if frame != scene.frame_current:
+                scene.frame_set(frame)
             conversion = convert_lighting(scene, view_layer, subject)
             lights[frame] = conversion.lights
             warnings.extend(w for w in conversion.warnings if w not in warnings)
     finally:
-        scene.frame_set(current)
-    return lights
+        if scene.frame_current != current:
+            scene.frame_set(current)
+    return lights, warnings

@@ -35,7 +35,8 @@ def multiply_name(index: int) -> str:
     return f"{PREFIX}w_{index:03d}"
 
 
-def _inside(gizmo, name: str):
+def inside(gizmo, name: str):
+    """The node called ``name`` inside ``gizmo``."""
     with gizmo:
         return nuke.toNode(name)
 
@@ -141,13 +142,13 @@ def apply_weights(gizmo, weights: list) -> None:
             for channel in range(3):
                 knob.setValue(float(rgb[channel]), channel)
     active = [i for i, rgb in enumerate(weights) if any(abs(float(v)) > 0.0 for v in rgb)]
-    if set(active) | {0} != set(active_lights(gizmo)) | {0} or _inside(gizmo, SWITCH).input(SHOW_LIVE) is None:
+    if set(active) | {0} != set(active_lights(gizmo)) | {0} or inside(gizmo, SWITCH).input(SHOW_LIVE) is None:
         wire_sum(gizmo, active)
 
 
 def show(gizmo, which: int) -> None:
     """Select the gizmo's output: SHOW_PLATE, SHOW_LIVE or SHOW_ENGINE (and convert it as it needs)."""
-    _inside(gizmo, SWITCH)["which"].setValue(which)
+    inside(gizmo, SWITCH)["which"].setValue(which)
     update_colour(gizmo)
 
 
@@ -155,18 +156,18 @@ def update_colour(gizmo) -> None:
     """The ``relume_colour`` OCIOColorSpace after the switch: the capture's colour space to the gizmo's
     ``output_colorspace``, once on the summed (or engine-rendered) result; off for the plate, which is
     already the comp's, and when the two spaces are the same."""
-    node = _inside(gizmo, COLOUR)
+    node = inside(gizmo, COLOUR)
     info = state.stored_capture(gizmo)
     target = (gizmo["output_colorspace"].value() or "").strip() or "scene_linear"
     source = info.colorspace if info is not None else target
     node["in_colorspace"].setValue(source)
     node["out_colorspace"].setValue(target)
-    showing_plate = int(_inside(gizmo, SWITCH)["which"].value()) == SHOW_PLATE
+    showing_plate = int(inside(gizmo, SWITCH)["which"].value()) == SHOW_PLATE
     node["disable"].setValue(showing_plate or source == target)
 
 
 def load_engine_render(gizmo, pattern: str, first: int, last: int) -> None:
     """Point the internal engine Read at a rendered sequence and re-read it."""
-    read = _inside(gizmo, ENGINE_READ)
+    read = inside(gizmo, ENGINE_READ)
     read_sequence(read, pattern, first, last)
     read["reload"].execute()

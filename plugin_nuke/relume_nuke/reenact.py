@@ -116,14 +116,9 @@ def steps(gizmo, through: str) -> list:
     return planned
 
 
-def _inside(gizmo, name: str):
-    with gizmo:
-        return nuke.toNode(name)
-
-
 def show(gizmo, what: str) -> None:
     """Point the Switch at ``what`` (a ``show`` knob value) and keep the knob in step."""
-    _inside(gizmo, SWITCH)["which"].setValue(SHOW[what])
+    graph.inside(gizmo, SWITCH)["which"].setValue(SHOW[what])
     gizmo["show"].setValue(what)   # programmatic: Nuke 13-16 run no knobChanged for it
 
 
@@ -134,9 +129,10 @@ def _frames(gizmo) -> tuple:
 def refresh(gizmo) -> None:
     """Point the internal Reads at what the work folder holds and show the ``show`` knob's choice."""
     work, (first, last) = work_folder(gizmo), _frames(gizmo)
-    graph.read_sequence(_inside(gizmo, OVERLAY_READ), f"{work}/overlay/overlay.####.png", first, last, raw=False)
-    graph.read_sequence(_inside(gizmo, REENACTED_READ), f"{work}/reenacted/tracking/frame.####.exr", first, last)
-    _inside(gizmo, SWITCH)["which"].setValue(SHOW[gizmo["show"].value()])
+    overlay, reenacted = graph.inside(gizmo, OVERLAY_READ), graph.inside(gizmo, REENACTED_READ)
+    graph.read_sequence(overlay, f"{work}/overlay/overlay.####.png", first, last, raw=False)
+    graph.read_sequence(reenacted, f"{work}/reenacted/tracking/frame.####.exr", first, last)
+    graph.inside(gizmo, SWITCH)["which"].setValue(SHOW[gizmo["show"].value()])
 
 
 def follow_plate(gizmo) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from engine.errors import RelumeError
-from engine.lighting.lights import Light, light_from_dict, load_lights
+from engine.lighting.lights import LightsFile, light_from_dict, load_lights_file
 from engine.lighting.weights import DEFAULT_METHOD, METHODS, capture_weights
 from engine.reenact.cli import add_parsers as add_reenact_parsers
 from engine.service.cli import add_parser as add_serve_parser
@@ -37,12 +37,13 @@ def _add_lighting_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how light between stage directions is shared among stage lights")
 
 
-def _lights(args: argparse.Namespace) -> list[Light]:
+def _lights(args: argparse.Namespace) -> LightsFile:
     if args.lights is not None:
-        return load_lights(args.lights)
+        return load_lights_file(args.lights)
     # validated exactly as a lights file's environment entry
-    return [light_from_dict({"type": "environment", "hdri": str(args.env), "rotate_deg": args.rotate,
-                             "strength": args.strength}, "--env", Path.cwd())]
+    env = light_from_dict({"type": "environment", "hdri": str(args.env), "rotate_deg": args.rotate,
+                           "strength": args.strength}, "--env", Path.cwd())
+    return LightsFile([env], {})
 
 
 def _frames(args: argparse.Namespace, capture: Capture) -> list[int]:
@@ -55,9 +56,12 @@ def run_relight(args: argparse.Namespace) -> int:
 
     capture = Capture.load(args.capture)
     cache = None if args.no_cache else cache_folder(capture, args.cache_dir)
-    weights = capture_weights(capture, _lights(args), args.method, args.exposure, cache)
-    job = RelightJob(capture, weights, args.out, _frames(args, capture), args.skip_existing,
-                     args.cache_dir, not args.no_cache, args.rank, rebuild=not args.no_rebuild)
+    lights, frames = _lights(args), _frames(args, capture)
+    weights = capture_weights(capture, lights.lights, args.method, args.exposure, cache)
+    frame_weights = {frame: capture_weights(capture, lights.frames[frame], args.method, args.exposure, cache)
+                     for frame in frames if frame in lights.frames}
+    job = RelightJob(capture, weights, args.out, frames, args.skip_existing, args.cache_dir, not args.no_cache,
+                     args.rank, rebuild=not args.no_rebuild, frame_weights=frame_weights)
     written = job.run(progress=not args.quiet)
     skipped = len(job.frames) - len(written)
     print(f"relume: wrote {len(written)} frame(s)" + (f", skipped {skipped} existing" if skipped else ""))
@@ -90,20 +94,32 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 def run_weights(args: argparse.Namespace) -> int:
     capture = Capture.load(args.capture)
-    weights = capture_weights(capture, _lights(args), args.method, args.exposure)
+    lights = _lights(args)
+    weights = capture_weights(capture, lights.lights, args.method, args.exposure)
+    frame_weights = {frame: capture_weights(capture, frame_lights, args.method, args.exposure)
+                     for frame, frame_lights in sorted(lights.frames.items())}
     if args.json:
-        print(json.dumps({"light_ids": capture.light_ids, "weights": weights.tolist()}))
-    else:
-        for light_id, (r, g, b) in zip(capture.light_ids, weights):
+        print(json.dumps({"light_ids": capture.light_ids, "weights": weights.tolist(),
+                          "frames": {str(frame): w.tolist() for frame, w in frame_weights.items()}}))
+        return 0
+    for title, table in [("", weights), *((f"frame {frame}:", w) for frame, w in frame_weights.items())]:
+        if title:
+            print(title)
+        for light_id, (r, g, b) in zip(capture.light_ids, table):
             print(f"{light_id:4d} {r:.6g} {g:.6g} {b:.6g}")
     return 0
 
 
 def run_info(args: argparse.Namespace) -> int:
-    """Describe a capture (for host adapters that cannot parse YAML): paths, frames, stage lights."""
+    """Describe a capture (for host adapters that cannot parse YAML): paths, frames, stage lights, and which
+    channel of the matte is the matte (its alpha, else red: what the relight reads)."""
+    from engine.io.exr import has_alpha
+
     capture = Capture.load(args.capture)
+    matte = capture.matte_path(capture.frames[0])
     info = {"folder": str(capture.folder.resolve()), "frames": capture.frames, "olat": capture.olat_pattern,
-            "matte": capture.matte_pattern, "tracking": capture.tracking_pattern, "colorspace": capture.colorspace,
+            "matte": capture.matte_pattern, "matte_channel": None if matte is None else ("alpha" if has_alpha(matte) else "red"),
+            "tracking": capture.tracking_pattern, "colorspace": capture.colorspace,
             "light_ids": capture.light_ids, "directions": capture.directions.tolist(), "rgb": capture.rgb.tolist()}
     if args.json:
         print(json.dumps(info))

@@ -72,6 +72,15 @@ def read_image(path: str | Path, dtype: str = "float") -> ImageRGBA:
     return ImageRGBA(np.ascontiguousarray(rgb), None if alpha is None else np.ascontiguousarray(alpha))
 
 
+def has_alpha(path: str | Path) -> bool:
+    """Whether an image has an alpha (A) channel, from its header; InputError when unreadable."""
+    image_input = _open(Path(path))
+    try:
+        return _channel_index(list(image_input.spec().channelnames), "A") is not None
+    finally:
+        image_input.close()
+
+
 def image_size(path: str | Path) -> tuple[int, int]:
     """(height, width) of an image from its header, without decoding pixels; InputError when unreadable."""
     image_input = _open(Path(path))

@@ -287,13 +287,48 @@ def lights_from_dicts(entries: list[dict], where: str | Path, base: Path | None 
     return [light_from_dict(entry, f"{where}: light {i}", base) for i, entry in enumerate(entries)]
 
 
-def load_lights(path: str | Path) -> list[Light]:
-    """Load a YAML lights file: a list, a mapping with key ``lights``, or one light's mapping.
+def frame_lights_from_dicts(mapping: dict, where: str | Path, base: Path | None = None) -> dict[int, list[Light]]:
+    """Per-frame lights (animated lighting): frame number (int or its string) -> lights-file entries."""
+    if not isinstance(mapping, dict):
+        raise InputError(where, "must map frame numbers to lists of lights")
+    frames = {}
+    for key, entries in mapping.items():
+        if not str(key).lstrip("-").isdigit() or not isinstance(entries, list):
+            raise InputError(where, f"must map frame numbers to lists of lights, got {key!r}")
+        frames[int(key)] = lights_from_dicts(entries, f"{where} {key}", base)
+    return frames
+
+
+@dataclass(frozen=True)
+class LightsFile:
+    """A lights file: ``lights`` light every frame except those in ``frames`` (frame -> their own lights),
+    which is how hosts hand over animated lights."""
+
+    lights: list[Light]
+    frames: dict[int, list[Light]]
+
+    def for_frame(self, frame: int) -> list[Light]:
+        return self.frames.get(frame, self.lights)
+
+
+def load_lights_file(path: str | Path) -> LightsFile:
+    """Load a YAML lights file: a list, a mapping with key ``lights`` (and optionally ``frames``: frame
+    number -> list of lights for that frame), or one light's mapping.
 
     A relative HDRI path is looked up beside the lights file first, then in the working folder.
     """
     path = Path(path)
     data = load_yaml(path, "lights file not found")
+    frames = {}
     if isinstance(data, dict):
-        data = [data] if "type" in data else data.get("lights")
-    return lights_from_dicts(data, path, path.parent)
+        if "type" in data:
+            data = [data]
+        else:
+            frames = frame_lights_from_dicts(data.get("frames", {}), f"{path}: frames", path.parent)
+            data = data.get("lights")
+    return LightsFile(lights_from_dicts(data, path, path.parent), frames)
+
+
+def load_lights(path: str | Path) -> list[Light]:
+    """The lights of a lights file that light every frame (see :func:`load_lights_file`)."""
+    return load_lights_file(path).lights

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import InputError
-from engine.lighting.lights import Light, lights_from_dicts
+from engine.lighting.lights import Light, frame_lights_from_dicts, lights_from_dicts
 from engine.lighting.weights import DEFAULT_METHOD, METHODS, capture_weights
 from engine.reenact.reenact import Runtime
 from engine.stage.cache import cache_folder
@@ -105,11 +105,8 @@ class RelightRequest:
         lighting = LightingRequest.parse(body, captures)
         frames_spec = _field(body, "frames", (list, str, int), None)
         frames = lighting.capture.frames if frames_spec is None else parse_frames(frames_spec, "request: 'frames'")
-        frame_lights = {}
-        for key, entries in _field(body, "frame_lights", dict, {}).items():
-            if not str(key).lstrip("-").isdigit() or not isinstance(entries, list):
-                raise InputError("request: 'frame_lights'", f"must map frame numbers to lists of lights, got {key!r}")
-            frame_lights[int(key)] = lights_from_dicts(entries, f"request: frame_lights {key}", lighting.capture.folder)
+        frame_lights = frame_lights_from_dicts(_field(body, "frame_lights", dict, {}), "request: 'frame_lights'",
+                                               lighting.capture.folder)
         return cls(lighting, _field(body, "out", str, required=True), frames,
                    bool(_field(body, "skip_existing", bool, False)), bool(_field(body, "wait", bool, False)),
                    frame_lights)

@@ -5,7 +5,7 @@
 frames are kept and a second render resumes). ``write_farm_jobs`` writes the same command split
 into chunks of frames, as a JSON job description and a plain list of command lines, for a render
 farm (Deadline, OpenCue, Tractor) to run. The lights file is written beside the output so the
-farm reads exactly what the artist saw. Lights are sampled at the current frame.
+farm reads exactly what the artist saw: animated lights as the lights file's per-frame ``frames``.
 """
 
 from __future__ import annotations
@@ -86,8 +86,8 @@ def make_plan(gizmo, capture_folder: str | None = None) -> RenderPlan:
         if capture is None:
             raise EngineError(f"{gizmo.name()}: choose a capture first")
         capture_folder = capture.folder
-    entries, _warnings = live.lighting_entries(gizmo)
-    if not entries:
+    entries, frame_entries, _warnings = live.range_lighting(gizmo)
+    if not entries and not frame_entries:
         raise EngineError(f"{gizmo.name()}: no lights connected (lights input or env input)")
     output = output_pattern(gizmo)
     if frame_path(output, 1) == output:
@@ -96,7 +96,7 @@ def make_plan(gizmo, capture_folder: str | None = None) -> RenderPlan:
     if last < first:
         raise EngineError(f"{gizmo.name()}: frame range {first}-{last} is empty")
     lights_path = os.path.join(os.path.dirname(output), f"{output_stem(output)}.lights.json")
-    lights_file = live.write_lights_file(entries, lights_path)
+    lights_file = live.write_lights_file(live.lights_document(entries, frame_entries), lights_path)
     return RenderPlan(gizmo.fullName(), capture_folder, lights_file.replace("\\", "/"), output, first, last,
                       float(gizmo["exposure"].value()), str(gizmo["method"].value()))
 

@@ -16,12 +16,12 @@ import os
 import nuke
 from relume_nuke import GIZMO_CLASS, batch, graph, live, state
 from relume_nuke.capture import load_capture
-from relume_nuke.host import in_gui
+from relume_nuke.host import in_gui, undo_step
 from relume_nuke.lights import LIGHTING_KNOBS, read_file_path, upstream
 
 # Gizmo knobs whose change alters the weights; "inputChange" is Nuke's dummy knob for rewiring.
 REWEIGHT_KNOBS = frozenset({"rotate", "strength", "exposure", "method", "subject", "scene_scale", "inputChange",
-                            "live_update"})
+                            "live_update", "frame_first", "frame_last"})
 # Classes whose knob changes may move or recolour a light feeding a gizmo (classic 3D lights,
 # Scene, parent Axis) or change an HDRI it reads (Read).
 WATCHED_CLASSES = ("Light", "Light2", "Light3", "DirectLight", "DirectLight1", "Spotlight", "Environment", "Scene",
@@ -54,41 +54,39 @@ def show_mode(gizmo) -> None:
 
 
 def restore(gizmo) -> None:
-    """Rebuild the internal graph from the gizmo's saved knobs (script load, node creation)."""
+    """A node created or loaded with a script: the live graph is already complete (it lives in the .gizmo
+    and the node's saved knobs); only the output switch and colour conversion are set, and the weights
+    are computed when a capture is chosen but none were ever computed for it (no engine call otherwise,
+    so a farm render needs none)."""
     info = state.stored_capture(gizmo)
     if info is None:
         if state.capture_knob(gizmo):
             load(gizmo)
         return
-    graph.build_live_graph(gizmo, info)
-    weights = state.stored_weights(gizmo, info)
-    if weights is not None:
-        graph.apply_weights(gizmo, weights["weights"])
-    else:
-        graph.wire_sum(gizmo, [])
     show_mode(gizmo)
-    if weights is None:
+    if state.stored_weights(gizmo, info) is None:
         live.request_update(gizmo)
 
 
 def load(gizmo) -> None:
-    """Describe the chosen capture with the engine and build the live graph for it."""
+    """Describe the chosen capture with the engine and point the live graph at it."""
     folder = state.capture_knob(gizmo)
     if not folder:
         state.store_capture(gizmo, None)
+        graph.bind_capture(gizmo, None)
         graph.show(gizmo, graph.SHOW_PLATE)
         state.set_status(gizmo, "choose a capture.yaml")
         return
     info = load_capture(folder)
-    state.store_capture(gizmo, info)
-    state.store_weights(gizmo, None)
-    graph.build_live_graph(gizmo, info)
-    graph.wire_sum(gizmo, [])
-    gizmo["frame_first"].setValue(info.first_frame)
-    gizmo["frame_last"].setValue(info.last_frame)
-    gizmo["mode"].setValue("live")
-    graph.show(gizmo, graph.SHOW_LIVE)
-    state.set_status(gizmo, f"{info.light_count} stage lights, frames {info.first_frame}-{info.last_frame}")
+    with undo_step("Relume capture"):
+        graph.bind_capture(gizmo, info)
+        state.store_capture(gizmo, info)
+        state.store_weights(gizmo, None)
+        gizmo["frame_first"].setValue(info.first_frame)
+        gizmo["frame_last"].setValue(info.last_frame)
+        gizmo["mode"].setValue("live")
+        graph.show(gizmo, graph.SHOW_LIVE)
+        state.set_status(gizmo, f"{info.light_count} stage lights, frames {info.first_frame}-{info.last_frame}")
     live.request_update(gizmo)
 
 

@@ -41,7 +41,8 @@ class CaptureInfo:
 
     folder: absolute capture folder; frames: frame numbers; olat/matte: patterns relative to folder;
     light_ids: stage light ids in capture order; directions: (L, 3) engine-frame unit vectors;
-    rgb: (L, 3) irradiance per stage light; colorspace: OCIO name of the OLAT images.
+    rgb: (L, 3) irradiance per stage light; colorspace: OCIO name of the OLAT images; matte_channel:
+    "alpha" or "red" (the matte files' channel holding the matte), None without a matte.
     """
 
     folder: str
@@ -52,6 +53,7 @@ class CaptureInfo:
     rgb: tuple
     matte: str | None = None
     colorspace: str = "lin_rec709"
+    matte_channel: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> CaptureInfo:
@@ -59,12 +61,14 @@ class CaptureInfo:
                    light_ids=tuple(int(i) for i in data["light_ids"]),
                    directions=tuple(tuple(float(v) for v in d) for d in data["directions"]),
                    rgb=tuple(tuple(float(v) for v in c) for c in data["rgb"]),
-                   matte=data.get("matte"), colorspace=str(data.get("colorspace", "lin_rec709")))
+                   matte=data.get("matte"), colorspace=str(data.get("colorspace", "lin_rec709")),
+                   matte_channel=data.get("matte_channel"))
 
     def to_json(self) -> str:
         return json.dumps({"folder": self.folder, "frames": list(self.frames), "olat": self.olat,
                            "light_ids": list(self.light_ids), "directions": [list(d) for d in self.directions],
-                           "rgb": [list(c) for c in self.rgb], "matte": self.matte, "colorspace": self.colorspace})
+                           "rgb": [list(c) for c in self.rgb], "matte": self.matte, "colorspace": self.colorspace,
+                           "matte_channel": self.matte_channel})
 
     @property
     def light_count(self) -> int:

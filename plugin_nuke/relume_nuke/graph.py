@@ -1,38 +1,41 @@
 """The live node graph inside a Relume_Relight gizmo: Nuke does the pixel work.
 
-Per stage light i: ``Read relume_dyn_olat_###`` (the light's OLAT sequence, raw, #### frames) ->
-``Multiply relume_dyn_w_###`` (channels rgb, value = the light's RGB weight). The Multiplies with
-a non-zero weight are summed by a balanced tree of ``Merge2 relume_dyn_sum_*`` (operation plus,
-output rgb, so alpha passes down the B side) whose leftmost leaf is always light 0: alpha comes
-from light 0's OLAT alpha, as the engine does, or from the capture's matte through a ``Copy``.
-The sum feeds input 2 of the gizmo's static ``relume_switch`` (0 = plate passthrough, 1 = the
-engine's render in ``relume_engine_read``, 2 = live).
+The graph is static: ``gizmos/Relume_Relight.gizmo`` holds a fixed number of stage-light slots
+(``gizmos/src/relight_gizmo.py`` writes it and describes it), each a ``Read relume_olat_<i>`` ->
+``Multiply relume_w_<i>`` whose file, frames, weight and disabled state are expressions of the gizmo's
+own knobs, summed by a fixed Merge(plus) tree into ``Switch relume_live`` (which applies the capture's
+matte). Python never builds or deletes nodes: choosing a capture writes its light count, frames and
+one file path per slot into hidden knobs, and new lighting writes each slot's RGB weight into its
+hidden colour knob ``w_<i>``, keyed per frame when the lighting animates. All of these are knobs of the
+gizmo itself, so a saved script (and a farm render of it) has the whole graph without running any code.
 
-Nuke rebuilds a gizmo's contents from the .gizmo file when a script loads, so these nodes are
-recreated by the gizmo's onCreate callback from the capture description and weights kept in the
-gizmo's hidden knobs; rebuilding needs no engine call.
+``relume_switch`` picks the output: 0 = plate passthrough, 1 = the engine's render in
+``relume_engine_read``, 2 = the live sum; ``relume_colour`` (OCIOColorSpace) follows it.
 """
 
 from __future__ import annotations
+
+import re
 
 import nuke
 from relume_nuke import state
 from relume_nuke.capture import CaptureInfo
 
-PREFIX = "relume_dyn_"
 SWITCH = "relume_switch"
 COLOUR = "relume_colour"   # OCIOColorSpace after the switch (see update_colour)
 ENGINE_READ = "relume_engine_read"
-SHOW_PLATE, SHOW_ENGINE, SHOW_LIVE = 0, 1, 2  # relume_switch inputs; live is wired by Python
-COLUMN, ROW = 110, 90  # DAG spacing of the generated nodes
+SHOW_PLATE, SHOW_ENGINE, SHOW_LIVE = 0, 1, 2  # relume_switch inputs
+MATTE_NONE = 0
+MATTE_CHANNELS = {"alpha": 1, "red": 2}  # matte_channel knob: the matte file's channel copied to alpha
+_WEIGHT_KNOB = re.compile(r"w_\d{3}")
 
 
-def reader_name(index: int) -> str:
-    return f"{PREFIX}olat_{index:03d}"
+def weight_knob(index: int) -> str:
+    return f"w_{index:03d}"
 
 
-def multiply_name(index: int) -> str:
-    return f"{PREFIX}w_{index:03d}"
+def olat_knob(index: int) -> str:
+    return f"olat_{index:03d}"
 
 
 def inside(gizmo, name: str):
@@ -41,15 +44,14 @@ def inside(gizmo, name: str):
         return nuke.toNode(name)
 
 
-def _delete_dynamic(gizmo, part: str) -> None:
-    for node in gizmo.nodes():
-        if node.name().startswith(PREFIX + part):
-            nuke.delete(node)
+def slot_count(gizmo) -> int:
+    """How many stage lights the gizmo's live graph can hold (its ``w_<i>`` knobs)."""
+    return sum(1 for name in gizmo.knobs() if _WEIGHT_KNOB.fullmatch(name))
 
 
 def graph_light_count(gizmo) -> int:
-    """How many stage lights the gizmo's live graph currently has (0 when none is built)."""
-    return sum(1 for node in gizmo.nodes() if node.name().startswith(PREFIX + "w_"))
+    """How many stage lights the live graph is set up for (0: no capture)."""
+    return int(gizmo["light_count"].value())
 
 
 def read_sequence(read, path: str, first: int, last: int, raw: bool = True) -> None:
@@ -60,90 +62,57 @@ def read_sequence(read, path: str, first: int, last: int, raw: bool = True) -> N
     read["raw"].setValue(raw)
 
 
-def build_live_graph(gizmo, info: CaptureInfo) -> None:
-    """(Re)create one Read and Multiply per stage light of ``info``; weights start at 0."""
+def bind_capture(gizmo, info: CaptureInfo | None) -> None:
+    """Point the live graph's slots at ``info``'s stage-light sequences (None: no capture) and zero every
+    weight."""
+    count = 0 if info is None else info.light_count
+    if count > slot_count(gizmo):
+        raise ValueError(f"{info.folder}: {count} stage lights; this Relume_Relight's live graph holds "
+                         f"{slot_count(gizmo)} (use output: engine render)")
+    gizmo["light_count"].setValue(count)
+    gizmo["capture_first"].setValue(info.first_frame if info else 0)
+    gizmo["capture_last"].setValue(info.last_frame if info else 0)
+    channel = MATTE_CHANNELS.get(info.matte_channel if info else None, MATTE_NONE)
+    gizmo["matte_channel"].setValue(channel)
+    gizmo["matte_file"].setValue(info.matte_sequence() if channel != MATTE_NONE else "")
+    for index in range(slot_count(gizmo)):
+        gizmo[olat_knob(index)].setValue(info.olat_sequence(index) if index < count else "")
+        _set_weight(gizmo[weight_knob(index)], (0.0, 0.0, 0.0), {})
+
+
+def _set_weight(knob, rgb, frames: dict) -> None:
+    """Set one slot's weight: constant ``rgb``, or keys at each frame of ``frames`` (frame -> rgb)."""
+    knob.clearAnimated()
+    if not frames:
+        knob.setSingleValue(False)
+        for channel in range(3):
+            knob.setValue(float(rgb[channel]), channel)
+        return
+    knob.setAnimated()
+    for channel in range(3):
+        curve = knob.animation(channel)
+        curve.clear()
+        curve.addKey([nuke.AnimationKey(frame, float(value[channel])) for frame, value in sorted(frames.items())])
+
+
+def apply_weights(gizmo, weights: list, frame_weights: dict | None = None) -> None:
+    """Write each stage light's RGB weight into its slot's knob: ``weights`` (L, 3) for every frame, or
+    with ``frame_weights`` (frame -> (L, 3), every frame of the range) keys per frame."""
+    frame_weights = frame_weights or {}
+    for index, rgb in enumerate(weights):
+        _set_weight(gizmo[weight_knob(index)], rgb, {f: w[index] for f, w in frame_weights.items()})
+
+
+def weights_at(gizmo, frame: float) -> list:
+    """The (L, 3) weights the live graph uses at ``frame``."""
+    return [[float(gizmo[weight_knob(i)].getValueAt(frame, c)) for c in range(3)] for i in range(graph_light_count(gizmo))]
+
+
+def active_lights(gizmo, frame: float) -> list:
+    """Indices of the stage lights whose Read is enabled at ``frame`` (weight not 0)."""
     with gizmo:
-        _delete_dynamic(gizmo, "")
-        for index in range(info.light_count):
-            read = nuke.nodes.Read(name=reader_name(index))
-            read_sequence(read, info.olat_sequence(index), info.first_frame, info.last_frame)
-            read.setXYpos(index * COLUMN, 0)
-            multiply = nuke.nodes.Multiply(name=multiply_name(index), channels="rgb")
-            multiply["value"].setValue(0.0)
-            multiply.setInput(0, read)
-            multiply.setXYpos(index * COLUMN, ROW)
-        if info.matte_sequence():
-            matte = nuke.nodes.Read(name=PREFIX + "matte")
-            read_sequence(matte, info.matte_sequence(), info.first_frame, info.last_frame)
-            matte.setXYpos(-2 * COLUMN, 0)
-
-
-def active_lights(gizmo) -> list:
-    """Indices of the stage lights summed into the live output now (read from the wiring)."""
-    with gizmo:
-        start = nuke.toNode(SWITCH).input(SHOW_LIVE)
-    found, stack = set(), [start]
-    while stack:
-        node = stack.pop()
-        if node is None:
-            continue
-        name = node.name()
-        if name.startswith(PREFIX + "w_"):
-            found.add(int(name[len(PREFIX) + 2:]))
-        elif name.startswith(PREFIX + "sum_"):
-            stack.extend([node.input(0), node.input(1)])  # B and A
-        elif name == PREFIX + "matte_copy":
-            stack.append(node.input(0))  # B: the relit colour
-    return sorted(found)
-
-
-def _sum_tree(leaves: list, depth_row: int) -> object:
-    """Merge(plus) ``leaves`` pairwise; leaf 0 stays on every B side down to the root."""
-    level, round_index = leaves, 0
-    while len(level) > 1:
-        merged = []
-        for pair in range(0, len(level), 2):
-            if pair + 1 == len(level):
-                merged.append(level[pair])
-                continue
-            merge = nuke.nodes.Merge2(name=f"{PREFIX}sum_{round_index}_{pair // 2}", operation="plus", output="rgb")
-            merge.setInput(0, level[pair])  # B
-            merge.setInput(1, level[pair + 1])  # A
-            merge.setXYpos(pair * COLUMN * 2 ** round_index, (depth_row + round_index) * ROW)
-            merged.append(merge)
-        level, round_index = merged, round_index + 1
-    return level[0]
-
-
-def wire_sum(gizmo, active: list) -> None:
-    """Rebuild the Merge tree over light 0 plus the ``active`` lights and connect it to the switch."""
-    with gizmo:
-        _delete_dynamic(gizmo, "sum_")
-        _delete_dynamic(gizmo, "matte_copy")
-        indices = [0] + [i for i in sorted(set(active)) if i != 0]
-        root = _sum_tree([nuke.toNode(multiply_name(i)) for i in indices], 2)
-        matte = nuke.toNode(PREFIX + "matte")
-        if matte is not None:
-            channel = "rgba.alpha" if "rgba.alpha" in matte.channels() else "rgba.red"
-            copy = nuke.nodes.Copy(name=PREFIX + "matte_copy", from0=channel, to0="rgba.alpha")
-            copy.setInput(0, root)  # B: the relit colour
-            copy.setInput(1, matte)  # A: the matte
-            root = copy
-        nuke.toNode(SWITCH).setInput(SHOW_LIVE, root)
-
-
-def apply_weights(gizmo, weights: list) -> None:
-    """Write each stage light's RGB weight into its Multiply; re-wire the sum only when the set of
-    non-zero lights changed (a sun lights three or four of them, an HDRI all)."""
-    with gizmo:
-        for index, rgb in enumerate(weights):
-            knob = nuke.toNode(multiply_name(index))["value"]
-            knob.setSingleValue(False)
-            for channel in range(3):
-                knob.setValue(float(rgb[channel]), channel)
-    active = [i for i, rgb in enumerate(weights) if any(abs(float(v)) > 0.0 for v in rgb)]
-    if set(active) | {0} != set(active_lights(gizmo)) | {0} or inside(gizmo, SWITCH).input(SHOW_LIVE) is None:
-        wire_sum(gizmo, active)
+        return [i for i in range(graph_light_count(gizmo))
+                if not nuke.toNode(f"relume_olat_{i:03d}")["disable"].valueAt(frame, 0)]
 
 
 def show(gizmo, which: int) -> None:

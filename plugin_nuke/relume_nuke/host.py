@@ -1,6 +1,8 @@
-"""The two facts about the running Nuke that the adapter branches on."""
+"""What the adapter needs from the running Nuke itself: GUI or not, the main thread, undo steps."""
 
 from __future__ import annotations
+
+import contextlib
 
 import nuke
 
@@ -17,3 +19,16 @@ def in_gui() -> bool:
 def in_main_thread(call, *args) -> None:
     """Run ``call(*args)`` in Nuke's main thread (the only one allowed to touch knobs and nodes)."""
     nuke.executeInMainThread(call, args)
+
+
+@contextlib.contextmanager
+def undo_step(name: str):
+    """Group every knob change made inside into one undo step called ``name`` (nuke.Undo: begin "a new
+    user-visible group of undo actions", end "complete current undo set and add it to the undo list",
+    https://learn.foundry.com/nuke/developers/151/pythondevguide/_autosummary/nuke.Undo.html)."""
+    undo = nuke.Undo()
+    undo.begin(name)
+    try:
+        yield
+    finally:
+        undo.end()

@@ -158,12 +158,13 @@ def convert(light: NukeLight, placement: Placement) -> tuple:
 # --- reading Nuke nodes ---------------------------------------------------------------------
 
 
-def knob_floats(node, name: str, size: int, default: float) -> tuple:
-    """A knob's values as ``size`` floats (a single-valued colour knob holds one number)."""
+def knob_floats(node, name: str, size: int, default: float, frame: float | None = None) -> tuple:
+    """A knob's values as ``size`` floats at ``frame`` (default the current frame; keys and expressions
+    evaluated there, Array_Knob.getValueAt); a single-valued colour knob holds one number."""
     knob = node.knob(name)
     if knob is None:
         return (default,) * size
-    value = knob.getValue()
+    value = knob.getValue() if frame is None else knob.getValueAt(frame)
     if isinstance(value, (int, float)):
         return (float(value),) * size
     return tuple(float(v) for v in list(value)[:size])
@@ -188,9 +189,9 @@ def light_kind(node) -> str | None:
     return "point"
 
 
-def is_disabled(node) -> bool:
+def is_disabled(node, frame: float | None = None) -> bool:
     knob = node.knob("disable")
-    return bool(knob is not None and knob.value())
+    return bool(knob is not None and (knob.value() if frame is None else knob.getValueAt(frame)))
 
 
 def read_file_path(node) -> str | None:
@@ -209,30 +210,30 @@ def environment_map(node) -> str | None:
     return None
 
 
-def read_light(node, kind: str) -> NukeLight:
-    """The conversion's view of a light node's knobs at the current frame."""
+def read_light(node, kind: str, frame: float | None = None) -> NukeLight:
+    """The conversion's view of a light node's knobs at ``frame`` (default the current frame)."""
     if node.knob("world_matrix") is None:
         raise ValueError(f"{node.name()}: no world_matrix knob (only classic 3D lights are supported)")
-    matrix = knob_floats(node, "world_matrix", 16, 0.0)
+    matrix = knob_floats(node, "world_matrix", 16, 0.0, frame)
     falloff = re.sub(r"[\s_]+", "", _text(node, "falloff_type", "No Falloff")).lower()
-    return NukeLight(name=node.name(), kind=kind, matrix=matrix, color=knob_floats(node, "color", 3, 1.0),
-                     intensity=knob_floats(node, "intensity", 1, 1.0)[0], falloff=falloff,
-                     cone_angle=knob_floats(node, "cone_angle", 1, 40.0)[0],
-                     penumbra=knob_floats(node, "cone_penumbra_angle", 1, 0.0)[0],
-                     cone_falloff=knob_floats(node, "cone_falloff", 1, 0.0)[0],
+    return NukeLight(name=node.name(), kind=kind, matrix=matrix, color=knob_floats(node, "color", 3, 1.0, frame),
+                     intensity=knob_floats(node, "intensity", 1, 1.0, frame)[0], falloff=falloff,
+                     cone_angle=knob_floats(node, "cone_angle", 1, 40.0, frame)[0],
+                     penumbra=knob_floats(node, "cone_penumbra_angle", 1, 0.0, frame)[0],
+                     cone_falloff=knob_floats(node, "cone_falloff", 1, 0.0, frame)[0],
                      hdri=environment_map(node) if kind == "environment" else None)
 
 
 def upstream(start) -> tuple:
-    """(light nodes, full names of every node visited) upstream of ``start`` (a Scene, a light, or
+    """(light nodes, {full name: node} of every node visited) upstream of ``start`` (a Scene, a light, or
     anything passing a 3D scene): lights in input order, each once. Above a light only its parents
     (axes) and maps are visited, not collected: they move or feed it but are not in the scene."""
-    found, seen, stack = [], set(), [(start, True)]
+    found, seen, stack = [], {}, [(start, True)]
     while stack:
         node, collect = stack.pop()
         if node is None or node.fullName() in seen:
             continue
-        seen.add(node.fullName())
+        seen[node.fullName()] = node
         is_light = light_kind(node) is not None
         if collect and is_light:
             found.append(node)
@@ -244,14 +245,14 @@ def upstream_lights(start) -> list:
     return upstream(start)[0]
 
 
-def scene_entries(start, placement: Placement) -> tuple:
-    """(lights-file entries, warnings) for the enabled lights upstream of ``start``."""
+def scene_entries(start, placement: Placement, frame: float | None = None) -> tuple:
+    """(lights-file entries, warnings) for the lights upstream of ``start`` enabled at ``frame``."""
     entries, warnings = [], []
     for node in upstream_lights(start):
-        if is_disabled(node):
+        if is_disabled(node, frame):
             continue
         try:
-            entry, notes = convert(read_light(node, light_kind(node)), placement)
+            entry, notes = convert(read_light(node, light_kind(node), frame), placement)
         except ValueError as exc:
             entry, notes = None, [str(exc)]
         warnings.extend(notes)

@@ -1,11 +1,15 @@
-"""Live weights: the gizmo's lighting -> the engine's per-stage-light weights -> Multiply knobs.
+"""Live weights: the gizmo's lighting -> the engine's per-stage-light weights -> the gizmo's weight knobs.
 
-In the main thread the gizmo's inputs and knobs are read into a Request (lights-file entries,
-exposure, method); the engine runs ``weights CAPTURE --lights FILE --json`` in a worker thread;
-the result is written to knobs back in the main thread (``nuke.executeInMainThread``), because
-Nuke's knobs may only be touched there. While a request for a gizmo is running, newer requests
-for it replace each other, so dragging a light runs the engine at most once at a time per gizmo
-and always ends on the latest state. Without a GUI (``nuke -t``, farm) it all runs synchronously.
+In the main thread the gizmo's inputs and knobs are read into a Request (lights-file entries at every
+frame of the gizmo's frame range, exposure, method); when the lighting differs between frames (keyed
+lights, parent axes, environment rotation or strength), the frames whose lighting differs from the first
+frame's get their own entries, the way the engine's lights file holds animated lights (``frames``). The
+engine runs ``weights CAPTURE --lights FILE --json`` in a worker thread; the result is written to the
+gizmo's weight knobs back in the main thread (``nuke.executeInMainThread``), because Nuke's knobs may
+only be touched there: one value per stage light, or a key per frame when the lighting animates. While
+a request for a gizmo is running, newer requests for it replace each other, so dragging a light runs
+the engine at most once at a time per gizmo and always ends on the latest state. Without a GUI
+(``nuke -t``, farm) it all runs synchronously.
 """
 
 from __future__ import annotations
@@ -22,15 +26,17 @@ import nuke
 from relume_nuke import graph, state
 from relume_nuke.capture import CaptureInfo
 from relume_nuke.engine_cli import run_engine_json
-from relume_nuke.host import in_gui, in_main_thread
-from relume_nuke.lights import Placement, environment_entry, knob_floats, scene_entries
+from relume_nuke.host import in_gui, in_main_thread, undo_step
+from relume_nuke.lights import LIGHTING_KNOBS, Placement, environment_entry, knob_floats, scene_entries, upstream
 
 LIGHTS_INPUT, ENV_INPUT = 1, 2
+UNDO_NAME = "Relume weights"  # the undo step of one weights update
 
 
 @dataclass(frozen=True)
 class Request:
-    """Everything the engine needs for one weights computation, read in the main thread."""
+    """Everything the engine needs for one weights computation, read in the main thread: ``entries`` light
+    every frame except those in ``frame_entries`` ((frame, entries) pairs, for animated lighting)."""
 
     node: str
     capture: CaptureInfo
@@ -38,35 +44,88 @@ class Request:
     exposure: float
     method: str
     warnings: tuple = ()
+    frame_entries: tuple = ()
 
     @property
     def key(self) -> str:
         """A digest of the lighting and its warnings; equal keys give equal weights and status."""
-        text = json.dumps([self.capture.folder, self.entries, self.exposure, self.method, self.warnings], sort_keys=True)
+        text = json.dumps([self.capture.folder, self.entries, self.frame_entries, self.exposure, self.method,
+                           self.warnings], sort_keys=True)
         return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-def lighting_entries(gizmo) -> tuple:
-    """(lights-file entries, warnings) from the lights input (scene) and the env input (image)."""
-    placement = Placement(subject=knob_floats(gizmo, "subject", 3, 0.0), scale=float(gizmo["scene_scale"].value()))
+def lights_document(entries, frame_entries) -> dict:
+    """The lights file for some lighting: ``lights`` for every frame, ``frames`` for those lit otherwise."""
+    document = {"lights": list(entries)}
+    if frame_entries:
+        document["frames"] = {str(frame): list(lights) for frame, lights in frame_entries}
+    return document
+
+
+def lighting_entries(gizmo, frame: float | None = None) -> tuple:
+    """(lights-file entries, warnings) from the lights input (scene) and the env input (image) at
+    ``frame`` (default the current frame)."""
+    frame = nuke.frame() if frame is None else frame
+    placement = Placement(subject=knob_floats(gizmo, "subject", 3, 0.0, frame),
+                          scale=knob_floats(gizmo, "scene_scale", 1, 1.0, frame)[0])
     entries, warnings = [], []
     if gizmo.input(LIGHTS_INPUT) is not None:
-        entries, warnings = scene_entries(gizmo.input(LIGHTS_INPUT), placement)
-    env, notes = environment_entry(gizmo.input(ENV_INPUT), gizmo["rotate"].value(), gizmo["strength"].value())
+        entries, warnings = scene_entries(gizmo.input(LIGHTS_INPUT), placement, frame)
+    env, notes = environment_entry(gizmo.input(ENV_INPUT), knob_floats(gizmo, "rotate", 1, 0.0, frame)[0],
+                                   knob_floats(gizmo, "strength", 1, 1.0, frame)[0])
     return entries + ([env] if env else []), warnings + notes
 
 
+def frame_range(gizmo) -> range:
+    """The frames the live graph is keyed over: the gizmo's frame range."""
+    first, last = int(gizmo["frame_first"].value()), int(gizmo["frame_last"].value())
+    return range(first, max(first, last) + 1)
+
+
+def _moves(node, names) -> bool:
+    """Whether any of ``node``'s knobs called ``names`` is keyed or driven by an expression."""
+    for name in names:
+        knob = node.knob(name)
+        if knob is not None and (knob.isAnimated() or knob.hasExpression()):
+            return True
+    return False
+
+
+def lighting_animates(gizmo) -> bool:
+    """Whether the lighting may differ between frames: a lighting knob of the gizmo, or of a node feeding
+    its lights or env input (lights, their parent axes, Scene, HDRI Reads), is keyed or an expression."""
+    if _moves(gizmo, ("rotate", "strength", "subject", "scene_scale")):
+        return True
+    fed = {**upstream(gizmo.input(LIGHTS_INPUT))[1], **upstream(gizmo.input(ENV_INPUT))[1]}
+    return any(_moves(node, LIGHTING_KNOBS) for node in fed.values())
+
+
+def range_lighting(gizmo) -> tuple:
+    """(entries at the first frame of the range, ((frame, entries), ...) for each later frame lit
+    otherwise, warnings): the lighting over the gizmo's frame range, keys and expressions followed
+    (each frame is read only when something animates, so a static scene costs one reading)."""
+    frames = frame_range(gizmo)
+    entries, warnings = lighting_entries(gizmo, frames[0])
+    differing = []
+    for frame in frames[1:] if lighting_animates(gizmo) else ():
+        frame_entries, _notes = lighting_entries(gizmo, frame)
+        if frame_entries != entries:
+            differing.append((frame, tuple(frame_entries)))
+    if gizmo["exposure"].isAnimated():
+        warnings = warnings + ["exposure: keys are not followed (one value for the shot; grade after the node)"]
+    return tuple(entries), tuple(differing), tuple(warnings)
+
+
 def make_request(gizmo, capture: CaptureInfo) -> Request:
-    entries, warnings = lighting_entries(gizmo)
-    return Request(node=gizmo.fullName(), capture=capture, entries=tuple(entries),
-                   exposure=float(gizmo["exposure"].value()), method=str(gizmo["method"].value()),
-                   warnings=tuple(warnings))
+    entries, frame_entries, warnings = range_lighting(gizmo)
+    return Request(node=gizmo.fullName(), capture=capture, entries=entries, exposure=float(gizmo["exposure"].value()),
+                   method=str(gizmo["method"].value()), warnings=warnings, frame_entries=frame_entries)
 
 
-def write_lights_file(entries: list, path: str | None = None) -> str:
+def write_lights_file(document: dict, path: str | None = None) -> str:
     """Write a lights file (JSON, which the engine's YAML reader accepts) atomically; by default
     into a content-named file in the temp folder, reused while the lighting is the same."""
-    text = json.dumps({"lights": list(entries)}, indent=1, sort_keys=True)
+    text = json.dumps(document, indent=1, sort_keys=True)
     if path is None:
         folder = os.path.join(tempfile.gettempdir(), "relume_nuke")
         path = os.path.join(folder, f"lights_{hashlib.sha1(text.encode('utf-8')).hexdigest()[:16]}.json")
@@ -81,22 +140,33 @@ def write_lights_file(entries: list, path: str | None = None) -> str:
 
 
 def compute(request: Request) -> dict:
-    """The weights for a request (worker thread safe: no Nuke calls). No lights -> all zero."""
-    if not request.entries:
-        weights = [[0.0, 0.0, 0.0] for _ in request.capture.light_ids]
-        return {"capture": request.capture.folder, "light_ids": list(request.capture.light_ids),
-                "weights": weights, "key": request.key}
-    result = run_engine_json("weights", request.capture.folder, "--lights", write_lights_file(list(request.entries)),
-                             "--exposure", repr(request.exposure), "--method", request.method)
-    return {"capture": request.capture.folder, "light_ids": result["light_ids"], "weights": result["weights"],
-            "key": request.key}
+    """The weights for a request (worker thread safe: no Nuke calls): ``weights`` (L, 3) and ``frames``
+    (frame -> (L, 3) for the frames lit otherwise). A frame without lights is all zero."""
+    zeros = [[0.0, 0.0, 0.0] for _ in request.capture.light_ids]
+    lit = dict(request.frame_entries)
+    default = request.entries or next((entries for entries in lit.values() if entries), ())
+    result = {"light_ids": list(request.capture.light_ids), "weights": zeros, "frames": {}}
+    if default:
+        document = lights_document(default, [(f, e) for f, e in lit.items() if e and e != default])
+        result = run_engine_json("weights", request.capture.folder, "--lights", write_lights_file(document),
+                                 "--exposure", repr(request.exposure), "--method", request.method)
+    frames = {}
+    if request.frame_entries:
+        frames = {frame: (result["frames"].get(str(frame), result["weights"]) if entries else zeros)
+                  for frame, entries in request.frame_entries}
+    return {"capture": request.capture.folder, "light_ids": result["light_ids"],
+            "weights": result["weights"] if request.entries else zeros, "frames": frames, "key": request.key}
 
 
 def describe(request: Request, weights: list) -> str:
     """The status line after an update."""
     lit = sum(1 for rgb in weights if any(v for v in rgb))
-    text = (f"{request.capture.light_count} stage lights, {lit} lit by {len(request.entries)} light(s)"
-            if request.entries else "no lights connected: output is black")
+    if request.entries or request.frame_entries:
+        text = f"{request.capture.light_count} stage lights, {lit} lit by {len(request.entries)} light(s)"
+        if request.frame_entries:
+            text += f"; animated: {len(request.frame_entries)} frame(s) keyed with their own lighting"
+    else:
+        text = "no lights connected: output is black"
     return "; ".join([text, *request.warnings])
 
 
@@ -104,9 +174,15 @@ def apply(gizmo, request: Request, result: dict) -> None:
     """Write a finished computation into the gizmo (main thread)."""
     if state.stored_capture(gizmo) != request.capture or graph.graph_light_count(gizmo) != request.capture.light_count:
         return  # the capture changed while the engine was running; a newer request follows
-    graph.apply_weights(gizmo, result["weights"])
-    state.store_weights(gizmo, result)
-    state.set_status(gizmo, describe(request, result["weights"]), problem=bool(request.warnings))
+    frames = {}
+    if result["frames"]:  # key every frame of the range: the first frame's lighting where no other is given
+        frames = {frame: result["weights"] for frame in frame_range(gizmo)}
+        frames.update(result["frames"])
+    with undo_step(UNDO_NAME):
+        graph.apply_weights(gizmo, result["weights"], frames)
+        state.store_weights(gizmo, {"capture": result["capture"], "light_ids": result["light_ids"],
+                                    "key": result["key"]})
+        state.set_status(gizmo, describe(request, result["weights"]), problem=bool(request.warnings))
     panel = sys.modules.get("relume_nuke.panel")  # only when a panel was opened (Qt loaded)
     if panel is not None:
         panel.refresh(gizmo)

@@ -224,13 +224,13 @@ def environment_preview(hdri: str, width: int = 512) -> str:
 
 def state_for(gizmo) -> StageState:
     """The StageState of a Relume_Relight gizmo: its capture, saved weights and environment."""
-    from relume_nuke import live, state
+    import nuke
+    from relume_nuke import graph, live, state
 
     info = state.stored_capture(gizmo)
     if info is None:
         return StageState(f"{gizmo.name()}: no capture loaded", [], [])
-    saved = state.stored_weights(gizmo, info)
-    weights = saved["weights"] if saved else [[0.0, 0.0, 0.0]] * info.light_count
+    weights = graph.weights_at(gizmo, nuke.frame())
     entries, notes = live.lighting_entries(gizmo)
     env = next((e for e in entries if e["type"] == "environment"), None)
     image = environment_preview(env["hdri"]) if env else None

@@ -1,8 +1,9 @@
 """What a Relume_Relight gizmo remembers in its own (saved) knobs.
 
-Hidden knobs ``capture_json`` (the engine's description of the loaded capture) and
-``weights_json`` ({"capture", "light_ids", "weights", "key"}) are saved with the script, so a
-reopened script, or a farm render of it, rebuilds the live graph without running the engine.
+Hidden knobs ``capture_json`` (the engine's description of the loaded capture) and ``weights_json``
+({"capture", "light_ids", "key"}: which lighting the weight knobs were computed for) are saved with the
+script, so a reopened script, or a farm render of it, needs no engine; the weights themselves are the
+live graph's ``w_<i>`` knobs (see ``graph``).
 The ``status`` text knob tells the artist what the gizmo did last (or what went wrong).
 """
 
@@ -48,7 +49,7 @@ def store_capture(gizmo, info: CaptureInfo | None) -> None:
 
 
 def stored_weights(gizmo, info: CaptureInfo) -> dict | None:
-    """The saved weights if they belong to ``info`` (same folder and stage light ids)."""
+    """The saved weights record if it belongs to ``info`` (same folder and stage light ids)."""
     text = gizmo[WEIGHTS_JSON].value()
     if not text:
         return None

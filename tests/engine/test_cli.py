@@ -14,7 +14,7 @@ import yaml
 
 from engine.demo_scene import procedural_sky
 from engine.io.exr import read_image, write_image
-from engine.lighting.lights import EnvironmentLight, load_lights
+from engine.lighting.lights import EnvironmentLight, load_lights, load_lights_file
 from engine.lighting.weights import capture_weights
 from engine.relight.frame import relight_frame
 from engine.stage.capture import Capture
@@ -102,6 +102,32 @@ def test_frame_range_and_output_naming(cli, make_capture, sky: Path, tmp_path: P
                                    half(relight_frame(capture, weights, frame)), rtol=2e-3, atol=1e-5)
     # frames differ (each frame's own OLAT images were used)
     assert not np.array_equal(rgba(out.parent / "shot_v001.01002.exr"), rgba(out.parent / "shot_v001.01003.exr"))
+
+
+def test_lights_file_frames_light_those_frames_with_their_own_lights(cli, make_capture, sky: Path,
+                                                                    tmp_path: Path) -> None:
+    """Animated lights: ``frames`` in the lights file gives frame 1002 its own lights (a sun); the other frames
+    keep ``lights``; ``weights --json`` reports the same per frame."""
+    capture = make_capture(frames=[1001, 1002, 1003])
+    lights_file = tmp_path / "hdri" / "animated.yaml"
+    sun = {"type": "sun", "direction": [0.4, 0.7, 0.6], "rgb": [3.0, 2.5, 2.0]}
+    lights_file.write_text(yaml.safe_dump({"lights": [{"type": "environment", "hdri": "sky.exr"}],
+                                           "frames": {1002: [sun]}}))
+    out = tmp_path / "out" / "anim.####.exr"
+    result = cli("relight", capture.folder, "--lights", lights_file, "--out", out)
+    assert result.returncode == 0, result.stderr
+    env_weights = capture_weights(capture, [EnvironmentLight(sky)])
+    sun_weights = capture_weights(capture, load_lights_file(lights_file).frames[1002])
+    for frame, weights in ((1001, env_weights), (1002, sun_weights), (1003, env_weights)):
+        np.testing.assert_allclose(rgba(tmp_path / "out" / f"anim.{frame}.exr"),
+                                   half(relight_frame(capture, weights, frame)), rtol=2e-3, atol=1e-5)
+    printed = json.loads(cli("weights", capture.folder, "--lights", lights_file, "--json").stdout)
+    np.testing.assert_allclose(printed["weights"], env_weights, rtol=1e-12)
+    assert list(printed["frames"]) == ["1002"]
+    np.testing.assert_allclose(printed["frames"]["1002"], sun_weights, rtol=1e-12)
+    lights_file.write_text(yaml.safe_dump({"lights": [sun], "frames": {"x": [sun]}}))
+    result = cli("weights", capture.folder, "--lights", lights_file)
+    assert result.returncode == 2 and f"{lights_file}: frames: must map frame numbers to lists of lights" in result.stderr
 
 
 def test_skip_existing_rewrites_only_missing_frames(cli, make_capture, sky: Path, tmp_path: Path) -> None:

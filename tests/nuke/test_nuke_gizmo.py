@@ -27,6 +27,9 @@ from fake_nuke.scenes import nuke_session  # noqa: E402,F401,F811
 from relume_nuke import config  # noqa: E402
 from relume_nuke.capture import CaptureInfo, nuke_sequence_path  # noqa: E402
 
+sys.path.insert(0, str(fake_nuke.GIZMOS / "src"))
+import relight_gizmo  # noqa: E402
+
 GIZMOS = sorted(fake_nuke.GIZMOS.glob("*.gizmo"))
 RELIGHT = fake_nuke.GIZMOS / "Relume_Relight.gizmo"
 CALL = re.compile(r"\b(relume_nuke(?:\.\w+)+)\(")
@@ -74,13 +77,53 @@ def test_relight_gizmo_inputs_knobs_and_internal_wiring() -> None:
     mode = next(k for k in definition.user_knobs if k.name == "mode")
     assert mode.items == ["live", "engine render"]
     hidden = {k.name for k in definition.user_knobs if "+INVISIBLE" in k.flags}
-    assert hidden == {"capture_json", "weights_json"}
+    slots = {k.name for k in definition.user_knobs if re.fullmatch(r"(w|olat)_\d{3}", k.name)}
+    assert hidden - slots == {"capture_json", "weights_json", "light_count", "capture_first", "capture_last",
+                              "matte_file", "matte_channel"}
+    assert len(slots) == 2 * relight_gizmo.SLOTS and slots <= hidden
     switch = next(n for n in definition.children if n.name == "relume_switch")
-    assert [source.name for source in nuke_inputs(switch)] == ["plate", "relume_engine_read"]
+    assert [source.name for source in nuke_inputs(switch)] == ["plate", "relume_engine_read", "relume_live"]
     colour = next(n for n in definition.children if n.name == "relume_colour")     # one conversion, after
     assert colour.class_name == "OCIOColorSpace" and nuke_inputs(colour) == [switch]  # the sum (see test_nuke_live)
     output = next(n for n in definition.children if n.class_name == "Output")
     assert nuke_inputs(output) == [colour]
+
+
+def test_checked_in_gizmo_is_the_generators_output() -> None:
+    assert RELIGHT.read_text(encoding="utf-8") == relight_gizmo.render(), "run python gizmos/src/relight_gizmo.py"
+
+
+def test_live_graph_is_static_and_expression_driven() -> None:
+    """Every slot reads its file, frames, weight and disabled state from the gizmo's knobs, and the fixed
+    Merge tree sums every slot exactly once with slot 0 on every B side (its alpha is the output's)."""
+    definition = read_definition(RELIGHT)
+    nodes = {n.name: n for n in definition.children}
+    for i in range(relight_gizmo.SLOTS):
+        read, multiply = nodes[f"relume_olat_{i:03d}"], nodes[f"relume_w_{i:03d}"]
+        assert read.get("file") == f'"\\[value parent.olat_{i:03d}]"' and read.get("raw") == "true"
+        assert read.get("first") == "{{parent.capture_first}}" and read.get("last") == "{{parent.capture_last}}"
+        weight = f"parent.w_{i:03d}"
+        assert read.get("disable") == ("{{parent.light_count<=0}}" if i == 0 else
+                                       f"{{{{parent.light_count<={i}||({weight}.r==0&&{weight}.g==0&&{weight}.b==0)}}}}")
+        assert multiply.get("value") == f"{{{{{weight}.r}} {{{weight}.g}} {{{weight}.b}} 1}}"
+        assert nuke_inputs(multiply) == [read] and multiply.get("channels") == "rgb"
+    live = nodes["relume_live"]
+    root = nuke_inputs(live)[0]
+    leaves, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        if node.class_name == "Merge2":
+            assert node.get("operation") == "plus" and node.get("output") == "rgb"
+            stack.extend(reversed(nuke_inputs(node)))  # B first
+        else:
+            leaves.append(node.name)
+    assert sorted(leaves) == sorted(f"relume_w_{i:03d}" for i in range(relight_gizmo.SLOTS))
+    node = root
+    while node.class_name == "Merge2":
+        node = nuke_inputs(node)[0]
+    assert node.name == "relume_w_000"
+    assert [n.name for n in nuke_inputs(live)] == [root.name, "relume_matte_alpha", "relume_matte_red"]
+    assert live.get("which") == "{{parent.matte_channel}}"
 
 
 # Shapes of Nuke-written scripts (see fake_nuke/gizmo_file.py for where they were seen): what the test

@@ -120,7 +120,7 @@ def test_scene_traversal_order_parents_and_non_lights(nuke_session) -> None:
     outer.setInput(2, nuke.nodes.Dot())
     found, visited = lights.upstream(outer)
     assert [n.name() for n in found] == ["Lamp", "Child"]
-    assert {parent.fullName(), holder.fullName()} <= visited
+    assert {parent.fullName(), holder.fullName()} <= set(visited)
 
 
 def test_environment_light_uses_its_map_read_and_yaw(nuke_session, sky: Path) -> None:

@@ -1,9 +1,10 @@
 """The live path of Relume_Relight, through the fake ``nuke`` module and the real engine CLI.
 
 The gizmo is instantiated from gizmos/Relume_Relight.gizmo, its callbacks call the engine in child
-processes, and the node graph they build is evaluated by a tiny Read/Multiply/Merge-plus/Copy
-interpreter; the result must equal ``python -m engine relight`` with the same lights file within
-half-float rounding (the engine writes half EXRs).
+processes and write the weights into its knobs, and its static node graph (expressions of those knobs)
+is evaluated by a tiny Read/Multiply/Merge-plus/Copy interpreter at the frame asked for; the result must
+equal ``python -m engine relight`` with the same lights file within half-float rounding (the engine
+writes half EXRs).
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ from relume_nuke import graph, live, state  # noqa: E402
 
 
 def adapter_lights_file(gizmo) -> tuple:
-    """The lights file the adapter sent to the engine for the gizmo's current lighting."""
+    """The lights file the adapter sent to the engine for the gizmo's lighting over its frame range."""
     request = live.make_request(gizmo, state.stored_capture(gizmo))
-    return live.write_lights_file(list(request.entries)), request
+    return live.write_lights_file(live.lights_document(request.entries, request.frame_entries)), request
 
 
 def scene_of(*lights):
@@ -70,9 +71,9 @@ def test_live_graph_reproduces_engine_relight(nuke_session, stage_capture: Path,
     gizmo.setInput(1, scene_of(sun, point, spot))
     gizmo.setInput(2, hdri_read(sky))
 
-    weights = json.loads(gizmo["weights_json"].value())["weights"]
+    weights = graph.weights_at(gizmo, FRAME)
     assert len(weights) == STAGE_LIGHTS and min(min(w) for w in weights) > 0
-    assert graph.active_lights(gizmo) == list(range(STAGE_LIGHTS))
+    assert graph.active_lights(gizmo, FRAME) == list(range(STAGE_LIGHTS))
     assert "40 stage lights, 40 lit by 4 light(s)" in gizmo["status"].value()
     lights_file, request = adapter_lights_file(gizmo)
     assert [e["type"] for e in request.entries] == ["sun", "point", "spot", "environment"]
@@ -84,25 +85,81 @@ def test_live_graph_reproduces_engine_relight(nuke_session, stage_capture: Path,
     assert_half_close(live_image, expected)
 
 
-def test_sparse_lights_rewire_and_keep_alpha(nuke_session, stage_capture: Path, tmp_path: Path) -> None:
-    """A sun between stage lights lights 3 or 4 of them: only those are summed (plus light 0 for
-    alpha); moving the light re-weights through the global light callback and rewires the sum."""
+def test_sparse_lights_disable_unlit_reads_and_keep_alpha(nuke_session, stage_capture: Path, tmp_path: Path) -> None:
+    """A sun between stage lights lights 3 or 4 of them: only their Reads are enabled (light 0's always,
+    for alpha); moving the light re-weights through the global light callback, and no node is created or
+    deleted on the way."""
     gizmo = relight_node(stage_capture)
+    nodes = {node.name() for node in gizmo.nodes()}
     sun = make_light("DirectLight", matrix(aim_rotation([-0.5, 0.6, -0.6])))
     gizmo.setInput(1, scene_of(sun))
-    first = graph.active_lights(gizmo)
+    first = graph.active_lights(gizmo, FRAME)
     assert 3 <= len(first) <= 5 and first[0] == 0
-    assert sum(1 for n in gizmo.nodes() if n.Class() == "Merge2") == len(first) - 1
 
     sun.showControlPanel()                          # the artist rotates the light (its panel open)
     nuke.user_changes(sun["world_matrix"], matrix(aim_rotation([0.7, 0.1, 0.7])))
-    second = graph.active_lights(gizmo)
+    second = graph.active_lights(gizmo, FRAME)
     assert second != first
     lights_file, _ = adapter_lights_file(gizmo)
     expected = rgba(cli_relight(stage_capture, lights_file, tmp_path / "cli") / f"cli.{FRAME}.exr")
     image = evaluate(gizmo, FRAME)
     assert_half_close(image, expected)
     assert float(image[..., 3].max()) == 1.0  # alpha from light 0 even though its weight is 0
+    assert {node.name() for node in gizmo.nodes()} == nodes
+
+
+def test_animated_lights_key_the_weights_per_frame(nuke_session, tmp_path: Path) -> None:
+    """A sun keyed to swing across the stage over three frames and an environment whose rotation is keyed:
+    the weight knobs are keyed per frame, each frame equals ``relume relight`` with the lights file's
+    per-frame lights, and the first and last frames equal static relights with those frames' lights."""
+    lights, frames = 12, (1001, 1002, 1003)
+    folder = tmp_path / "three_frames"
+    directions = fibonacci_sphere(lights)
+    rng = np.random.default_rng(3)
+    write_capture_yaml(folder, frames, directions, 0.5 + rng.random((lights, 3)))
+    capture = Capture.load(folder)
+    for frame in frames:
+        for index in range(lights):
+            write_image(capture.olat_path(index, frame), rng.random((10, 14, 4)).astype(np.float32))
+    gizmo = relight_node(folder)
+    sun = make_light("DirectLight", matrix(aim_rotation(directions[2])), intensity=1.5)
+    for frame, direction in zip(frames, (directions[2], (directions[2] + directions[7]) / 2, directions[7])):
+        for index, value in enumerate(matrix(aim_rotation(direction))):
+            sun["world_matrix"].setValueAt(value, frame, index)
+    gizmo.setInput(1, scene_of(sun))
+
+    weight = gizmo[graph.weight_knob(2)]
+    assert weight.isAnimated() and [k.x for k in weight.animation(0).keys()] == list(frames)
+    assert graph.weights_at(gizmo, 1001) != graph.weights_at(gizmo, 1003)
+    assert graph.active_lights(gizmo, 1001) != graph.active_lights(gizmo, 1003)
+    assert "animated: 2 frame(s)" in gizmo["status"].value()
+    lights_file, request = adapter_lights_file(gizmo)
+    assert [frame for frame, _ in request.frame_entries] == [1002, 1003]
+    out = cli_relight(folder, lights_file, tmp_path / "cli", "1001-1003")
+    for frame in frames:
+        assert_half_close(evaluate(gizmo, frame), rgba(out / f"cli.{frame}.exr"))
+    last_only = live.write_lights_file({"lights": list(request.frame_entries[-1][1])})
+    static = cli_relight(folder, last_only, tmp_path / "static", "1003-1003")
+    assert_half_close(evaluate(gizmo, 1003), rgba(static / "cli.1003.exr"))
+
+    sun["disable"].setValue(True)                  # no more animation: constant weights, keys gone
+    gizmo["update_weights"].execute()
+    assert not weight.isAnimated()
+
+
+def test_one_update_is_one_undo_step(nuke_session, stage_capture: Path, sky: Path) -> None:
+    """New weights for every stage light are one undo step named after Relume; undoing it restores them."""
+    gizmo = relight_node(stage_capture)
+    gizmo.setInput(2, hdri_read(sky))
+    before = graph.weights_at(gizmo, FRAME)
+    gizmo.showControlPanel()
+    steps = nuke.Undo().undoSize()
+    nuke.user_changes(gizmo["strength"], 2.0)
+    assert nuke.Undo().undoSize() == steps + 2       # the artist's edit, then the weights
+    assert nuke.Undo().undoDescribe(0) == live.UNDO_NAME
+    assert graph.weights_at(gizmo, FRAME) != before
+    nuke.Undo().undo()
+    assert graph.weights_at(gizmo, FRAME) == before
 
 
 def test_matte_alpha_and_frames(nuke_session, tmp_path: Path) -> None:
@@ -121,30 +178,34 @@ def test_matte_alpha_and_frames(nuke_session, tmp_path: Path) -> None:
         write_image(capture.matte_path(frame), rng.random((12, 16, 3)).astype(np.float32))
     gizmo = relight_node(folder)
     gizmo.setInput(1, scene_of(make_light("DirectLight", matrix(aim_rotation(directions[3])), intensity=1.5)))
-    copy = nuke.toNode(f"{gizmo.name()}.relume_dyn_matte_copy")
-    assert copy is not None and copy["from0"].value() == "rgba.red"
+    assert gizmo["matte_channel"].value() == graph.MATTE_CHANNELS["red"]
     lights_file, _ = adapter_lights_file(gizmo)
     out = cli_relight(folder, lights_file, tmp_path / "cli", "1001-1002")
     for frame in frames:
         assert_half_close(evaluate(gizmo, frame), rgba(out / f"cli.{frame}.exr"))
 
 
-def test_reopened_script_rebuilds_without_engine(nuke_session, stage_capture: Path, sky: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """Nuke recreates a gizmo's insides from the .gizmo on load; onCreate rebuilds the live graph
-    from the saved capture_json / weights_json knobs and needs no engine (a farm node may lack it)."""
+def test_reopened_script_needs_no_engine_and_no_rebuild(nuke_session, stage_capture: Path, sky: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nuke recreates a gizmo's insides from the .gizmo on load and sets the saved knob values: the live
+    graph is whole from those alone (keyed weights included), with no engine (a farm node may lack it)."""
     gizmo = relight_node(stage_capture)
     gizmo.setInput(2, hdri_read(sky))
-    before = evaluate(gizmo, FRAME)
-    saved = {name: gizmo[name].value() for name in ("capture", "capture_json", "weights_json", "rotate", "strength")}
+    gizmo["frame_last"].setValue(FRAME + 1)        # the one-frame capture held over two frames
+    gizmo["rotate"].setValueAt(0.0, FRAME)
+    gizmo["rotate"].setValueAt(90.0, FRAME + 1)
+    gizmo["update_weights"].execute()
+    assert gizmo[graph.weight_knob(0)].isAnimated()
+    before = [evaluate(gizmo, frame) for frame in (FRAME, FRAME + 1)]
+    assert not np.array_equal(before[0], before[1])
 
     monkeypatch.setenv("RELUME_ENGINE_PYTHON", "/nonexistent/python")  # any engine call would now fail
-    fake_nuke.reset()
-    reopened = nuke.nodes.Relume_Relight(**saved)  # like loading the saved script: knobs set, then onCreate
+    reopened = fake_nuke.save_and_load(gizmo)
     reopened.setInput(2, hdri_read(sky))
     assert "engine" not in reopened["status"].value()
     assert graph.graph_light_count(reopened) == STAGE_LIGHTS
-    assert np.array_equal(evaluate(reopened, FRAME), before)
+    for frame, image in zip((FRAME, FRAME + 1), before):
+        assert np.array_equal(evaluate(reopened, frame), image)
 
 
 def test_gui_updates_run_in_a_worker_and_collapse(nuke_session, stage_capture: Path) -> None:
@@ -209,7 +270,7 @@ def test_the_sum_is_converted_once_from_the_captures_colour_space(nuke_session, 
     gizmo = relight_node(capture)
     gizmo.setInput(1, scene_of(make_light("DirectLight", matrix(aim_rotation([0.3, 0.8, 0.5])), intensity=2.0)))
     with gizmo:
-        assert all(read["raw"].value() for read in nuke.allNodes("Read") if read.name().startswith(graph.PREFIX))
+        assert all(read["raw"].value() for read in nuke.allNodes("Read") if read.name().startswith("relume_olat_"))
     lights_file, _ = adapter_lights_file(gizmo)
     engine = rgba(cli_relight(capture, lights_file, tmp_path / "cli") / f"cli.{FRAME}.exr")   # ACEScg values
     converted = engine.copy()

@@ -41,3 +41,18 @@ def run_main_thread() -> int:
         call(*args, **kwargs)
         count += 1
     return count
+
+
+def save_and_load(node):
+    """The node as a reopened script has it: its class and non-default knob values written as Nuke writes
+    them (animation curves and expressions included), then loaded into the current script under the same
+    name (the original is deleted first), onCreate running last. Inputs are not kept: reconnect them."""
+    from fake_nuke import gizmo_file
+
+    path = nuke._gizmo_file(node.Class())
+    fresh = gizmo_file.instantiate(path, node.Class(), nuke.root()) if path else None
+    defaults = {name: gizmo_file.knob_script(knob) for name, knob in fresh.knobs().items()} if fresh else {}
+    text = gizmo_file.node_script(node, defaults)
+    with node._group:
+        nuke.delete(node)
+        return gizmo_file.load_node(text, node._group)

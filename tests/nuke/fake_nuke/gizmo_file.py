@@ -13,8 +13,15 @@ nkparser models a group as nested braces, so the trailing ``end_group`` (which N
 group's nodes, not inside its braces) is checked here and stripped before nkparser parses the rest.
 User knobs are ``addUserKnob {TYPE name [l label] [t tooltip] [R min max] [M {items}] [T text]
 [+FLAG|-FLAG]...}``, each optionally followed by a ``name value`` line; the types used are
-1 String, 2 File, 3 Int, 4 Enumeration, 6 Boolean, 7 Double, 13 XYZ, 20 Tab, 22 Python button,
+1 String, 2 File, 3 Int, 4 Enumeration, 6 Boolean, 7 Double, 13 XYZ, 18 Color, 20 Tab, 22 Python button,
 26 Text (the numbers Nuke writes into .nk files).
+
+Knob values: a number, ``true``/``false``, a string, or a TCL list with one word per channel in which a
+braced word is an expression (``{parent.w_003.r}``) or an animation (``{curve x1001 0.5 0.6 x1010 1}``:
+``xN`` sets the frame of the next key, each number is a key, one frame after the previous), as Nuke
+writes them: ``value {{parent.w.r} {parent.w.g} {parent.w.b} 1}``, ``disable {{parent.n<=3}}``,
+``translate {{curve x1 0 x10 5} 0 0}``. :func:`node_script` writes a node back in this syntax, so a test
+can save a gizmo instance the way Nuke saves a script (its class and non-default knob values) and load it.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from pathlib import Path
 import nkparser
 
 KNOB_TYPES = {1: "String", 2: "File", 3: "Int", 4: "Enumeration", 6: "Boolean", 7: "Double", 13: "XYZ",
-              20: "Tab", 22: "PyScript", 26: "Text"}
+              18: "Color", 20: "Tab", 22: "PyScript", 26: "Text"}
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\", "[": "[", "]": "]", "{": "{", "}": "}", "$": "$"}
 
 
@@ -139,17 +146,101 @@ def nuke_inputs(node: nkparser.Node) -> list:
     return list(reversed(node.inputs))
 
 
+@dataclass(frozen=True)
+class Expression:
+    """One channel driven by a Nuke expression."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One animated channel: (frame, value) keys."""
+
+    keys: tuple
+
+
+def _channel(word: str):
+    if not word.startswith("{"):
+        return parse_value(word)
+    inner = word[1:-1].strip()
+    if inner.startswith("curve"):
+        keys, frame = [], 0.0
+        for token in inner.split()[1:]:
+            if token.startswith("x"):
+                frame = float(token[1:])
+                continue
+            keys.append((frame, float(token)))
+            frame += 1.0
+        return Curve(tuple(keys))
+    return Expression(unquote(inner))
+
+
 def parse_value(raw: str):
-    """A knob value from .nk text: number, true/false, quoted string, or {a b c} list of numbers."""
+    """A knob value from .nk text: number, true/false, quoted string, or a {list}, one item per channel
+    (number, :class:`Expression` or :class:`Curve`)."""
     text = unquote(raw) if raw.startswith('"') else raw
     if raw.startswith("{"):
-        return [float(word) for word in tcl_words(raw[1:-1])]
+        return [_channel(word) for word in tcl_words(raw[1:-1])]
     if text in ("true", "false"):
         return text == "true"
     try:
         return float(text) if any(c in text for c in ".eE") else int(text)
     except ValueError:
         return text
+
+
+def apply_value(knob, value) -> None:
+    """Set a parsed value on a knob: plain values with setValue, expressions and curves per channel."""
+    if not isinstance(value, list) or not any(isinstance(v, (Expression, Curve)) for v in value):
+        knob.setValue(value)
+        return
+    for index, channel in enumerate(value):
+        if isinstance(channel, Expression):
+            knob.setExpression(channel.text, index)
+        elif isinstance(channel, Curve):
+            for frame, key in channel.keys:
+                knob.setValueAt(key, frame, index)
+        else:
+            knob.setValue(channel, index)
+
+
+def _number(value: float) -> str:
+    return repr(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def knob_script(knob) -> str:
+    """A knob's value as Nuke writes it into a script (Knob.toScript)."""
+    import nuke
+
+    if isinstance(knob, nuke.Array_Knob):
+        words = []
+        for index in range(len(knob._value)):
+            if index in knob._expressions:
+                words.append("{" + knob._expressions[index] + "}")
+            elif index in knob._curves:
+                words.append("{curve " + " ".join(f"x{_number(k.x)} {_number(k.y)}"
+                                                   for k in knob._curves[index].keys()) + "}")
+            else:
+                words.append(_number(knob._value[index]))
+        if len(words) == 1 and not words[0].startswith("{"):
+            return words[0] if not isinstance(knob, nuke.Boolean_Knob) else ("true" if knob._value[0] else "false")
+        return "{" + " ".join(words) + "}"
+    text = "" if knob.value() is None else str(knob.value())
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("[", "\\[").replace("\n", "\\n") + '"'
+
+
+def node_script(node, defaults: dict) -> str:
+    """``Class { name ... knob value ... }`` with the knobs whose script differs from ``defaults``
+    (name -> script of a fresh node of the class): what Nuke saves for a gizmo instance."""
+    lines = [f"{node.Class()} {{", f" inputs {node.inputs()}", f" name {node.name()}"]
+    for name, knob in node.knobs().items():
+        if name in ("name", "knobChanged", "onCreate") or not hasattr(knob, "_snapshot"):
+            continue
+        script = knob_script(knob)
+        if script != defaults.get(name):
+            lines.append(f" {name} {script}")
+    return "\n".join(lines + ["}"]) + "\n"
 
 
 def make_knob(definition: UserKnob):
@@ -161,6 +252,8 @@ def make_knob(definition: UserKnob):
         return nuke.Enumeration_Knob(definition.name, definition.items)
     if kind == "XYZ":
         return nuke.Array_Knob(definition.name, [0.0, 0.0, 0.0])
+    if kind == "Color":
+        return nuke.Color_Knob(definition.name)
     factory = {"String": nuke.String_Knob, "File": nuke.File_Knob, "Int": nuke.Int_Knob, "Boolean": nuke.Boolean_Knob,
                "Double": nuke.Double_Knob, "Tab": nuke.Knob, "PyScript": nuke.PyScript_Knob, "Text": nuke.Text_Knob}[kind]
     default = {"Int": 0, "Double": 0.0, "Boolean": False}.get(kind, "")
@@ -180,17 +273,32 @@ def instantiate(path: str, node_class: str, group):
         knob = make_knob(user)
         gizmo.addKnob(knob)
         if user.value is not None:
-            knob.setValue(parse_value(user.value))
+            apply_value(knob, parse_value(user.value))
     for name in ("onCreate", "knobChanged"):
         gizmo[name].setValue(definition.builtin.get(name, ""))
     created = {}
     with gizmo:
         for child in definition.children:
             values = {k.name: parse_value(k.value.raw) for k in child.knobs if k.name not in ("inputs", "xpos", "ypos")}
-            node = getattr(nuke.nodes, child.class_name)(**values)
+            node = getattr(nuke.nodes, child.class_name)(name=values.pop("name", None))
+            node._loading = True
+            for name, value in values.items():
+                apply_value(node[name], value)
+            node._loading = False
             created[id(child)] = node
             for index, source in enumerate(nuke_inputs(child)):
                 if source is not None:
                     node.setInput(index, created[id(source)])
     gizmo._loading = False
     return gizmo
+
+
+def load_node(text: str, group):
+    """Create the node a ``node_script`` text describes inside ``group``, as Nuke does when it loads a
+    script: the node (a gizmo: built from its .gizmo) with the saved knob values, then its onCreate."""
+    import nuke
+
+    parsed = nkparser.Script.from_string(text).nodes[0]
+    values = {k.name: parse_value(k.value.raw) for k in parsed.knobs if k.name not in ("inputs", "name")}
+    name = next(unquote(k.value.raw) for k in parsed.knobs if k.name == "name")
+    return nuke._create(parsed.class_name, {"name": name, **values})

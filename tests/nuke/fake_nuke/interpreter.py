@@ -3,8 +3,8 @@ Relume_Relight gizmo's live graph uses.
 
 Images are (H, W, 4) float32 RGBA, computed in float32 like Nuke. Semantics (Foundry's node
 reference, https://learn.foundry.com/nuke/content/reference_guide/):
-* Read: the file at the frame (#### / %04d expanded), raw (no colour conversion); a channel the
-  file lacks is 0.
+* Read: the file at the frame (#### / %04d expanded), raw (no colour conversion), frames outside
+  ``first``..``last`` held at the nearest (the Read's default "hold"); a channel the file lacks is 0.
 * Multiply: channels "rgb" or "rgba" multiplied by ``value`` (r, g, b, a); others pass through.
 * Merge2 with operation plus: input 0 is B, input 1 is A; the ``output`` channels get A + B, the
   other channels are B's.
@@ -13,7 +13,9 @@ reference, https://learn.foundry.com/nuke/content/reference_guide/):
   (linear spaces only: scene-linear Rec.709 under its names and roles, and ACEScg); an unknown name
   raises, as a real config's missing colour space errors.
 * Switch: input ``which``; Dot and Output: their input; Input: the enclosing group's input
-  number ``number``; a Group or Gizmo: its Output node. A disabled node passes its input 0 through.
+  number ``number``; a Group or Gizmo: its Output node. A disabled node passes its input 0 through;
+  one without inputs (a disabled Read) draws nothing (None: black), which a Merge treats as zero.
+* Knobs are evaluated at the frame rendered (keys and expressions), as in Nuke.
 Anything else raises, so a graph using an unsupported class fails the test loudly.
 """
 
@@ -75,20 +77,51 @@ def colour_matrix(source: str, target: str) -> np.ndarray:
     return np.linalg.inv(TO_REC709[target]) @ TO_REC709[source]
 
 
-def evaluate(node, frame: int) -> np.ndarray:
-    """The RGBA image ``node`` outputs at ``frame``."""
+def evaluate(node, frame: int) -> np.ndarray | None:
+    """The RGBA image ``node`` outputs at ``frame`` (None: black, nothing drawn), its knobs (keys,
+    expressions) evaluated at that frame as Nuke evaluates them for the frame it renders."""
+    import nuke
+
+    current = nuke.frame()
+    nuke.frame(frame)
+    try:
+        return _evaluate(node, frame)
+    finally:
+        nuke.frame(current)
+
+
+def _plus(a: np.ndarray | None, b: np.ndarray | None, channels: tuple) -> np.ndarray | None:
+    """Merge plus: the ``channels`` get A + B, the others are B's; a side that draws nothing is zero."""
+    if a is None:
+        return b
+    out = np.zeros_like(a) if b is None else b.copy()
+    for channel in channels:
+        out[..., channel] = out[..., channel] + a[..., channel]
+    return out
+
+
+def _evaluate(node, frame: int) -> np.ndarray | None:
+    if node is None:
+        return None
     kind = node.Class()
     if node.knob("disable") is not None and node["disable"].value() and kind not in ("Input", "Output"):
-        return evaluate(node.input(0), frame)
+        return _evaluate(node.input(0), frame)   # a disabled Read (no input) draws nothing
     if kind == "OCIOColorSpace":
-        image = evaluate(node.input(0), frame).copy()
+        image = _evaluate(node.input(0), frame)
+        if image is None:
+            return None
+        image = image.copy()
         matrix = colour_matrix(node["in_colorspace"].value(), node["out_colorspace"].value())
         image[..., :3] = (image[..., :3] @ matrix.T.astype(np.float32)).astype(np.float32)
         return image
-    if kind == "Read":
-        return read_rgba(frame_file(node["file"].value(), frame))
+    if kind == "Read":  # before/after the first..last frames: "hold" (the Read's default)
+        held = min(max(frame, int(node["first"].value())), int(node["last"].value()))
+        return read_rgba(frame_file(node["file"].evaluate(), held))
     if kind == "Multiply":
-        image = evaluate(node.input(0), frame).copy()
+        image = _evaluate(node.input(0), frame)
+        if image is None:
+            return None
+        image = image.copy()
         factors = np.asarray([node["value"].value(i) for i in range(4)], dtype=np.float32)
         for channel in CHANNEL_SETS[node["channels"].value()]:
             image[..., channel] *= factors[channel]
@@ -96,22 +129,23 @@ def evaluate(node, frame: int) -> np.ndarray:
     if kind == "Merge2":
         if node["operation"].value() != "plus" or node.inputs() > 2:
             raise NotImplementedError(f"{node.name()}: only a two-input Merge plus is interpreted")
-        b, a = evaluate(node.input(0), frame), evaluate(node.input(1), frame)
-        out = b.copy()
-        for channel in CHANNEL_SETS[node["output"].value()]:
-            out[..., channel] = a[..., channel] + b[..., channel]
-        return out
+        return _plus(_evaluate(node.input(1), frame), _evaluate(node.input(0), frame),
+                     CHANNEL_SETS[node["output"].value()])
     if kind == "Copy":
-        out = evaluate(node.input(0), frame).copy()
-        out[..., CHANNELS[node["to0"].value()]] = evaluate(node.input(1), frame)[..., CHANNELS[node["from0"].value()]]
+        out = _evaluate(node.input(0), frame)
+        if out is None:
+            return None
+        out = out.copy()
+        source = _evaluate(node.input(1), frame)
+        out[..., CHANNELS[node["to0"].value()]] = 0.0 if source is None else source[..., CHANNELS[node["from0"].value()]]
         return out
     if kind == "Switch":
-        return evaluate(node.input(int(node["which"].value())), frame)
+        return _evaluate(node.input(int(node["which"].value())), frame)
     if kind in ("Dot", "Output"):
-        return evaluate(node.input(0), frame)
+        return _evaluate(node.input(0), frame)
     if kind == "Input":
-        return evaluate(node._group.input(int(node["number"].value())), frame)
+        return _evaluate(node._group.input(int(node["number"].value())), frame)
     if hasattr(node, "nodes"):
         output = next(n for n in node.nodes() if n.Class() == "Output")
-        return evaluate(output, frame)
+        return _evaluate(output, frame)
     raise NotImplementedError(f"{node.name()}: class {kind} is not interpreted")

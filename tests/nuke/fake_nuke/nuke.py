@@ -6,8 +6,8 @@ reference: https://learn.foundry.com/nuke/developers/151/pythondevguide/ (``_aut
 per function and class). Nodes know only the knobs of the classes listed in ``CLASSES``; setting
 an unknown knob raises, like Nuke's node constructors do for a misspelt knob.
 
-Not simulated: pixels (tests evaluate the node graph with ``fake_nuke.interpreter``), animation,
-expressions in knobs other than plain values, undo, and the GUI. The main thread's event loop is
+Not simulated: pixels (tests evaluate the node graph with ``fake_nuke.interpreter``), expressions and
+TCL beyond the subset the gizmos use (:func:`evaluate_expression`, :func:`expand_tcl`), and the GUI. The main thread's event loop is
 a queue that tests drain with ``fake_nuke.run_main_thread()``.
 """
 
@@ -58,34 +58,27 @@ class Knob:
         return self._value
 
     def setValue(self, value, index: int = -1) -> bool:  # noqa: N802
+        _record_undo(self)
         self._value = value
         return True
 
     def evaluate(self) -> str:
-        """EvalString_Knob.evaluate: the string with TCL expressions expanded (plain values here)."""
-        return "" if self._value is None else str(self._value)
+        """EvalString_Knob.evaluate: the string with its TCL commands expanded (see :func:`expand_tcl`)."""
+        return "" if self._value is None else expand_tcl(str(self._value), self._node)
 
+    def isAnimated(self, index: int = -1) -> bool:  # noqa: N802
+        """Knob.isAnimated: a plain (string, enumeration) knob here never is."""
+        return False
 
+    def hasExpression(self, index: int = -1) -> bool:  # noqa: N802
+        return False
 
-class Int_Knob(Knob):
-    """nuke.Int_Knob (API + nuke.Int_Knob.html): value() is an int."""
+    def _snapshot(self):
+        return self._value
 
-    def setValue(self, value, index: int = -1) -> bool:  # noqa: N802
-        return super().setValue(int(value))
+    def _restore(self, snapshot) -> None:
+        self._value = snapshot
 
-
-class Double_Knob(Knob):
-    """nuke.Double_Knob (API + nuke.Double_Knob.html): value() is a float."""
-
-    def setValue(self, value, index: int = -1) -> bool:  # noqa: N802
-        return super().setValue(float(value))
-
-
-class Boolean_Knob(Knob):
-    """nuke.Boolean_Knob (API + nuke.Boolean_Knob.html): value() is True or False."""
-
-    def setValue(self, value, index: int = -1) -> bool:  # noqa: N802
-        return super().setValue(bool(value))
 
 
 class String_Knob(Knob):
@@ -125,33 +118,207 @@ class Enumeration_Knob(Knob):
         return super().setValue(item)
 
 
+class AnimationKey:
+    """nuke.AnimationKey (API + nuke.AnimationKey.html): a control point, ``x`` (frame) and ``y`` (value)."""
+
+    def __init__(self, x: float, y: float) -> None:
+        self.x, self.y = float(x), float(y)
+
+
+class AnimationCurve:
+    """nuke.AnimationCurve (API + nuke.AnimationCurve.html): addKey(keys) inserts a sequence of
+    AnimationKeys (one at a frame that has a key replaces it), setKey(t, y), keys(), clear(),
+    evaluate(t). Interpolation here is linear between keys and constant outside them; Nuke's default
+    is smooth, which passes through the same values at the keys (the plug-in keys whole frames)."""
+
+    def __init__(self) -> None:
+        self._keys: dict = {}
+
+    def addKey(self, keys) -> None:  # noqa: N802
+        for key in keys:
+            self._keys[key.x] = key.y
+
+    def setKey(self, t: float, y: float) -> AnimationKey:  # noqa: N802
+        self._keys[float(t)] = float(y)
+        return AnimationKey(t, y)
+
+    def keys(self) -> list:
+        return [AnimationKey(x, self._keys[x]) for x in sorted(self._keys)]
+
+    def size(self) -> int:
+        return len(self._keys)
+
+    def clear(self) -> None:
+        self._keys.clear()
+
+    def evaluate(self, t: float) -> float:
+        xs = sorted(self._keys)
+        if not xs:
+            return 0.0
+        if t <= xs[0]:
+            return self._keys[xs[0]]
+        if t >= xs[-1]:
+            return self._keys[xs[-1]]
+        right = next(i for i, x in enumerate(xs) if x >= t)
+        x0, x1 = xs[right - 1], xs[right]
+        f = (t - x0) / (x1 - x0)
+        return self._keys[x0] * (1.0 - f) + self._keys[x1] * f
+
+
 class Array_Knob(Knob):
-    """nuke.Array_Knob (API + nuke.Array_Knob.html): getValue() returns the value, or a list
-    when the knob holds several; value(index); setValue(value, index=-1) sets one item, or all
-    when index is -1 (a list sets each); setSingleValue(False) splits a single-valued knob."""
+    """nuke.Array_Knob (API + nuke.Array_Knob.html): getValue() returns the value, or a list when the
+    knob holds several; value(index); setValue(value, index=-1) sets one item, or all when index is -1
+    (a list sets each); setSingleValue(False) splits a single-valued knob. Animation: setAnimated(index)
+    makes a channel animated, animation(index) is its AnimationCurve, setValueAt(value, time, index)
+    keys it, getValueAt(time, index) / valueAt(time, index) read it at a frame (value()/getValue() at
+    nuke.frame()), isAnimated(index), clearAnimated(index). setExpression(expression, channel) drives a
+    channel by a Nuke expression (see :func:`evaluate_expression`); hasExpression(index). Int_Knob,
+    Double_Knob, Boolean_Knob and Color_Knob are Array_Knobs, as in Nuke."""
+
+    cast = float
 
     def __init__(self, name: str, values: list, colour: bool = False) -> None:
         super().__init__(name, [float(v) for v in values])
         self.single = colour and len(set(values)) == 1  # colour knobs show one slider until split
+        self._curves: dict = {}
+        self._expressions: dict = {}
+
+    def _at(self, index: int, time: float | None):
+        time = _state["frame"] if time is None else time
+        if index in self._expressions:
+            return self.cast(evaluate_expression(self._expressions[index], self._node, time))
+        if index in self._curves:
+            return self.cast(self._curves[index].evaluate(time))
+        return self.cast(self._value[index])
+
+    def _all_at(self, time: float | None):
+        values = [self._at(i, time) for i in range(len(self._value))]
+        if len(values) == 1 or (self.single and not self._curves and not self._expressions):
+            return values[0]
+        return values
 
     def value(self, index: int | None = None):
-        return self._value[0] if index is None and self.single else (self._value if index is None else self._value[index])
+        return self._all_at(None) if index is None else self._at(index, None)
 
     def getValue(self):  # noqa: N802
-        return self._value[0] if self.single and len(self._value) > 1 else list(self._value)
+        return self._all_at(None)
+
+    def getValueAt(self, time: float, index: int = -1):  # noqa: N802
+        return self._all_at(time) if index < 0 else self._at(index, time)
+
+    def valueAt(self, time: float, index: int = 0):  # noqa: N802
+        return self._at(index, time)
 
     def setSingleValue(self, single: bool) -> None:  # noqa: N802
         self.single = bool(single) and len(set(self._value)) == 1
 
     def setValue(self, value, index: int = -1) -> bool:  # noqa: N802
+        indices = range(len(self._value)) if index < 0 else [index]
         if isinstance(value, (list, tuple)):
-            self._value, self.single = [float(v) for v in value], False
-        elif index < 0:
-            self._value, self.single = [float(value)] * len(self._value), True
+            for i, v in enumerate(value):
+                self._set_channel(i, v)
+            self.single = False
         else:
-            self._value[index] = float(value)
-            self.single = self.single and len(set(self._value)) == 1
+            for i in indices:
+                self._set_channel(i, value)
+            self.single = (self.single or index < 0) and len(set(self._value)) == 1
         return True
+
+    def _set_channel(self, index: int, value) -> None:
+        """setValue on an animated channel sets a key at the current frame, as in Nuke."""
+        _record_undo(self)
+        if index in self._curves:
+            self._curves[index].setKey(_state["frame"], float(value))
+        else:
+            self._value[index] = float(self.cast(value))
+
+    def setAnimated(self, index: int = -1) -> bool:  # noqa: N802
+        _record_undo(self)
+        for i in range(len(self._value)) if index < 0 else [index]:
+            if i not in self._curves:
+                self._curves[i] = AnimationCurve()
+                self._curves[i].setKey(_state["frame"], self._value[i])
+        return True
+
+    def isAnimated(self, index: int = -1) -> bool:  # noqa: N802
+        return bool(self._curves) if index < 0 else index in self._curves
+
+    def clearAnimated(self, index: int = -1) -> bool:  # noqa: N802
+        _record_undo(self)
+        for i in list(self._curves) if index < 0 else [index]:
+            curve = self._curves.pop(i, None)
+            if curve is not None:
+                self._value[i] = curve.evaluate(_state["frame"])
+        return True
+
+    def animation(self, index: int):
+        return self._curves.get(index)
+
+    def animations(self) -> list:
+        return [self._curves[i] for i in sorted(self._curves)]
+
+    def setValueAt(self, value: float, time: float, index: int = -1) -> bool:  # noqa: N802
+        _record_undo(self)
+        for i in range(len(self._value)) if index < 0 else [index]:
+            self._curves.setdefault(i, AnimationCurve()).setKey(time, float(value))
+        return True
+
+    def setExpression(self, expression: str, channel: int = -1) -> bool:  # noqa: N802
+        _record_undo(self)
+        for i in range(len(self._value)) if channel < 0 else [channel]:
+            self._expressions[i] = expression
+        return True
+
+    def hasExpression(self, index: int = -1) -> bool:  # noqa: N802
+        return bool(self._expressions) if index < 0 else index in self._expressions
+
+    def _snapshot(self):
+        return (list(self._value), self.single, {i: dict(c._keys) for i, c in self._curves.items()},
+                dict(self._expressions))
+
+    def _restore(self, snapshot) -> None:
+        values, self.single, curves, self._expressions = snapshot
+        self._value = values
+        self._curves = {}
+        for i, keys in curves.items():
+            self._curves[i] = AnimationCurve()
+            self._curves[i]._keys = keys
+
+
+class Int_Knob(Array_Knob):
+    """nuke.Int_Knob (API + nuke.Int_Knob.html): an Array_Knob of one int."""
+
+    cast = int
+
+    def __init__(self, name: str, value=0) -> None:
+        super().__init__(name, [int(value)])
+
+
+class Double_Knob(Array_Knob):
+    """nuke.Double_Knob (API + nuke.Double_Knob.html): an Array_Knob of one float."""
+
+    def __init__(self, name: str, value=0.0) -> None:
+        super().__init__(name, [float(value)])
+
+
+class Boolean_Knob(Array_Knob):
+    """nuke.Boolean_Knob (API + nuke.Boolean_Knob.html): an Array_Knob; value() is True or False (an
+    expression's result: non-zero is True)."""
+
+    cast = bool
+
+    def __init__(self, name: str, value=False) -> None:
+        super().__init__(name, [1.0 if value else 0.0])
+
+    def _set_channel(self, index: int, value) -> None:
+        super()._set_channel(index, 1.0 if value else 0.0)
+
+
+class Color_Knob(Array_Knob):
+    """nuke.Color_Knob (API + nuke.Color_Knob.html): three channels r, g, b."""
+
+    def __init__(self, name: str, values=(0.0, 0.0, 0.0)) -> None:
+        super().__init__(name, list(values), colour=True)
 
 
 class PyScript_Knob(Knob):
@@ -168,6 +335,94 @@ class Button_Knob(Knob):
 
     def execute(self) -> None:
         self._node._reloads = getattr(self._node, "_reloads", 0) + 1
+
+
+# --- expressions, TCL, undo ----------------------------------------------------------------------
+
+_CHANNELS = {"r": 0, "g": 1, "b": 2, "a": 3, "x": 0, "y": 1, "z": 2, "w": 3}
+_REFERENCE = re.compile(r"\b(parent|this)\.([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*|\d+))?")
+
+
+def _reference(node, scope: str, knob_name: str, channel: str | None, time: float) -> float:
+    owner = node._group if scope == "parent" else node
+    knob = owner.knob(knob_name) if owner is not None else None
+    if knob is None:
+        raise NameError(f"{node.fullName()}: expression refers to unknown knob {scope}.{knob_name}")
+    index = 0 if channel is None else (int(channel) if channel.isdigit() else _CHANNELS[channel])
+    return float(knob.valueAt(time, index))
+
+
+def evaluate_expression(expression: str, node, time: float) -> float:
+    """A Nuke expression (Foundry, "Expressions" in the Nuke user guide: knob references
+    ``parent.knob`` / ``parent.knob.r`` / ``this.knob``, numbers, + - * / ( ), comparisons and
+    ``&& || !`` giving 1 or 0), the subset the gizmos use, evaluated at ``time``."""
+    text = _REFERENCE.sub(lambda m: repr(_reference(node, m.group(1), m.group(2), m.group(3), time)), expression)
+    text = re.sub(r"!(?!=)", " not ", text.replace("&&", " and ").replace("||", " or "))
+    if not re.fullmatch(r"(?:[\d.eE+\-*/()<>=!\s]|and|or|not)*", text):
+        raise NameError(f"{node.fullName()}: expression {expression!r} is outside the fake's subset")
+    return float(eval(text, {"__builtins__": {}}, {}))  # noqa: S307 (digits and operators only, checked above)
+
+
+_TCL_VALUE = re.compile(r"\[value\s+(parent|this)\.([A-Za-z_]\w*)\]")
+
+
+def expand_tcl(text: str, node) -> str:
+    """TCL in a string knob (Nuke's ``[value parent.knob]`` command, the one the gizmos use); any other
+    bracketed command raises, so a gizmo relying on more fails its tests."""
+    def value(match: re.Match) -> str:
+        owner = node._group if match.group(1) == "parent" else node
+        knob = owner.knob(match.group(2)) if owner is not None else None
+        if knob is None:
+            raise NameError(f"{node.fullName()}: [value {match.group(1)}.{match.group(2)}]: no such knob")
+        return knob.evaluate() if isinstance(knob, String_Knob) else str(knob.value())
+
+    expanded = _TCL_VALUE.sub(value, text)
+    if "[" in expanded:
+        raise NotImplementedError(f"TCL outside the fake's subset: {text!r}")
+    return expanded
+
+
+class Undo:
+    """nuke.Undo (API + nuke.Undo.html): begin(name) starts "a new user-visible group of undo actions",
+    end() "completes the current undo set and adds it to the undo list", undo() "undoes the 0'th undo",
+    undoSize(), undoDescribe(n). Knob changes made while no group is open are recorded one per change,
+    as Nuke records each user edit."""
+
+    def begin(self, name: str | None = None) -> None:
+        _state["undo_open"].append([name or "", {}])
+
+    def end(self) -> None:
+        name, changes = _state["undo_open"].pop()
+        if changes:
+            _state["undo"].insert(0, (name, changes))
+
+    def undo(self) -> None:
+        name, changes = _state["undo"].pop(0)
+        for knob, snapshot in changes.values():
+            knob._restore(snapshot)
+
+    def undoSize(self) -> int:  # noqa: N802
+        return len(_state["undo"])
+
+    def undoDescribe(self, n: int = 0) -> str:  # noqa: N802
+        return _state["undo"][n][0]
+
+
+def _record_undo(knob) -> None:
+    """Remember ``knob``'s state before its first change in the open undo group (or as its own step)."""
+    if knob._node is None or knob._node._loading:
+        return
+    if _state["undo_open"]:
+        _state["undo_open"][-1][1].setdefault(id(knob), (knob, knob._snapshot()))
+    else:
+        _state["undo"].insert(0, (knob.name(), {id(knob): (knob, knob._snapshot())}))
+
+
+def frame(f: int | None = None) -> int:
+    """nuke.frame (API + nuke.frame.html): the current frame; frame(f) moves to frame f."""
+    if f is not None:
+        _state["frame"] = int(f)
+    return _state["frame"]
 
 
 # --- node classes -----------------------------------------------------------------------------
@@ -295,7 +550,7 @@ class Node:
         return self._panel_open
 
     def setXYpos(self, x: int, y: int) -> None:  # noqa: N802
-        self._knobs["xpos"]._value, self._knobs["ypos"]._value = int(x), int(y)
+        self._knobs["xpos"]._value, self._knobs["ypos"]._value = [float(x)], [float(y)]
 
     def channels(self) -> list:
         """Node.channels: channels output by this node (a Read: those in its file's first frame)."""
@@ -362,7 +617,7 @@ def _reset() -> None:
     """Fresh script and callbacks (fake_nuke.reset() calls this between tests)."""
     _state.clear()
     _state.update(root=Root(), knob_changed=[], plugin_path=[], menus={}, messages=[], progress=[], cancel=False,
-                  this=[], frame=1001, terminal=[])
+                  this=[], frame=1001, terminal=[], undo=[], undo_open=[])
     _state["context"] = [_state["root"]]
     _main_queue.clear()
     env["gui"] = False
@@ -433,9 +688,11 @@ def _create(node_class: str, knobs: dict):
     else:
         raise RuntimeError(f"{node_class}: unknown command")  # what Nuke says for an unknown class
     node._knobs["name"]._value = knobs.pop("name", None) or _unique_name(group, node_class)
+    from fake_nuke.gizmo_file import apply_value
+
     node._loading = True
     for name, value in knobs.items():
-        node[name].setValue(value)
+        apply_value(node[name], value)
     node._loading = False
     group._children.append(node)
     if node["onCreate"].value():

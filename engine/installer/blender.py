@@ -16,7 +16,7 @@ from pathlib import Path
 from engine.installer.errors import UsageError
 from engine.installer.journal import Journal
 from engine.installer.platform_paths import blender_config_root, user_path
-from engine.installer.steps import Setup, Step, already_there, digest, note, place_new
+from engine.installer.steps import Setup, Step, already_there, digest, note
 
 MIN_BLENDER = (4, 2)                      # first Blender with extensions (blender_manifest.toml)
 
@@ -106,7 +106,8 @@ def plan_blender(s: Setup) -> list[Step]:
             continue
 
         def apply(journal: Journal, dest: Path = dest) -> list[dict]:
-            return place_new(journal, dest, lambda: journal.copy_tree(src, dest, files))
+            # into the folder as it is: files someone else added to it (kept by an update) stay
+            return [*journal.mkdirs(dest.parent), journal.copy_tree(src, dest, files)]
 
         steps.append(Step(key, f"Blender extension into {dest}", tree, apply,
                           hint="Blender: enable Relume once in Edit > Preferences > Add-ons."))

@@ -83,12 +83,39 @@ class Journal:
         return self._created(path)
 
     def copy_tree(self, src: Path, dest: Path, files: list[str]) -> dict:
-        """Copy ``files`` (POSIX paths relative to ``src``) into a new folder ``dest``."""
-        if self._will(f"copy {src} -> {dest} ({len(files)} files)", f"remove {dest}", partial(remove_path, dest)):
+        """Copy ``files`` (POSIX paths relative to ``src``) into ``dest`` (created when missing); an existing file
+        there is refused, as not installed by Relume. The ``tree`` item lists the files, so that removing it
+        (:meth:`remove_tree`) takes exactly them and keeps anything else someone put in ``dest``."""
+        clash = next((rel for rel in files if self.exists(dest / rel)), None)
+        if clash is not None:
+            raise InstallError(dest / clash, "already exists and was not installed by Relume; move it away, then re-run")
+        new = not self.exists(dest)
+        undo = partial(remove_path, dest) if new else partial(_remove_files, dest, files)
+        if self._will(f"copy {src} -> {dest} ({len(files)} files)", f"remove {dest}" if new else
+                      f"remove the {len(files)} files copied into {dest}", undo):
             for rel in files:
                 (dest / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src / rel, dest / rel)
-        return self._created(dest)
+        self._created(dest)
+        return {"type": "tree", "path": str(dest), "files": list(files)}
+
+    def remove_tree(self, root: Path, files: list[str]) -> None:
+        """Take back a ``tree`` item: its files (and the bytecode Python compiled from them), then the folders
+        they leave empty; whatever else is in ``root`` stays and is named."""
+        for rel in files:
+            path = root / rel
+            compiled = sorted((path.parent / "__pycache__").glob(f"{path.stem}.*.pyc")) if path.suffix == ".py" else []
+            for target in [path, *compiled]:
+                if self.exists(target):
+                    self.trash(target)
+        folders = {root / rel for file in files for rel in _parents(file)} | {root}
+        folders |= {folder / "__pycache__" for folder in folders}
+        for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+            self.rmdir_if_empty(folder)
+        if self.exists(root):
+            kept = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                          if not p.is_dir() and self.exists(p) and p not in self._trash)
+            self.say(f"kept in {root}, not installed by Relume: {', '.join(kept)}")
 
     def place_download(self, fetch: Callable[[], Path], source: object, dest: Path, size: int, keep: bool) -> dict:
         """Fetch a verified file and move it to ``dest``; undo moves it back to the cache when ``keep``."""
@@ -175,3 +202,19 @@ class Journal:
     def _drop_temporary(self) -> None:
         for folder in reversed(self._temporary):
             rmdir_if_empty(folder)
+
+
+def _parents(rel: str) -> list[str]:
+    """The folders above a POSIX relative path, nearest first ("a/b/c.py" -> ["a/b", "a"])."""
+    parts = rel.split("/")[:-1]
+    return ["/".join(parts[:n]) for n in range(len(parts), 0, -1)]
+
+
+def _remove_files(root: Path, files: list[str]) -> None:
+    """Delete ``files`` under ``root`` and the folders that leaves empty (the rollback of a copy into a folder
+    that was already there)."""
+    for rel in files:
+        remove_path(root / rel)
+    for folder in sorted({root / parent for rel in files for parent in _parents(rel)}, key=lambda f: len(f.parts),
+                         reverse=True):
+        rmdir_if_empty(folder)

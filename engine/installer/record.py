@@ -42,6 +42,8 @@ def items_intact(journal: Journal, items: list[dict]) -> bool:
         path = Path(item.get("path", ""))
         if item["type"] in ("dir", "path") and not journal.exists(path):
             return False
+        if item["type"] == "tree" and not all(journal.exists(path / rel) for rel in item["files"]):
+            return False
         if item["type"] == "block" and (not path.is_file() or item["text"].encode("utf-8") not in path.read_bytes()):
             return False
     return True

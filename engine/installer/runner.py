@@ -77,6 +77,8 @@ def undo_items(journal: Journal, items: list[dict]) -> None:
             journal.trash(path)
         elif item["type"] == "block":
             remove_block(journal, item)
+        elif item["type"] == "tree":
+            journal.remove_tree(path, item["files"])
     for item in items:
         if item["type"] == "blender_cli":
             remove_with_blender(journal, item)

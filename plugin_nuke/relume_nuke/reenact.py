@@ -25,6 +25,7 @@ from dataclasses import replace
 
 import nuke
 from relume_nuke import GIZMO_CLASS, batch, callbacks, graph, state
+from relume_nuke.capture import load_capture
 from relume_nuke.engine_cli import EngineError, engine_command
 from relume_nuke.engine_steps import Step, start
 from relume_nuke.host import in_gui
@@ -32,9 +33,11 @@ from relume_nuke.host import in_gui
 SOURCE_INPUT = 0
 SWITCH = "relume_show"
 REENACTED_READ = "relume_reenacted_read"
+REENACTED_COLOUR = "relume_reenacted_colour"  # OCIOColorSpace: the reenacted capture's space -> output_colorspace
 OVERLAY_READ = "relume_overlay_read"
 SHOW = {"source": 0, "reenacted": 1, "track overlay": 2}   # relume_show inputs, the ``show`` knob's items
 CAPTURE_KNOB = "reenacted_capture"                          # hidden: the capture.yaml once reenacted
+COLORSPACE_KNOB = "reenacted_colorspace"                    # hidden: its colorspace (capture.yaml)
 MODEL_CONFIG = "config.json"
 _PRINTF = re.compile(r"%0?(\d*)d")
 
@@ -133,6 +136,12 @@ def refresh(gizmo) -> None:
     graph.read_sequence(overlay, f"{work}/overlay/overlay.####.png", first, last, raw=False)
     graph.read_sequence(reenacted, f"{work}/reenacted/tracking/frame.####.exr", first, last)
     graph.inside(gizmo, SWITCH)["which"].setValue(SHOW[gizmo["show"].value()])
+    colour = graph.inside(gizmo, REENACTED_COLOUR)
+    target = (gizmo["output_colorspace"].value() or "").strip() or "scene_linear"
+    source = gizmo[COLORSPACE_KNOB].value() or target
+    colour["in_colorspace"].setValue(source)
+    colour["out_colorspace"].setValue(target)
+    colour["disable"].setValue(source == target)
 
 
 def follow_plate(gizmo) -> None:
@@ -155,6 +164,8 @@ def hand_over(gizmo) -> None:
     """Give the reenacted capture to the Relume_Relight nodes this gizmo feeds (their lighting applies)."""
     capture = f"{work_folder(gizmo)}/reenacted/capture.yaml"
     gizmo[CAPTURE_KNOB].setValue(capture)
+    gizmo[COLORSPACE_KNOB].setValue(load_capture(capture).colorspace)
+    refresh(gizmo)
     for relight in downstream_relights(gizmo):
         relight["capture"].setValue(capture)  # programmatic: no knobChanged in Nuke 13-16, so loaded here
         with callbacks.reported(relight, popup=False):
@@ -219,7 +230,7 @@ def knob_changed(gizmo, knob) -> None:
     with callbacks.reported(gizmo, popup=False):
         if name == "inputChange":
             follow_plate(gizmo)
-        elif name in ("show", "work_folder", "frame_first", "frame_last"):
+        elif name in ("show", "work_folder", "frame_first", "frame_last", "output_colorspace"):
             refresh(gizmo)
 
 

@@ -395,6 +395,30 @@ def test_update_replaces_only_what_changed(home: Path, source: Path, mirror: Pat
     assert tree_state(home) == before
 
 
+def test_user_files_in_the_extension_folder_survive_update_and_uninstall(home: Path, source: Path, server,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    """Only what the installer copied is removed (with the bytecode Blender compiled from it); a preset someone
+    saved in the extension's folder stays through an update and an uninstall, and the uninstall names it."""
+    before = tree_state(home)
+    assert run(source, "--mirror", server.url) == 0
+    (ext_dir(home) / "presets").mkdir()
+    (ext_dir(home) / "presets" / "key_light.json").write_text('{"mine": true}')
+    (ext_dir(home) / "__pycache__").mkdir()
+    (ext_dir(home) / "__pycache__" / "__init__.cpython-311.pyc").write_bytes(b"compiled by Blender")
+    (source / "plugin_blender" / "__init__.py").write_text(EXT_INIT + "\n# v2\n")
+    assert run(source, "--mirror", server.url) == 0
+    assert (ext_dir(home) / "__init__.py").read_text().endswith("# v2\n")
+    assert (ext_dir(home) / "presets" / "key_light.json").read_text() == '{"mine": true}'
+    capsys.readouterr()
+    assert run(source, "--uninstall") == 0
+    out = capsys.readouterr().out
+    assert f"kept in {ext_dir(home)}, not installed by Relume: presets/key_light.json" in out
+    assert sorted(p.relative_to(ext_dir(home)).as_posix() for p in ext_dir(home).rglob("*")) == \
+        ["presets", "presets/key_light.json"]
+    shutil.rmtree(ext_dir(home))
+    assert tree_state(home) == before
+
+
 def test_dry_run_prints_every_action_and_changes_nothing(home: Path, source: Path, server,
                                                         capsys: pytest.CaptureFixture) -> None:
     before = tree_state(home)

@@ -19,7 +19,7 @@ import fake_nuke  # noqa: E402
 import nuke  # noqa: E402
 from engine.io.colour import srgb_encode  # noqa: E402
 from engine.io.exr import write_image  # noqa: E402
-from fake_nuke.interpreter import evaluate  # noqa: E402
+from fake_nuke.interpreter import colour_matrix, evaluate  # noqa: E402
 from fake_nuke.scenes import aim_rotation, make_light, matrix, nuke_session, rgba  # noqa: E402,F401,F811
 from relume_nuke import plugin, reenact  # noqa: E402
 
@@ -71,7 +71,15 @@ def test_track_reenact_and_the_relight_takes_the_capture(source, small_model: Pa
     nuke.user_changes(gizmo["model"], str(small_model))
     gizmo["reenact"].execute()
     assert gizmo["show"].value() == "reenacted", gizmo["status"].value()
-    assert np.array_equal(evaluate(gizmo, 1002), rgba(work / "reenacted/tracking/frame.1002.exr"))
+    tracking = rgba(work / "reenacted/tracking/frame.1002.exr")
+    assert np.array_equal(evaluate(gizmo, 1002), tracking)    # a lin_rec709 capture shown in scene_linear
+    gizmo["reenacted_colorspace"].setValue("ACEScg")          # as if the target had been captured in ACEScg
+    reenact.refresh(gizmo)
+    shown = evaluate(gizmo, 1002)
+    np.testing.assert_allclose(shown[..., :3], tracking[..., :3] @ colour_matrix("ACEScg", "scene_linear").T,
+                               rtol=1e-5, atol=1e-6)
+    gizmo["reenacted_colorspace"].setValue("lin_rec709")
+    reenact.refresh(gizmo)
     capture = str(work / "reenacted" / "capture.yaml")
     assert relight["capture"].value() == capture and "12 stage lights" in relight["status"].value()
     relight["render_local"].execute()               # the relight's own controls light the reenacted target

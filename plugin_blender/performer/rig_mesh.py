@@ -40,13 +40,14 @@ class RigError(PlanError):
     """The rig or the performer object cannot be used; the message is for the artist."""
 
 
-def load_rig(path: str) -> dict:
-    """The rig file's arrays (see ``engine/track/rig.py`` for their meaning)."""
+def load_rig(path: str, keys: tuple = RIG_KEYS) -> dict:
+    """The rig file's arrays named ``keys`` (see ``engine/track/rig.py`` for their meaning); an .npz reads
+    only the arrays asked for."""
     try:
         with np.load(path, allow_pickle=False) as rig:
             if str(rig["format"]) != "relume-rig":
                 raise RigError(f"{path}: not a Relume rig file")
-            return {key: rig[key] for key in RIG_KEYS}
+            return {key: rig[key] for key in keys}
     except (OSError, KeyError, ValueError) as exc:
         raise RigError(f"{path}: cannot read the rig ({exc})") from None
 
@@ -199,12 +200,13 @@ def performer_problem(performer: bpy.types.Object | None) -> str | None:
 
 
 def check_performer(scene: bpy.types.Scene, performer: bpy.types.Object | None) -> dict:
-    """The rig of a usable performer object; RigError saying what is wrong otherwise."""
+    """What :func:`read_animation` needs of the rig of a usable performer object (its vertices and
+    expression names, not the 17 MB of expression deltas); RigError saying what is wrong otherwise."""
     problem = performer_problem(performer)
     if problem:
         raise RigError(problem)
     settings = performer.relume_performer
-    rig = load_rig(bpy.path.abspath(settings.rig_file))
+    rig = load_rig(bpy.path.abspath(settings.rig_file), ("vertices", "expression_names"))
     count = len(rig["vertices"])
     if len(performer.data.vertices) != count:
         raise RigError(f"'{performer.name}' is not the ICT face model's topology: its mesh has "

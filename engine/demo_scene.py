@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+
+from engine.synth.brdf import ggx_specular
 
 SPHERES = np.array([[0.0, 0.0, 0.0, 0.5], [0.52, -0.28, 0.38, 0.2], [-0.48, -0.34, 0.3, 0.16]])
 ALBEDO = np.array([[0.75, 0.55, 0.45], [0.2, 0.35, 0.8], [0.85, 0.8, 0.3]])
@@ -67,7 +70,7 @@ def trace_camera(size: int, supersample: int = 2) -> SurfaceHits:
 
 def shade(hits: SurfaceHits, direction: np.ndarray, rgb: np.ndarray) -> np.ndarray:
     """Radiance (N, 3) under a distant light from unit ``direction`` with irradiance ``rgb``:
-    Lambert plus GGX specular, with cast shadows."""
+    Lambert plus the synthetic stage's GGX specular (:func:`engine.synth.brdf.ggx_specular`), with cast shadows."""
     n_dot_l = hits.normal @ direction
     lit = hits.hit & (n_dot_l > 0)
     shadow_origin = hits.position + hits.normal * 1e-3
@@ -75,20 +78,13 @@ def shade(hits: SurfaceHits, direction: np.ndarray, rgb: np.ndarray) -> np.ndarr
     visible = np.zeros(len(lit), dtype=bool)
     visible[np.flatnonzero(lit)[~np.isfinite(blocked)]] = True
     sphere = np.maximum(hits.sphere, 0)
-    alpha = ROUGHNESS[sphere] ** 2
-    half_vector = direction + hits.view
-    half_vector /= np.linalg.norm(half_vector, axis=1, keepdims=True)
-    n_dot_h = np.clip(np.einsum("ij,ij->i", hits.normal, half_vector), 0.0, 1.0)
-    n_dot_v = np.clip(np.einsum("ij,ij->i", hits.normal, hits.view), 1e-4, 1.0)
-    cos_l = np.clip(n_dot_l, 1e-4, 1.0)
-    distribution = alpha**2 / (np.pi * ((n_dot_h**2) * (alpha**2 - 1) + 1) ** 2)
-    k = alpha / 2
-    geometry = (n_dot_v / (n_dot_v * (1 - k) + k)) * (cos_l / (cos_l * (1 - k) + k))
-    v_dot_h = np.clip(np.einsum("ij,ij->i", hits.view, half_vector), 0.0, 1.0)
-    fresnel = SPECULAR_F0 + (1 - SPECULAR_F0) * (1 - v_dot_h) ** 5
-    specular = distribution * geometry * fresnel / (4 * n_dot_v * cos_l)
-    brdf = ALBEDO[sphere] / np.pi + specular[:, None]
-    return np.where(visible[:, None], brdf * cos_l[:, None] * rgb[None, :], 0.0)
+    n_dot_v = np.einsum("ij,ij->i", hits.normal, hits.view)
+    specular = ggx_specular(torch.from_numpy(n_dot_l[None]), torch.from_numpy(n_dot_v),
+                            torch.from_numpy((hits.view @ direction)[None]), torch.from_numpy(ROUGHNESS[sphere]),
+                            torch.full(n_dot_v.shape, SPECULAR_F0, dtype=torch.float64))[0].numpy()
+    cos_l = np.clip(n_dot_l, 0.0, 1.0)
+    radiance = ALBEDO[sphere] / np.pi * cos_l[:, None] + specular[:, None]
+    return np.where(visible[:, None], radiance * rgb[None, :], 0.0)
 
 
 def downsample(values: np.ndarray, size: int, supersample: int) -> np.ndarray:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.io.colour import srgb_encode
 from engine.io.exr import write_image
 from engine.lighting.hdri import load_hdri
 
@@ -28,7 +29,7 @@ def preview_pixels(radiance: np.ndarray, width: int) -> np.ndarray:
     mean_luma = float((small @ REC709_LUMA).mean())
     exposed = small * (0.18 / mean_luma if mean_luma > 0 else 1.0)
     tone = exposed / (1.0 + exposed)
-    return np.where(tone <= 0.0031308, 12.92 * tone, 1.055 * np.power(np.clip(tone, 0.0031308, None), 1 / 2.4) - 0.055)
+    return srgb_encode(tone)
 
 
 def write_hdri_preview(hdri: str | Path, out: str | Path, width: int = 512) -> Path:

@@ -23,7 +23,7 @@ def plan_assets(s: Setup, downloader: Downloader) -> list[Step]:
             licences.add(file.asset)
             note(f"asset {file.asset}: licence {file.license}")
         dest = safe_dest(root, file.dest)
-        source = asset_source(file, s.args.mirror)
+        source = asset_source(file, s.options.mirror)
         key = f"asset:{file.dest}"
         if source is None:
             warning = (f"asset {file.asset} is not installed: it has no public download; install it with "

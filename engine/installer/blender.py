@@ -76,7 +76,7 @@ def plan_blender(s: Setup) -> list[Step]:
     """The extension steps for this checkout's ``plugin_blender/`` (none when skipped or not found)."""
     src = s.repo / "plugin_blender"
     manifest = src / "blender_manifest.toml"
-    if s.args.no_blender:
+    if s.options.no_blender:
         note("Blender: skipped (--no-blender)")
         return []
     if not manifest.is_file():
@@ -88,7 +88,7 @@ def plan_blender(s: Setup) -> list[Step]:
     ext_id = match[1]
     files = plugin_files(src)
     tree = tree_digest(src, files)
-    if s.args.blender:
+    if s.options.blender:
         return [_plan_blender_cli(s, src, files, tree, ext_id)]
     repos, too_old = blender_extension_repos(s.platform, s.env, s.home)
     if too_old:
@@ -116,7 +116,7 @@ def plan_blender(s: Setup) -> list[Step]:
 
 def _plan_blender_cli(s: Setup, src: Path, files: list[str], tree: str, ext_id: str) -> Step:
     """The step installing through ``--blender EXE``: zip the extension, run Blender's install-file."""
-    blender = str(user_path(s.args.blender))
+    blender = str(user_path(s.options.blender))
     if not (os.path.isfile(blender) and os.access(blender, os.X_OK)):
         raise UsageError("--blender", f"{blender} is not an executable")
     package = f"user_default.{ext_id}"

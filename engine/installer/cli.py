@@ -12,13 +12,13 @@ from engine.installer.errors import EXIT_FAILED, EXIT_INTERRUPTED, InstallError
 from engine.installer.record import load_record
 from engine.installer.runner import install, uninstall
 from engine.installer.signals import Terminated, rolled_back_on_signals
-from engine.installer.steps import Setup
+from engine.installer.steps import InstallOptions, Setup
 from engine.io.atomic import exclusive_writer
 
 REPO = Path(__file__).resolve().parents[2]   # the checkout this package is in
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> InstallOptions:
     """The installer's options (``None``: ``sys.argv``); a bad combination exits with code 2."""
     parser = argparse.ArgumentParser(
         prog="install.py",
@@ -42,20 +42,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.python and args.prefix:
         parser.error("--python and --prefix exclude each other")
-    return args
+    return InstallOptions(**vars(args))
 
 
 def main(argv: list[str] | None = None, *, repo: Path = REPO) -> int:
     """Command-line entry; ``repo`` is the checkout to install from (tests pass a small one)."""
-    args = parse_args(argv)
+    options = parse_args(argv)
     try:
-        setup = Setup(repo=repo.resolve(), platform=sys.platform, env=os.environ, home=Path.home(), args=args,
+        setup = Setup(repo=repo.resolve(), platform=sys.platform, env=os.environ, home=Path.home(), options=options,
                       record={}, warnings=[])
         with rolled_back_on_signals(), \
                 exclusive_writer(setup.relume_home, busy="another Relume install or uninstall is running for this "
                                                          "folder: wait for it to finish, then run this again"):
             setup.record = load_record(setup.record_path)
-            return uninstall(setup) if args.uninstall else install(setup)
+            return uninstall(setup) if options.uninstall else install(setup)
     except OutputError as exc:          # the lock: held by another run, or the folder cannot be written
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -84,9 +84,9 @@ def python_satisfies(spec: str, version: tuple[int, int]) -> bool:
 
 def plan_engine(s: Setup) -> tuple[Step, Path, str]:
     """The engine step, the engine's Python and the device (``cpu``/``cuda``) it is built for."""
-    device = resolve_device(s.args.device, s.platform)
-    if s.args.python:
-        python = user_path(s.args.python)
+    device = resolve_device(s.options.device, s.platform)
+    if s.options.python:
+        python = user_path(s.options.python)
         if not python.is_file():
             raise UsageError("--python", f"{python} is not a file")
         return Step("engine", f"Engine Python {python} (from --python: no venv, nothing installed into it)",
@@ -95,7 +95,7 @@ def plan_engine(s: Setup) -> tuple[Step, Path, str]:
     if not python_satisfies(wanted, sys.version_info[:2]):
         raise UsageError(sys.executable, f"is Python {sys.version_info[0]}.{sys.version_info[1]}; the engine needs "
                                          f"Python {wanted} (pyproject.toml): run install.py with that Python")
-    venv = user_path(s.args.prefix) if s.args.prefix else Path(default_venv_dir(s.platform, s.env, s.home))
+    venv = user_path(s.options.prefix) if s.options.prefix else Path(default_venv_dir(s.platform, s.env, s.home))
     python = Path(venv_python(venv, s.platform))
     commands = pip_commands(python, s.platform, device, read_requirements(s.repo / "requirements.txt"), s.repo)
     pyproject = s.repo / "pyproject.toml"

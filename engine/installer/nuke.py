@@ -53,7 +53,7 @@ def remove_block(journal: Journal, item: dict) -> None:
 def plan_nuke(s: Setup) -> list[Step]:
     """The step adding this checkout's ``plugin_nuke/`` (and ``gizmos/``) to Nuke (none when skipped or not found)."""
     plugin, gizmos = s.repo / "plugin_nuke", s.repo / "gizmos"
-    if s.args.no_nuke:
+    if s.options.no_nuke:
         note("Nuke: skipped (--no-nuke)")
         return []
     if not any(plugin.glob("*.py")):

@@ -24,7 +24,7 @@ from engine.installer.steps import Setup, Step
 
 def confirm(s: Setup, preview: Callable[[Journal], None], question: str) -> None:
     """Show the plan and ask, unless --yes; without a terminal --yes is required."""
-    if s.args.yes or s.args.dry_run:
+    if s.options.yes or s.options.dry_run:
         return
     if not sys.stdin.isatty():
         raise UsageError("--yes", "no terminal to confirm with; pass --yes for unattended installs")
@@ -60,10 +60,10 @@ def carry_out(s: Setup, work: Callable[[Journal], None], preview: Callable[[Jour
               done: str) -> int:
     """Confirm with ``preview``, then run ``work`` in one transaction; the exit code."""
     confirm(s, preview, question)
-    journal = Journal(s.args.dry_run)
+    journal = Journal(s.options.dry_run)
     code = transact(journal, lambda: work(journal))
     if code == EXIT_OK:
-        print("Dry run finished: nothing was changed." if s.args.dry_run else done)
+        print("Dry run finished: nothing was changed." if s.options.dry_run else done)
     return code
 
 
@@ -85,7 +85,7 @@ def undo_items(journal: Journal, items: list[dict]) -> None:
 
 
 def _banner(s: Setup, text: str) -> None:
-    print(text + ("  [dry run: nothing will change]" if s.args.dry_run else ""))
+    print(text + ("  [dry run: nothing will change]" if s.options.dry_run else ""))
     owner = s.home.stat().st_uid if hasattr(os, "geteuid") and s.home.exists() else None
     if owner is not None and os.geteuid() == 0 and owner != 0:
         print(f"warning: running as root for {s.home}, which belongs to user id {owner}: what this run creates "
@@ -131,7 +131,7 @@ def install(s: Setup) -> int:
                      lambda journal: work(journal, json.loads(json.dumps(s.record))),   # the preview edits a copy
                      "Install?", f"Done. Installed items are listed in {s.record_path}.")
     if code == EXIT_OK:
-        for hint in dict.fromkeys(step.hint for step in todo if step.hint and not s.args.dry_run):
+        for hint in dict.fromkeys(step.hint for step in todo if step.hint and not s.options.dry_run):
             print(hint)
         for warning in s.warnings:
             print(f"warning: {warning}", file=sys.stderr)

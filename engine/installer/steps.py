@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from engine import paths
 from engine.installer.errors import InstallError
@@ -31,15 +31,31 @@ class Step:
     hint: str = ""                        # printed once the run succeeded
 
 
+@dataclass(frozen=True)
+class InstallOptions:
+    """The installer's command-line options (``python install.py --help`` says what each does); paths as typed."""
+
+    dry_run: bool = False
+    uninstall: bool = False
+    yes: bool = False
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    prefix: str | None = None
+    python: str | None = None
+    mirror: str | None = None
+    blender: str | None = None
+    no_blender: bool = False
+    no_nuke: bool = False
+
+
 @dataclass
 class Setup:
-    """What one run works with, resolved once from the arguments and this machine."""
+    """What one run works with, resolved once from the options and this machine."""
 
     repo: Path
     platform: str
     env: Mapping[str, str]
     home: Path
-    args: argparse.Namespace
+    options: InstallOptions
     record: dict
     warnings: list[str]
 

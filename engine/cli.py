@@ -16,7 +16,8 @@ from tqdm import tqdm
 
 from engine.errors import RelumeError
 from engine.lighting.lights import LightsFile, light_from_dict, load_lights_file
-from engine.lighting.weights import DEFAULT_METHOD, METHODS, capture_weights
+from engine.lighting.request import Lighting
+from engine.lighting.weights import DEFAULT_METHOD, METHODS
 from engine.reenact.cli import add_parsers as add_reenact_parsers
 from engine.service.cli import add_parser as add_serve_parser
 from engine.stage.capture import Capture, parse_frames
@@ -37,13 +38,14 @@ def _add_lighting_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how light between stage directions is shared among stage lights")
 
 
-def _lights(args: argparse.Namespace) -> LightsFile:
+def _lighting(args: argparse.Namespace, capture: Capture) -> Lighting:
+    """The lighting options as the service's requests give them (:class:`Lighting` validates both)."""
     if args.lights is not None:
-        return load_lights_file(args.lights)
-    # validated exactly as a lights file's environment entry
-    env = light_from_dict({"type": "environment", "hdri": str(args.env), "rotate_deg": args.rotate,
-                           "strength": args.strength}, "--env", Path.cwd())
-    return LightsFile([env], {})
+        lights = load_lights_file(args.lights)
+    else:  # validated exactly as a lights file's environment entry
+        lights = LightsFile([light_from_dict({"type": "environment", "hdri": str(args.env), "rotate_deg": args.rotate,
+                                              "strength": args.strength}, "--env", Path.cwd())], {})
+    return Lighting(capture, lights, args.exposure, args.method, where="--{}")
 
 
 def _frames(args: argparse.Namespace, capture: Capture) -> list[int]:
@@ -56,12 +58,10 @@ def run_relight(args: argparse.Namespace) -> int:
 
     capture = Capture.load(args.capture)
     cache = None if args.no_cache else cache_folder(capture, args.cache_dir)
-    lights, frames = _lights(args), _frames(args, capture)
-    weights = capture_weights(capture, lights.lights, args.method, args.exposure, cache)
-    frame_weights = {frame: capture_weights(capture, lights.frames[frame], args.method, args.exposure, cache)
-                     for frame in frames if frame in lights.frames}
-    job = RelightJob(capture, weights, args.out, frames, args.skip_existing, args.cache_dir, not args.no_cache,
-                     args.rank, rebuild=not args.no_rebuild, frame_weights=frame_weights)
+    lighting, frames = _lighting(args, capture), _frames(args, capture)
+    job = RelightJob(capture, lighting.weights(cache), args.out, frames, args.skip_existing, args.cache_dir,
+                     not args.no_cache, args.rank, rebuild=not args.no_rebuild,
+                     frame_weights=lighting.frame_weights(frames, cache))
     written = job.run(progress=not args.quiet)
     skipped = len(job.frames) - len(written)
     print(f"relume: wrote {len(written)} frame(s)" + (f", skipped {skipped} existing" if skipped else ""))
@@ -94,10 +94,9 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 def run_weights(args: argparse.Namespace) -> int:
     capture = Capture.load(args.capture)
-    lights = _lights(args)
-    weights = capture_weights(capture, lights.lights, args.method, args.exposure)
-    frame_weights = {frame: capture_weights(capture, frame_lights, args.method, args.exposure)
-                     for frame, frame_lights in sorted(lights.frames.items())}
+    lighting = _lighting(args, capture)
+    weights = lighting.weights()
+    frame_weights = lighting.frame_weights(sorted(lighting.lights.frames))
     if args.json:
         print(json.dumps({"light_ids": capture.light_ids, "weights": weights.tolist(),
                           "frames": {str(frame): w.tolist() for frame, w in frame_weights.items()}}))

@@ -5,12 +5,14 @@ and talk JSON over HTTP on 127.0.0.1. Protocol (every request carries
 ``Authorization: Bearer <token>``, else 401):
 
 - ``GET /health`` -> ``{"ok": true, "service": "relume", "version", "pid", "device", "captures"}``
-- ``POST /weights`` ``{capture, lights: [lights-file dicts], exposure?, method?}``
-  -> ``{"light_ids": [...], "weights": [[r, g, b], ...]}``
+- ``POST /weights`` ``{capture, lights: [lights-file dicts], exposure?, method?, frame_lights?}``
+  -> ``{"light_ids": [...], "weights": [[r, g, b], ...], "frames": {frame: weights}}`` (the frames of
+  ``frame_lights``, as ``relume weights --json``)
 - ``POST /relight`` ``{capture, lights, out: "dir/name.####.exr", frames?, exposure?, method?,
   skip_existing?, wait?, frame_lights?}`` -> 202 ``{"job": id, "state", "done", "total", "paths"}``;
   with ``wait: true`` the reply (200) comes when the job has ended. ``frame_lights`` ``{frame: [lights]}``
-  lights those frames with their own lights (animated lights); other frames use ``lights``.
+  lights those frames with their own lights (animated lights); other frames use ``lights``. The lighting
+  fields are validated by :class:`engine.lighting.request.Lighting`, which the command line builds too.
 - ``POST /rig`` ``{track, out}`` -> ``{"rig": out}``: the performer rig of a track (mesh with the
   identity applied, expression shape keys, the track's animation; :mod:`engine.track.rig`).
 - ``POST /track`` ``{rig, out, frames: {number: {expression: {name: weight}, rotation, translation}}}``

@@ -6,13 +6,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from engine.errors import InputError
-from engine.lighting.lights import Light, frame_lights_from_dicts, lights_from_dicts
-from engine.lighting.weights import DEFAULT_METHOD, METHODS, capture_weights
+from engine.lighting.lights import LightsFile, frame_lights_from_dicts, lights_from_dicts
+from engine.lighting.request import Lighting
+from engine.lighting.weights import DEFAULT_METHOD
 from engine.reenact.reenact import Runtime
-from engine.stage.cache import cache_folder
 from engine.stage.capture import CAPTURE_FILE, Capture, parse_frames
 
 
@@ -59,33 +57,17 @@ def _field(body: dict, key: str, kind: type | tuple[type, ...], default: object 
     return value
 
 
-@dataclass(frozen=True)
-class LightingRequest:
-    """The part every request shares: which capture, which lights, exposure and interpolation."""
-
-    capture: Capture
-    lights: list[Light]
-    exposure: float
-    method: str
-
-    @classmethod
-    def parse(cls, body: dict, captures: CaptureStore) -> LightingRequest:
-        if not isinstance(body, dict):
-            raise InputError("request", "body must be a JSON object")
-        capture = captures.get(_field(body, "capture", str, required=True))
-        entries = _field(body, "lights", list, required=True)
-        lights = lights_from_dicts(entries, "request: lights", capture.folder)
-        exposure = float(_field(body, "exposure", (int, float), 0.0))
-        method = _field(body, "method", str, DEFAULT_METHOD.value)
-        if method not in METHODS:
-            raise InputError("request: 'method'", f"must be one of {', '.join(METHODS)}, got {method!r}")
-        if not np.isfinite(exposure):
-            raise InputError("request: 'exposure'", "must be finite")
-        return cls(capture, lights, exposure, method)
-
-    def weights(self) -> np.ndarray:
-        """(L, 3) stage weights for the request's lights."""
-        return capture_weights(self.capture, self.lights, self.method, self.exposure, cache_folder(self.capture))
+def parse_lighting(body: dict, captures: CaptureStore) -> Lighting:
+    """The lighting every request shares: ``capture``, ``lights``, ``exposure``, ``method`` (and ``frame_lights``:
+    frame -> lights-file entries, for the frames lit otherwise), checked as the command line's are."""
+    if not isinstance(body, dict):
+        raise InputError("request", "body must be a JSON object")
+    capture = captures.get(_field(body, "capture", str, required=True))
+    lights = lights_from_dicts(_field(body, "lights", list, required=True), "request: lights", capture.folder)
+    frame_lights = frame_lights_from_dicts(_field(body, "frame_lights", dict, {}), "request: 'frame_lights'",
+                                           capture.folder)
+    return Lighting(capture, LightsFile(lights, frame_lights), float(_field(body, "exposure", (int, float), 0.0)),
+                    _field(body, "method", str, DEFAULT_METHOD.value), where="request: '{}'")
 
 
 @dataclass(frozen=True)
@@ -93,31 +75,19 @@ class RelightRequest:
     """``POST /relight``: lighting plus output pattern, frames and job options; ``frame_lights`` (frame ->
     lights-file entries) lights those frames with their own lights (animated lights)."""
 
-    lighting: LightingRequest
+    lighting: Lighting
     out: str
     frames: list[int]
     skip_existing: bool
     wait: bool
-    frame_lights: dict[int, list[Light]]
 
     @classmethod
     def parse(cls, body: dict, captures: CaptureStore) -> RelightRequest:
-        lighting = LightingRequest.parse(body, captures)
+        lighting = parse_lighting(body, captures)
         frames_spec = _field(body, "frames", (list, str, int), None)
         frames = lighting.capture.frames if frames_spec is None else parse_frames(frames_spec, "request: 'frames'")
-        frame_lights = frame_lights_from_dicts(_field(body, "frame_lights", dict, {}), "request: 'frame_lights'",
-                                               lighting.capture.folder)
         return cls(lighting, _field(body, "out", str, required=True), frames,
-                   bool(_field(body, "skip_existing", bool, False)), bool(_field(body, "wait", bool, False)),
-                   frame_lights)
-
-    def frame_weights(self) -> dict[int, np.ndarray]:
-        """(L, 3) stage weights per frame of ``frame_lights`` (an environment's integral is computed once and
-        kept, see :func:`engine.lighting.weights.environment_received`; the other lights cost microseconds)."""
-        lighting = self.lighting
-        return {frame: capture_weights(lighting.capture, lights, lighting.method, lighting.exposure,
-                                       cache_folder(lighting.capture))
-                for frame, lights in self.frame_lights.items()}
+                   bool(_field(body, "skip_existing", bool, False)), bool(_field(body, "wait", bool, False)))
 
 
 def _path(body: dict, key: str) -> Path:

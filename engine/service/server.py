@@ -26,12 +26,13 @@ from engine.relight.job import RelightJob
 from engine.service.jobs import FrameJob, JobRegistry
 from engine.service.payload import (
     CaptureStore,
-    LightingRequest,
     ReenactRequest,
     RelightRequest,
     RigRequest,
     TrackRequest,
+    parse_lighting,
 )
+from engine.stage.cache import cache_folder
 from engine.track.rig import track_from_animation, write_rig
 from engine.track.track_file import write_track
 
@@ -154,13 +155,17 @@ class RequestHandler(BaseHTTPRequestHandler):
             return HTTPStatus.OK, {"ok": True, "service": "relume", "version": __version__, "pid": os.getpid(),
                                    "device": self.server.device, "captures": len(self.server.captures)}
         if method == "POST" and path == "/weights":
-            request = LightingRequest.parse(self._body(), self.server.captures)
-            return HTTPStatus.OK, {"light_ids": request.capture.light_ids, "weights": request.weights().tolist()}
+            lighting = parse_lighting(self._body(), self.server.captures)
+            cache = cache_folder(lighting.capture)
+            return HTTPStatus.OK, {"light_ids": lighting.capture.light_ids, "weights": lighting.weights(cache).tolist(),
+                                   "frames": {str(frame): weights.tolist() for frame, weights in
+                                              lighting.frame_weights(sorted(lighting.lights.frames), cache).items()}}
         if method == "POST" and path == "/relight":
             request = RelightRequest.parse(self._body(), self.server.captures)
-            lighting = request.lighting
-            return self._submit(RelightJob(lighting.capture, lighting.weights(), request.out, request.frames,
-                                           request.skip_existing, frame_weights=request.frame_weights()),
+            lighting, cache = request.lighting, cache_folder(request.lighting.capture)
+            return self._submit(RelightJob(lighting.capture, lighting.weights(cache), request.out, request.frames,
+                                           request.skip_existing,
+                                           frame_weights=lighting.frame_weights(request.frames, cache)),
                                 request.wait)
         if method == "POST" and path == "/rig":
             rig = RigRequest.parse(self._body())

@@ -95,6 +95,11 @@ def test_animated_lights_light_each_frame_with_its_own(service, capture, tmp_pat
     status, reply = service.call("POST", "/relight", {"capture": str(capture.folder), "lights": LIGHTS[:1],
                                                       "frame_lights": {"x": brighter}, "out": "o.####.exr"})
     assert status == 400 and "request: 'frame_lights': must map frame numbers" in reply["error"]
+    status, reply = service.call("POST", "/weights", {"capture": str(capture.folder), "lights": LIGHTS[:1],
+                                                      "frame_lights": {"1002": brighter}})
+    assert status == 200 and list(reply["frames"]) == ["1002"]
+    np.testing.assert_allclose(reply["frames"]["1002"],
+                               capture_weights(capture, lights_from_dicts(brighter, "test")), rtol=1e-12)
 
 
 def test_async_job_reports_progress_and_resumes(service, capture, tmp_path):

@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -67,7 +66,6 @@ class TrainSettings:
     crop: int = 128                    # pixels; whole frames when the image is smaller
     learning_rate: float = 1e-3
     texture_learning_rate: float = 2e-2   # the neural texture's texels: free parameters, each seen rarely
-    final_learning_rate: float = 1.0   # fraction of both rates reached at the last step (cosine decay; 1: constant)
     seed: int = 0
     olat_lights: int = 8
     checkpoint_seconds: float = 120.0
@@ -168,7 +166,6 @@ class Trainer:
         if self.net.texture is not None:
             groups.append({"params": [self.net.texture], "lr": settings.texture_learning_rate})
         self.optimiser = torch.optim.Adam(groups)
-        self.base_rates = [group["lr"] for group in groups]
         self.step = 0
         checkpoint = self.folder / CHECKPOINT_FILE
         if resume:
@@ -267,15 +264,6 @@ class Trainer:
         return {"total": total, "olat": olat, "relit": relit_loss, "segmentation": segmentation, "alpha": alpha,
                 "flow": flow, "temporal": temporal}
 
-    def _set_rates(self) -> None:
-        """Cosine decay from the base rates to ``final_learning_rate`` times them at the last step; a
-        function of the step alone, so a resumed run follows the same schedule."""
-        s = self.settings
-        progress = min(self.step / max(s.steps - 1, 1), 1.0)
-        factor = s.final_learning_rate + (1.0 - s.final_learning_rate) * 0.5 * (1.0 + math.cos(math.pi * progress))
-        for group, base in zip(self.optimiser.param_groups, self.base_rates):
-            group["lr"] = base * factor
-
     # ------------------------------------------------------------------ run
     def run(self) -> int:
         """Train up to ``settings.steps``; returns the last step. Rank 0 writes config, log and checkpoints."""
@@ -298,7 +286,6 @@ class Trainer:
                                         f"{self._saved_step()}) is kept. Lower --learning-rate and --resume")
                 self.optimiser.zero_grad(set_to_none=True)
                 losses["total"].backward()
-                self._set_rates()
                 self.optimiser.step()
                 self.step += 1
                 values = {k: float(v.detach()) for k, v in losses.items()}

@@ -87,7 +87,7 @@ def read_world(world: bpy.types.World | None, folder: str) -> BlenderWorld | Non
     if world is None:
         return None
     tree = world.node_tree
-    if tree is None:
+    if tree is None or not getattr(world, "use_nodes", True):   # 4.x "Use Nodes" off: Cycles renders the plain colour
         color = tuple(world.color)
         return _uniform(color, folder, 1.0)
     output = _active_output(tree, "OUTPUT_WORLD")

@@ -184,6 +184,13 @@ def test_light_units_match_cycles(units_result):
         np.testing.assert_allclose(predicted, measured, rtol=0.02, atol=1e-3, err_msg=json.dumps(entry["spec"]))
 
 
+def test_a_world_with_use_nodes_off_is_its_plain_colour(units_result):
+    """Blender 4.x: with Use Nodes off Cycles renders the world's colour, whatever its node tree holds."""
+    assert units_result["use_nodes_false"]["uniform"] == pytest.approx([0.05, 0.1, 0.2])
+    assert units_result["use_nodes_true"]["uniform"] is None
+    assert units_result["use_nodes_true"]["hdri"].endswith("forest.exr")
+
+
 def test_each_case_relights_without_error(main_result):
     for name, case in main_result["cases"].items():
         assert case["error"] is None and case["export_error"] is None, (name, case)

@@ -154,6 +154,16 @@ def units(job):
         image_path = os.path.join(job["work"], f"units_{index}.exr")
         render_to(scene, image_path)
         result["lights"].append({"spec": spec, "lights_file": lights_path, "render": image_path, "error": error})
+    # Blender 4.x: a world whose "Use Nodes" is off keeps its node tree, but Cycles renders its plain colour.
+    # Blender 5.0 always uses nodes (World.use_nodes is deprecated), so a stand-in world carries the 4.x state.
+    from types import SimpleNamespace
+
+    reader = submodule("relight.scene_reader")
+    tree = scene.world.node_tree                       # the last world above: an Environment Texture
+    for use_nodes in (False, True):
+        read = reader.read_world(SimpleNamespace(node_tree=tree, use_nodes=use_nodes, color=(0.05, 0.1, 0.2)),
+                                 job["work"])
+        result[f"use_nodes_{use_nodes}".lower()] = {"uniform": read.uniform, "hdri": read.hdri}
     return result
 
 

@@ -16,6 +16,7 @@ import hashlib
 import math
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field
 
 from relume_nuke.qt import QtCore, QtGui, QtWidgets
@@ -208,22 +209,49 @@ class RelumePanel(QtWidgets.QWidget):
 # --- binding to a gizmo (Nuke side) ---------------------------------------------------------
 
 _OPEN: dict = {}
+_PREVIEWS: dict = {}   # preview PNG path -> None while the engine makes it, else the problem (str) it met
 
 
-def environment_preview(hdri: str, width: int = 512) -> str:
-    """A PNG preview of ``hdri`` from the engine, cached in the temp folder by path and mtime."""
-    from relume_nuke.engine_cli import run_engine
-
+def preview_path(hdri: str, width: int = 512) -> str:
+    """Where the PNG preview of ``hdri`` is cached in the temp folder (by path, mtime and width)."""
     stamp = f"{os.path.abspath(hdri)}:{os.path.getmtime(hdri)}:{width}"
-    out = os.path.join(tempfile.gettempdir(), "relume_nuke", f"env_{hashlib.sha1(stamp.encode()).hexdigest()[:16]}.png")
-    if not os.path.isfile(out):
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        run_engine("hdri-preview", hdri, "--out", out, "--width", str(width))
-    return out
+    return os.path.join(tempfile.gettempdir(), "relume_nuke", f"env_{hashlib.sha1(stamp.encode()).hexdigest()[:16]}.png")
+
+
+def environment_preview(hdri: str, node_name: str, width: int = 512) -> tuple:
+    """(PNG path or None, problem or None) of the preview of ``hdri``. A missing preview is made by the engine on
+    a worker thread, never in Nuke's GUI thread; the panel of ``node_name`` is refreshed when it is there."""
+    from relume_nuke.engine_cli import run_engine
+    from relume_nuke.host import in_main_thread
+
+    out = preview_path(hdri, width)
+    if os.path.isfile(out):
+        return out, None
+    if out in _PREVIEWS:
+        return None, _PREVIEWS[out]
+    _PREVIEWS[out] = None
+
+    def work() -> None:
+        try:
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            run_engine("hdri-preview", hdri, "--out", out, "--width", str(width))
+            del _PREVIEWS[out]
+        except (RuntimeError, OSError) as problem:   # EngineError and the like: shown in the panel
+            _PREVIEWS[out] = f"environment preview: {problem}"
+        in_main_thread(refresh_named, node_name)
+
+    threading.Thread(target=work, name=f"relume preview {node_name}", daemon=True).start()
+    return None, None
+
+
+def wait_for_previews(timeout: float = 60.0) -> None:
+    """Block until no preview is being made (tests)."""
+    for thread in [t for t in threading.enumerate() if t.name.startswith("relume preview ")]:
+        thread.join(timeout)
 
 
 def state_for(gizmo) -> StageState:
-    """The StageState of a Relume_Relight gizmo: its capture, saved weights and environment."""
+    """The StageState of a Relume_Relight gizmo: its capture, the weights at the current frame, its environment."""
     import nuke
     from relume_nuke import graph, live, state
 
@@ -233,10 +261,25 @@ def state_for(gizmo) -> StageState:
     weights = graph.weights_at(gizmo, nuke.frame())
     entries, notes = live.lighting_entries(gizmo)
     env = next((e for e in entries if e["type"] == "environment"), None)
-    image = environment_preview(env["hdri"]) if env else None
+    image, problem = environment_preview(env["hdri"], gizmo.fullName()) if env else (None, None)
     title = f"{gizmo.name()}: {info.light_count} stage lights in {info.folder}"
     return StageState(title, [list(d) for d in info.directions], [list(w) for w in weights], image,
-                      env["rotate_deg"] if env else 0.0, notes)
+                      env["rotate_deg"] if env else 0.0, notes + ([problem] if problem else []))
+
+
+def main_window():
+    """Nuke's main window (the top-level QMainWindow): the panel's parent, so that it lives as long as Nuke does
+    and not as long as whatever floating window was active when it opened."""
+    return next((w for w in QtWidgets.QApplication.topLevelWidgets() if isinstance(w, QtWidgets.QMainWindow)), None)
+
+
+def _alive(panel) -> bool:
+    """Whether a panel's Qt object still exists (Qt may have deleted it with a parent)."""
+    try:
+        panel.isVisible()
+        return True
+    except RuntimeError:   # "Internal C++ object already deleted"
+        return False
 
 
 def show_for(gizmo) -> RelumePanel:
@@ -245,8 +288,8 @@ def show_for(gizmo) -> RelumePanel:
 
     name = gizmo.fullName()
     panel = _OPEN.get(name)
-    if panel is None:
-        panel = RelumePanel(lambda: state_for(nuke.toNode(name)), QtWidgets.QApplication.activeWindow())
+    if panel is None or not _alive(panel):
+        panel = RelumePanel(lambda: state_for(nuke.toNode(name)), main_window())
         panel.setWindowFlags(Qt.WindowType.Tool)
         _OPEN[name] = panel
     panel.show()
@@ -256,7 +299,11 @@ def show_for(gizmo) -> RelumePanel:
 
 def refresh(gizmo) -> None:
     """Redraw the gizmo's panel if it is open (called after new weights are applied)."""
-    panel = _OPEN.get(gizmo.fullName())
-    if panel is not None and panel.isVisible():
-        panel.refresh()
+    refresh_named(gizmo.fullName())
 
+
+def refresh_named(name: str) -> None:
+    """Redraw the panel of the gizmo called ``name`` if it is open (main thread)."""
+    panel = _OPEN.get(name)
+    if panel is not None and _alive(panel) and panel.isVisible():
+        panel.refresh()

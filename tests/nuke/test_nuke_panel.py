@@ -91,7 +91,14 @@ def test_panel_screenshot_of_a_lit_gizmo(qt_app, nuke_session, stage_capture: Pa
     gizmo.setInput(1, scene)
     gizmo.setInput(2, hdri_read(sky))
 
+    main = QtWidgets.QMainWindow()                  # Nuke's main window
+    floating = QtWidgets.QWidget()                  # a floating panel, active when the button is pressed
+    floating.show()
     window = panel.show_for(gizmo)  # what the "Light-stage preview..." button opens
+    assert window.parent() is main
+    assert window.loader().env_image is None        # the preview is made on a worker thread...
+    panel.wait_for_previews()
+    assert fake_nuke.run_main_thread() >= 1         # ...which refreshes the panel in the main thread
     state = window.loader()
     assert state.env_image and Path(state.env_image).is_file() and state.rotate_deg == 40.0
     assert len(state.weights) == 40 and state.peak > 0
@@ -114,6 +121,34 @@ def test_panel_screenshot_of_a_lit_gizmo(qt_app, nuke_session, stage_capture: Pa
     sky_colour, ground_colour = (colour_at(image, top_left.x() + env.width() * 0.1, top_left.y() + env.height() * f)
                                  for f in (0.25, 0.75))
     assert sky_colour[2] > sky_colour[0] + 20 and ground_colour[0] > ground_colour[2]  # blue sky, brown ground
+
+    floating.close()
+    floating.deleteLater()
+    qt_app.processEvents()
+    assert panel.show_for(gizmo) is window and window.isVisible()   # outlives the floating window
+    window.deleteLater()                            # Qt deletes the panel (e.g. with Nuke's main window)
+    qt_app.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete.value)
+    reopened = panel.show_for(gizmo)
+    assert reopened is not window and reopened.isVisible()
+    reopened.close()
+    main.close()
+
+
+def test_a_bad_hdri_is_a_note_in_the_panel_not_a_traceback(qt_app, nuke_session, stage_capture: Path,
+                                                          tmp_path: Path) -> None:
+    gizmo = relight_node(stage_capture)
+    broken = tmp_path / "broken.exr"
+    broken.write_bytes(b"not an image")
+    read = nuke.nodes.Read()
+    read["file"].setValue(str(broken))
+    gizmo.setInput(2, read)
+    window = panel.show_for(gizmo)
+    panel.wait_for_previews()
+    fake_nuke.run_main_thread()
+    state = window.loader()
+    assert state.env_image is None
+    assert any("environment preview" in note and "broken.exr" in note for note in state.notes), state.notes
+    window.close()
 
 
 PYSIDE2_SCRIPT = """

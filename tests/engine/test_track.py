@@ -32,7 +32,7 @@ FRAMES = 30
 SOURCE_PATTERN = "source/frames/frame.####.png"
 
 # Bounds: the README's measured figures plus a margin for other CPUs' float rounding.
-BOUNDS = {"capture": {"vertex_mm": 2.0, "reprojection_px": 1.0, "expression_mae": 0.08, "jitter_mm": 0.35},
+BOUNDS = {"capture": {"vertex_mm": 1.5, "reprojection_px": 0.7, "expression_mae": 0.07, "jitter_mm": 0.35},
           "source": {"vertex_mm": 4.2, "reprojection_px": 1.6, "expression_mae": 0.075, "jitter_mm": 0.4}}
 
 
@@ -307,7 +307,7 @@ def test_capture_frames_carry_photometric_normals_close_to_the_stage_truth(held_
     assert not known[truth.alpha < 0.01].any()
     assert known[covered & (truth.rgb[..., 2] > 0.6)].mean() > 0.9
     angles = _angles_deg(frame.normals[known & covered], truth.rgb[known & covered])
-    assert np.median(angles) < 7.0, np.median(angles)
+    assert np.median(angles) < 3.5, np.median(angles)    # 4.6 degrees when shadowed lights were fitted too
     assert next(iter(Footage(held_out, [1010], normals=False))).normals is None
 
 

@@ -12,10 +12,12 @@ truth exists) and the transferred source track (for the picture), ``relume relig
 Blender's CC0 HDRIs (forest, sunset rotated 120 degrees) -- truth: the true held-out OLATs relit the same way.
 
 Scores, on pixels the true matte covers, after dividing both images by the truth's 99th percentile:
-PSNR (peak 1) and flicker, the mean |O_t(p) - O_{t-1}(p + flow(p))| over pixels the true backward flow
-marks visible (the truth's own value is the floor). Against (a) nearest-neighbour retrieval: the
+PSNR (peak 1); flicker, the mean |O_t(p) - O_{t-1}(p + flow(p))| over pixels the true backward flow
+marks visible (the truth's own value is the floor; blur lowers it too); and the temporal error, the same
+frame-to-frame change compared with the truth's, which blur does not lower (``engine.reenact.evaluate``). Against (a) nearest-neighbour retrieval: the
 training frame whose true expression weights are closest, its true OLATs relit; (b) the network with
-k = 0 (one frame in, no flow or temporal loss); (c) the network without semantic normalisation.
+k = 0 (frame t alone in; the same losses, flow and temporal term included, so only the input differs);
+(c) the network without semantic normalisation.
 Also: training time per step and in total, reenactment time per frame through onnxruntime (CPU, all
 40 lights decoded and written; the whole ``relume reenact`` command) and through torch (the naive
 runtime), and the floor: the network's forward pass alone through onnxruntime.
@@ -39,7 +41,7 @@ from engine.io.colour import srgb_encode
 from engine.io.exr import read_image
 from engine.lighting.lights import EnvironmentLight
 from engine.lighting.weights import capture_weights
-from engine.reenact.evaluate import flicker, nearest_training_frames, psnr, true_backward_flows
+from engine.reenact.evaluate import flicker, nearest_training_frames, psnr, temporal_error, true_backward_flows
 from engine.reenact.model_dir import ONNX_FILE
 from engine.relight.frame import relight_frame
 from engine.stage.capture import Capture
@@ -118,13 +120,16 @@ def main() -> None:
     timings["torch reenact"] = relume("reenact", work / "model_networkk2semantic", "--track", work / "held_out.track",
                                       "--out", torch_out, "--runtime", "torch")
 
-    print(f"\n| method ({args.steps} training steps) | PSNR forest | PSNR sunset 120 | flicker forest | flicker sunset |")
-    print("|---|---:|---:|---:|---:|")
+    print(f"\n| method ({args.steps} training steps) | PSNR forest | PSNR sunset 120 | flicker forest | flicker sunset "
+          "| temporal error forest | temporal error sunset |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, images in results.items():
-        row = [(psnr(images[n], truth[n], masks), flicker(images[n], truth[n], masks, flows)) for n in lightings]
-        print(f"| {name} | {row[0][0]:.2f} dB | {row[1][0]:.2f} dB | {row[0][1]:.4f} | {row[1][1]:.4f} |")
+        cells = [f"{psnr(images[n], truth[n], masks):.2f} dB" for n in lightings]
+        cells += [f"{flicker(images[n], truth[n], masks, flows):.4f}" for n in lightings]
+        cells += [f"{temporal_error(images[n], truth[n], masks, flows):.4f}" for n in lightings]
+        print(f"| {name} | {' | '.join(cells)} |")
     floor = [flicker(truth[n], truth[n], masks, flows) for n in lightings]
-    print(f"| truth (flicker floor) | | | {floor[0]:.4f} | {floor[1]:.4f} |")
+    print(f"| truth (flicker floor) | | | {floor[0]:.4f} | {floor[1]:.4f} | 0 | 0 |")
     print("\n| step | time |")
     print("|---|---:|")
     for name, seconds in timings.items():

@@ -23,19 +23,33 @@ def psnr(pred: np.ndarray, truth: np.ndarray, masks: np.ndarray) -> float:
     return float(10 * np.log10(1.0 / (((pred - truth) / scale) ** 2)[masks].mean()))
 
 
-def flicker(images: np.ndarray, truth: np.ndarray, masks: np.ndarray, flows: np.ndarray) -> float:
-    """Temporal warping error: mean |O_t(p) - O_{t-1}(p + flow(p))| over visible covered pixels, in the truth's
-    99th-percentile units. ``flows`` (T, H, W, 3): the true backward flow in pixels (dx, dy) and its validity."""
-    p = images / np.percentile(truth[masks], 99)
-    errors = []
+def _temporal_changes(images: np.ndarray, scale: float, masks: np.ndarray, flows: np.ndarray):
+    """Per frame t >= 1: (O_t - O_{t-1}(p + flow(p))) / scale and the visible covered pixels."""
+    p = images / scale
     for i in range(1, len(p)):
         flow = flows[i]
         h, w = flow.shape[:2]
         xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         warped = cv2.remap(p[i - 1], xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR)
-        valid = (flow[..., 2] > 0.5) & masks[i]
-        errors.append(float(np.abs(p[i] - warped)[valid].mean()))
-    return float(np.mean(errors))
+        yield p[i] - warped, (flow[..., 2] > 0.5) & masks[i]
+
+
+def flicker(images: np.ndarray, truth: np.ndarray, masks: np.ndarray, flows: np.ndarray) -> float:
+    """Temporal warping error: mean |O_t(p) - O_{t-1}(p + flow(p))| over visible covered pixels, in the truth's
+    99th-percentile units. ``flows`` (T, H, W, 3): the true backward flow in pixels (dx, dy) and its validity.
+    Blur lowers it too (a still image scores 0 where nothing moves), so read it with :func:`temporal_error`."""
+    scale = np.percentile(truth[masks], 99)
+    return float(np.mean([np.abs(change)[valid].mean() for change, valid in _temporal_changes(images, scale, masks, flows)]))
+
+
+def temporal_error(images: np.ndarray, truth: np.ndarray, masks: np.ndarray, flows: np.ndarray) -> float:
+    """Error of the frame-to-frame change: mean |(O_t - W O_{t-1}) - (T_t - W T_{t-1})| over visible covered
+    pixels (W: warp by the true backward flow), truth's 99th-percentile units. 0 for the truth; flicker the
+    truth does not have raises it, and so does missing a change the truth has (shading that moves with the
+    head), which the plain warping error rewards."""
+    scale = np.percentile(truth[masks], 99)
+    pairs = zip(_temporal_changes(images, scale, masks, flows), _temporal_changes(truth, scale, masks, flows))
+    return float(np.mean([np.abs(ours - true)[valid].mean() for (ours, valid), (true, _) in pairs]))
 
 
 def true_backward_flows(capture_dir: Path, frames: list[int]) -> np.ndarray:

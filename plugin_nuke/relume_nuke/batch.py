@@ -6,6 +6,9 @@ frames are kept and a second render resumes). ``write_farm_jobs`` writes the sam
 into chunks of frames, as a JSON job description and a plain list of command lines, for a render
 farm (Deadline, OpenCue, Tractor) to run. The lights file is written beside the output so the
 farm reads exactly what the artist saw: animated lights as the lights file's per-frame ``frames``.
+Farm command lines start with ``relume`` (the engine's own command, found on the worker's PATH), never
+with this machine's interpreter; every path in them has been through Nuke's filename filters
+(:func:`relume_nuke.host.os_path`), as the engine here would get it.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from dataclasses import dataclass
 
 import nuke
 from relume_nuke import graph, live, state
-from relume_nuke.engine_cli import EngineError, engine_command
+from relume_nuke.engine_cli import FARM_PROGRAM, EngineError
 from relume_nuke.engine_steps import Step, start
+from relume_nuke.host import os_path
 
 _HASHES = re.compile(r"#+")
 _PRINTF = re.compile(r"%0?(\d*)d")
@@ -61,21 +65,25 @@ def output_pattern(gizmo) -> str:
 
 @dataclass(frozen=True)
 class RenderPlan:
-    """One engine render of a gizmo: frames ``first``..``last`` into ``output`` (name.####.exr)."""
+    """One engine render of a gizmo: frames ``first``..``last`` into ``output`` (name.####.exr). ``capture``,
+    ``lights_file`` and ``output`` are this machine's paths (the site's filename filters applied), as the
+    engine and the job files get them; ``read_output`` is ``output`` as the script names it, for the Read."""
 
     node: str
     capture: str
     lights_file: str
     output: str
+    read_output: str
     first: int
     last: int
     exposure: float
     method: str
 
-    def command(self, first: int, last: int) -> list:
-        return engine_command("relight", self.capture, "--lights", self.lights_file, "--out", self.output,
-                              "--frames", f"{first}-{last}", "--skip-existing", "--exposure", repr(self.exposure),
-                              "--method", self.method)
+    def step(self, first: int, last: int, **options) -> Step:
+        """The engine step rendering frames ``first``..``last`` (``options``: Step's ``depends``, ``progress``)."""
+        return Step("render", ("relight", self.capture, "--lights", self.lights_file, "--out", self.output, "--frames",
+                               f"{first}-{last}", "--skip-existing", "--exposure", repr(self.exposure), "--method",
+                               self.method), **options)
 
 
 def make_plan(gizmo, capture_folder: str | None = None) -> RenderPlan:
@@ -89,16 +97,17 @@ def make_plan(gizmo, capture_folder: str | None = None) -> RenderPlan:
     entries, frame_entries, _warnings = live.range_lighting(gizmo)
     if not entries and not frame_entries:
         raise EngineError(f"{gizmo.name()}: no lights connected (lights input or env input)")
-    output = output_pattern(gizmo)
-    if frame_path(output, 1) == output:
-        raise EngineError(f"{output}: the output needs a frame number field, e.g. name.####.exr")
+    read_output = output_pattern(gizmo)
+    if frame_path(read_output, 1) == read_output:
+        raise EngineError(f"{read_output}: the output needs a frame number field, e.g. name.####.exr")
     first, last = int(gizmo["frame_first"].value()), int(gizmo["frame_last"].value())
     if last < first:
         raise EngineError(f"{gizmo.name()}: frame range {first}-{last} is empty")
+    output = os_path(read_output)
     lights_path = os.path.join(os.path.dirname(output), f"{output_stem(output)}.lights.json")
     lights_file = live.write_lights_file(live.lights_document(entries, frame_entries), lights_path)
-    return RenderPlan(gizmo.fullName(), capture_folder, lights_file.replace("\\", "/"), output, first, last,
-                      float(gizmo["exposure"].value()), str(gizmo["method"].value()))
+    return RenderPlan(gizmo.fullName(), os_path(capture_folder), lights_file.replace("\\", "/"), output, read_output,
+                      first, last, float(gizmo["exposure"].value()), str(gizmo["method"].value()))
 
 
 def chunks(first: int, last: int, size: int) -> list:
@@ -116,10 +125,11 @@ def write_farm_jobs(plan: RenderPlan, size: int) -> tuple:
     """Write ``<output folder>/farm/<stem>.job.json`` and ``.commands.txt``; return both paths."""
     folder = os.path.join(os.path.dirname(plan.output), "farm")
     stem = output_stem(plan.output)
-    parts = [{"frames": f"{a}-{b}", "command": plan.command(a, b)} for a, b in chunks(plan.first, plan.last, size)]
-    job = {"format": 1, "node": plan.node, "capture": plan.capture, "lights": plan.lights_file, "output": plan.output,
+    parts = [{"frames": f"{a}-{b}", "command": plan.step(a, b).farm_command}
+             for a, b in chunks(plan.first, plan.last, size)]
+    job = {"format": 2, "node": plan.node, "capture": plan.capture, "lights": plan.lights_file, "output": plan.output,
            "frames": f"{plan.first}-{plan.last}", "exposure": plan.exposure, "method": plan.method,
-           "engine_python": parts[0]["command"][0], "chunks": parts}
+           "engine": FARM_PROGRAM, "chunks": parts}
     return write_job_files(folder, stem, job, [p["command"] for p in parts])
 
 
@@ -145,7 +155,7 @@ def finish(plan: RenderPlan, problem: Exception | None) -> None:
     if problem is not None:
         state.report_problem(gizmo, problem, popup=True, title="Relume render failed")
         return
-    graph.load_engine_render(gizmo, plan.output, plan.first, plan.last)
+    graph.load_engine_render(gizmo, plan.read_output, plan.first, plan.last)
     gizmo["mode"].setValue("engine render")  # programmatic: no knobChanged in Nuke 13-16, so shown here
     graph.show(gizmo, graph.SHOW_ENGINE)
     state.set_status(gizmo, f"engine render {plan.first}-{plan.last} in {os.path.dirname(plan.output)}")
@@ -161,5 +171,5 @@ def render_local(gizmo) -> threading.Thread | None:
         done = sum(1 for f in frames if os.path.isfile(frame_path(plan.output, f)))
         return done / len(frames), f"{done} of {len(frames)} frames in {os.path.dirname(plan.output)}"
 
-    step = Step("render", plan.command(plan.first, plan.last), progress=on_disk)
-    return start(f"Relume render {plan.node}", [step], lambda problem: finish(plan, problem))
+    return start(f"Relume render {plan.node}", [plan.step(plan.first, plan.last, progress=on_disk)],
+                 lambda problem: finish(plan, problem))

@@ -16,7 +16,7 @@ import os
 import nuke
 from relume_nuke import GIZMO_CLASS, batch, graph, live, state
 from relume_nuke.capture import load_capture
-from relume_nuke.host import in_gui, undo_step
+from relume_nuke.host import in_gui, os_path, undo_step
 from relume_nuke.lights import LIGHTING_KNOBS, read_file_path, upstream
 
 # Gizmo knobs whose change alters the weights; "inputChange" is Nuke's dummy knob for rewiring.
@@ -49,7 +49,7 @@ def show_mode(gizmo) -> None:
     pattern, first = batch.output_pattern(gizmo), int(gizmo["frame_first"].value())
     graph.load_engine_render(gizmo, pattern, first, int(gizmo["frame_last"].value()))
     graph.show(gizmo, graph.SHOW_ENGINE)
-    if not os.path.isfile(batch.frame_path(pattern, first)):
+    if not os.path.isfile(os_path(batch.frame_path(pattern, first))):
         state.set_status(gizmo, f"no engine render yet at {pattern}", problem=True)
 
 
@@ -95,7 +95,7 @@ def guess_capture(path: str) -> str | None:
     folder = os.path.dirname(path)
     for _ in range(CAPTURE_SEARCH_DEPTH):
         candidate = os.path.join(folder, "capture.yaml")
-        if os.path.isfile(candidate):
+        if os.path.isfile(os_path(candidate)):
             return candidate.replace("\\", "/")
         folder = os.path.dirname(folder)
     return None
@@ -105,7 +105,7 @@ def reenacted_capture(node) -> str | None:
     """The capture a Relume_Reenact node (or any node with a ``reenacted_capture`` knob) has written."""
     knob = node.knob("reenacted_capture") if node is not None else None
     value = knob.value() if knob is not None else ""
-    return value if value and os.path.isfile(value) else None
+    return value if value and os.path.isfile(os_path(value)) else None
 
 
 def on_create(gizmo) -> None:

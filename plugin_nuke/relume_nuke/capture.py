@@ -9,10 +9,12 @@ which is Nuke's world frame too.
 from __future__ import annotations
 
 import json
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from relume_nuke.engine_cli import run_engine_json
+from relume_nuke.host import os_path
 
 _FRAME_FIELD = re.compile(r"\{frame(?::([^}]*))?\}")
 _ZERO_PADDED = re.compile(r"0?(\d+)d?")
@@ -90,6 +92,20 @@ class CaptureInfo:
         return None if not self.matte else nuke_sequence_path(self.folder, self.matte)
 
 
+def capture_folder(path: str) -> str:
+    """The capture folder for a ``capture`` knob value (the folder itself or its capture.yaml), as the script
+    names it: normalised (``cap/``, ``cap/capture.yaml`` and ``x/../cap`` are one capture) but not through
+    the site's filename filters (:func:`relume_nuke.host.os_path` maps it for the engine and the disk)."""
+    path = path.strip().replace("\\", "/")
+    if path.lower().endswith((".yaml", ".yml")):
+        path = os.path.dirname(path)
+    return os.path.normpath(os.path.abspath(path)).replace("\\", "/") if path else ""
+
+
 def load_capture(path: str) -> CaptureInfo:
-    """Ask the engine to validate and describe the capture at ``path`` (folder or capture.yaml)."""
-    return CaptureInfo.from_dict(run_engine_json("info", path))
+    """Ask the engine to validate and describe the capture at ``path`` (folder or capture.yaml, as the script
+    names it; the engine gets it through the site's filename filters). The description keeps the script's
+    name for the folder, so the stage-light Reads hold the script's paths and Nuke filters them on each
+    machine that opens them."""
+    folder = capture_folder(path)
+    return replace(CaptureInfo.from_dict(run_engine_json("info", os_path(folder))), folder=folder)

@@ -13,6 +13,7 @@ import sys
 
 from relume_nuke.config import child_environment, config_path, engine_python
 
+FARM_PROGRAM = "relume"
 ENGINE_TIMEOUT_S = 600.0  # a weights call on a 4K HDRI takes seconds; this only catches a hung child
 
 
@@ -34,6 +35,13 @@ def engine_command(*arguments: str, quiet: bool = True) -> list:
     engine's) keeps Nuke's working folder off ``sys.path``, so a ``yaml.py`` or an ``engine/`` folder where
     Nuke was started is never imported by the engine."""
     return [engine_python(), "-P", "-m", "engine", *(["-q"] if quiet else []), *arguments]
+
+
+def farm_command(*arguments: str) -> list:
+    """``relume -q ARGUMENTS``, for a farm job: ``relume`` is the engine's own command (its environment's
+    ``[project.scripts]`` entry), found on the worker's PATH, so a job names no interpreter of the machine
+    that wrote it. Like ``-P`` above, a console script never imports from its working folder."""
+    return [FARM_PROGRAM, "-q", *arguments]
 
 
 def error_message(stderr: str, returncode: int) -> str:

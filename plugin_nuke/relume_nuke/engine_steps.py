@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import nuke
-from relume_nuke.engine_cli import EngineError, error_message, popen_options
+from relume_nuke.engine_cli import EngineError, engine_command, error_message, farm_command, popen_options
 from relume_nuke.host import in_gui, in_main_thread
 
 POLL_S = 0.2
@@ -60,13 +60,24 @@ def tqdm_status(stderr: str) -> tuple:
 
 @dataclass(frozen=True)
 class Step:
-    """One engine command: ``name`` (what the progress bar says), its argument list, the names of the steps
-    it needs (for farm jobs), and ``progress(stderr) -> (fraction, message)`` (default: the tqdm count)."""
+    """One engine command: ``name`` (what the progress bar says), the engine's ``arguments`` (after ``relume``;
+    paths already through the site's filename filters), the names of the steps it needs (for farm jobs),
+    and ``progress(stderr) -> (fraction, message)`` (default: the tqdm count)."""
 
     name: str
-    command: list
+    arguments: tuple
     depends: tuple = ()
     progress: Callable[[str], tuple] = field(default=tqdm_status, compare=False)
+
+    @property
+    def command(self) -> list:
+        """The command line run here: this machine's engine interpreter, progress bars on."""
+        return engine_command(*self.arguments, quiet=False)
+
+    @property
+    def farm_command(self) -> list:
+        """The command line a farm worker runs (see :func:`relume_nuke.engine_cli.farm_command`)."""
+        return farm_command(*self.arguments)
 
 
 def _run_one(step: Step, index: int, count: int, task) -> None:

@@ -1,4 +1,5 @@
-"""What the adapter needs from the running Nuke itself: GUI or not, the main thread, undo steps."""
+"""What the adapter needs from the running Nuke itself: GUI or not, the main thread, undo steps, and
+the site's path remapping."""
 
 from __future__ import annotations
 
@@ -14,6 +15,17 @@ def in_gui() -> bool:
     https://learn.foundry.com/nuke/developers/151/pythondevguide/getting_started.html
     """
     return bool(nuke.env["gui"])
+
+
+def os_path(path: str) -> str:
+    """``path`` as this machine's operating system names it: Nuke's filename filters applied
+    (``nuke.addFilenameFilter``: "modify filenames before Nuke passes them to the operating system",
+    https://learn.foundry.com/nuke/developers/130/pythondevguide/_autosummary/nuke.addFilenameFilter.html;
+    ``nuke.callbacks.filenameFilter`` runs them, as the Python Developer's Guide's createWriteDir does).
+
+    Scripts keep the paths as written (a studio's canonical paths, which Nuke's own Reads filter when they
+    open them); every path the adapter opens, tests or hands to the engine passes through here first."""
+    return nuke.callbacks.filenameFilter(path) if path else path
 
 
 def in_main_thread(call, *args) -> None:

@@ -36,6 +36,7 @@ import re
 from dataclasses import dataclass
 
 import nuke
+from relume_nuke.host import os_path
 
 KINDS = ("point", "directional", "spot", "environment")
 NUKE_LATLONG_ROTATION_DEG = -90.0  # engine rotate_deg of an unrotated Nuke Environment light
@@ -202,11 +203,12 @@ def read_file_path(node) -> str | None:
 
 
 def environment_map(node) -> str | None:
-    """The lat-long HDRI file of an Environment light: the first of its inputs that is a Read."""
+    """The lat-long HDRI file of an Environment light (the first of its inputs that is a Read), as the
+    engine opens it: through the site's filename filters."""
     for index in range(node.inputs()):
         path = read_file_path(node.input(index))
         if path:
-            return path
+            return os_path(path)
     return None
 
 
@@ -269,4 +271,4 @@ def environment_entry(image_node, rotate_deg: float, strength: float) -> tuple:
     path = read_file_path(image_node)
     if not path:
         return None, [f"{image_node.name()}: the env input must be a Read of a lat-long HDRI file; ignored"]
-    return {"type": "environment", "hdri": path, "rotate_deg": float(rotate_deg), "strength": float(strength)}, []
+    return {"type": "environment", "hdri": os_path(path), "rotate_deg": float(rotate_deg), "strength": float(strength)}, []

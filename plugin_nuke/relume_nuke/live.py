@@ -26,7 +26,7 @@ import nuke
 from relume_nuke import graph, state
 from relume_nuke.capture import CaptureInfo
 from relume_nuke.engine_cli import run_engine_json
-from relume_nuke.host import in_gui, in_main_thread, undo_step
+from relume_nuke.host import in_gui, in_main_thread, os_path, undo_step
 from relume_nuke.lights import LIGHTING_KNOBS, Placement, environment_entry, knob_floats, scene_entries, upstream
 
 LIGHTS_INPUT, ENV_INPUT = 1, 2
@@ -36,10 +36,12 @@ UNDO_NAME = "Relume weights"  # the undo step of one weights update
 @dataclass(frozen=True)
 class Request:
     """Everything the engine needs for one weights computation, read in the main thread: ``entries`` light
-    every frame except those in ``frame_entries`` ((frame, entries) pairs, for animated lighting)."""
+    every frame except those in ``frame_entries`` ((frame, entries) pairs, for animated lighting);
+    ``capture_path``: the capture folder through the site's filename filters, for the engine."""
 
     node: str
     capture: CaptureInfo
+    capture_path: str
     entries: tuple
     exposure: float
     method: str
@@ -118,7 +120,7 @@ def range_lighting(gizmo) -> tuple:
 
 def make_request(gizmo, capture: CaptureInfo) -> Request:
     entries, frame_entries, warnings = range_lighting(gizmo)
-    return Request(node=gizmo.fullName(), capture=capture, entries=entries, exposure=float(gizmo["exposure"].value()),
+    return Request(node=gizmo.fullName(), capture=capture, capture_path=os_path(capture.folder), entries=entries, exposure=float(gizmo["exposure"].value()),
                    method=str(gizmo["method"].value()), warnings=warnings, frame_entries=frame_entries)
 
 
@@ -148,7 +150,7 @@ def compute(request: Request) -> dict:
     result = {"light_ids": list(request.capture.light_ids), "weights": zeros, "frames": {}}
     if default:
         document = lights_document(default, [(f, e) for f, e in lit.items() if e and e != default])
-        result = run_engine_json("weights", request.capture.folder, "--lights", write_lights_file(document),
+        result = run_engine_json("weights", request.capture_path, "--lights", write_lights_file(document),
                                  "--exposure", repr(request.exposure), "--method", request.method)
     frames = {}
     if request.frame_entries:

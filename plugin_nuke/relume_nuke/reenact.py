@@ -25,10 +25,10 @@ from dataclasses import replace
 
 import nuke
 from relume_nuke import GIZMO_CLASS, batch, callbacks, graph, state
-from relume_nuke.capture import load_capture
-from relume_nuke.engine_cli import EngineError, engine_command
+from relume_nuke.capture import capture_folder, load_capture
+from relume_nuke.engine_cli import FARM_PROGRAM, EngineError
 from relume_nuke.engine_steps import Step, start
-from relume_nuke.host import in_gui
+from relume_nuke.host import in_gui, os_path
 
 SOURCE_INPUT = 0
 SWITCH = "relume_show"
@@ -43,18 +43,24 @@ _PRINTF = re.compile(r"%0?(\d*)d")
 
 
 def work_folder(gizmo) -> str:
-    """The ``work_folder`` knob, else ``<script folder>/relume/<node>`` (the temp folder when unsaved)."""
+    """The ``work_folder`` knob, else ``<script folder>/relume/<node>`` (the temp folder when unsaved), as the
+    script names it (the Reads inside take it so); :func:`work_path` is this machine's path of it."""
     chosen = (gizmo["work_folder"].evaluate() or "").strip()
     return (chosen or os.path.dirname(batch.default_output(gizmo))).replace("\\", "/")
 
 
+def work_path(gizmo) -> str:
+    """The work folder as the engine and the disk see it (the site's filename filters applied)."""
+    return os_path(work_folder(gizmo))
+
+
 def source_pattern(gizmo) -> str:
-    """The plate Read's sequence as the engine names sequences (``plate.####.png``)."""
+    """The plate Read's sequence as the engine names sequences (``plate.####.png``), filename filters applied."""
     read = gizmo.input(SOURCE_INPUT)
     path = nuke.filename(read) if read is not None and read.Class() == "Read" else None
     if not path:
         raise EngineError(f"{gizmo.name()}: connect a Read of the source performer's footage to input 0")
-    return _PRINTF.sub(lambda m: "#" * max(1, int(m.group(1) or 1)), path.replace("\\", "/"))
+    return _PRINTF.sub(lambda m: "#" * max(1, int(m.group(1) or 1)), os_path(path).replace("\\", "/"))
 
 
 def trained_track(model: str) -> str:
@@ -74,23 +80,24 @@ def trained_track(model: str) -> str:
 
 
 def _model(gizmo) -> str:
+    """The trained model folder, as this machine's path (filename filters applied)."""
     model = (gizmo["model"].evaluate() or "").strip().replace("\\", "/")
     if not model:
         raise EngineError(f"{gizmo.name()}: choose the trained model folder (relume train --out)")
-    return model
+    return os_path(model)
 
 
 def training_steps(gizmo) -> list:
     """Track the target capture and train (or, with a checkpoint there, continue) the model on it."""
-    work, model = work_folder(gizmo), _model(gizmo)
-    target = state.capture_folder(gizmo["target_capture"].evaluate() or "")
+    work, model = work_path(gizmo), _model(gizmo)
+    target = capture_folder(gizmo["target_capture"].evaluate() or "")
     if not target:
         raise EngineError(f"{gizmo.name()}: choose the target's capture.yaml to train on")
-    resume = ["--resume"] if os.path.isfile(os.path.join(model, MODEL_CONFIG)) else []
-    return [Step("track target", engine_command("track", target, "--out", f"{work}/target.track", quiet=False)),
-            Step("train", engine_command("train", target, "--track", f"{work}/target.track", "--out", model,
-                                         "--steps", str(int(gizmo["train_steps"].value())), *resume, quiet=False),
-                 ("track target",))]
+    target = os_path(target)
+    resume = ("--resume",) if os.path.isfile(os.path.join(model, MODEL_CONFIG)) else ()
+    return [Step("track target", ("track", target, "--out", f"{work}/target.track")),
+            Step("train", ("train", target, "--track", f"{work}/target.track", "--out", model,
+                           "--steps", str(int(gizmo["train_steps"].value())), *resume), ("track target",))]
 
 
 def steps(gizmo, through: str) -> list:
@@ -98,13 +105,13 @@ def steps(gizmo, through: str) -> list:
     Reenact trains first when the model folder holds no model yet and a target capture is chosen."""
     if through == "train":
         return training_steps(gizmo)
-    work = work_folder(gizmo)
+    work = work_path(gizmo)
     first, last = _frames(gizmo)
     if last < first:
         raise EngineError(f"{gizmo.name()}: frame range {first}-{last} is empty")
     source, result = f"{work}/source.track", f"{work}/result.track"
-    planned = [Step("track", engine_command("track", source_pattern(gizmo), "--out", source, "--frames",
-                                            f"{first}-{last}", "--preview", f"{work}/overlay", quiet=False))]
+    planned = [Step("track", ("track", source_pattern(gizmo), "--out", source, "--frames", f"{first}-{last}",
+                              "--preview", f"{work}/overlay"))]
     if through == "track":
         return planned
     model = _model(gizmo)
@@ -112,10 +119,10 @@ def steps(gizmo, through: str) -> list:
     training = training_steps(gizmo) if untrained else []
     onto = f"{work}/target.track" if training else trained_track(model)
     planned += training
-    planned.append(Step("transfer", engine_command("transfer", source, "--onto", onto, "--out", result, quiet=False),
+    planned.append(Step("transfer", ("transfer", source, "--onto", onto, "--out", result),
                         ("track", "track target") if training else ("track",)))
-    planned.append(Step("reenact", engine_command("reenact", model, "--track", result, "--out", f"{work}/reenacted",
-                                                  quiet=False), ("transfer", "train") if training else ("transfer",)))
+    planned.append(Step("reenact", ("reenact", model, "--track", result, "--out", f"{work}/reenacted"),
+                        ("transfer", "train") if training else ("transfer",)))
     return planned
 
 
@@ -204,15 +211,15 @@ def write_farm_jobs(gizmo, chunk_size: int) -> tuple:
     transfer, reenact, then every connected Relume_Relight's relight chunks of the reenacted capture over this
     node's frame range (its lighting, exposure and output as that node has them)."""
     work, (first, last) = work_folder(gizmo), _frames(gizmo)
-    tasks = [{"name": s.name, "command": s.command, "depends": list(s.depends)} for s in steps(gizmo, "reenact")]
+    planned = steps(gizmo, "reenact")
     for relight in downstream_relights(gizmo):
         plan = replace(batch.make_plan(relight, f"{work}/reenacted"), first=first, last=last)
-        for a, b in batch.chunks(plan.first, plan.last, chunk_size):
-            tasks.append({"name": f"relight {relight.name()} {a}-{b}", "command": plan.command(a, b),
-                          "depends": ["reenact"]})
-    job = {"format": 1, "kind": "relume-reenact", "node": gizmo.fullName(), "work_folder": work,
-           "frames": f"{first}-{last}", "tasks": tasks}
-    return batch.write_job_files(f"{work}/farm", "reenact", job, [task["command"] for task in tasks])
+        planned += [replace(plan.step(a, b, depends=("reenact",)), name=f"relight {relight.name()} {a}-{b}")
+                    for a, b in batch.chunks(plan.first, plan.last, chunk_size)]
+    tasks = [{"name": s.name, "command": s.farm_command, "depends": list(s.depends)} for s in planned]
+    job = {"format": 2, "kind": "relume-reenact", "node": gizmo.fullName(), "work_folder": os_path(work),
+           "frames": f"{first}-{last}", "engine": FARM_PROGRAM, "tasks": tasks}
+    return batch.write_job_files(os_path(f"{work}/farm"), "reenact", job, [task["command"] for task in tasks])
 
 
 # ---------------------------------------------------------------- entry points the gizmo's hooks call with the node

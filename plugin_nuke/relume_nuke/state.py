@@ -10,24 +10,14 @@ The ``status`` text knob tells the artist what the gizmo did last (or what went 
 from __future__ import annotations
 
 import json
-import os
 
 import nuke
-from relume_nuke.capture import CaptureInfo
+from relume_nuke.capture import CaptureInfo, capture_folder
 from relume_nuke.host import in_gui
 
 CAPTURE_JSON = "capture_json"
 WEIGHTS_JSON = "weights_json"
 STATUS = "status"
-
-
-def capture_folder(path: str) -> str:
-    """The capture folder for a ``capture`` knob value (the folder itself or its capture.yaml),
-    symbolic links resolved as the engine resolves them."""
-    path = path.strip()
-    if path.lower().endswith((".yaml", ".yml")):
-        path = os.path.dirname(path)
-    return os.path.normpath(os.path.realpath(path)).replace("\\", "/") if path else ""
 
 
 def capture_knob(gizmo) -> str:

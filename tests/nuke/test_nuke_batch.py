@@ -4,6 +4,7 @@ farm chunks whose command lines are run here for real) and the gizmo reads the r
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -103,19 +104,53 @@ def test_cancelled_render_stops_the_engine_and_says_so(lit_gizmo, tmp_path: Path
     assert nuke._state["messages"] and lit_gizmo["mode"].value() == "live"
 
 
+def farm_worker_environment() -> dict:
+    """A farm worker's environment: the engine's environment on PATH (its ``relume`` command), and no
+    RELUME_ENGINE_PYTHON or config of the artist's machine."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RELUME_ENGINE_PYTHON", "RELUME_HOME", "PYTHONPATH")}
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    return env
+
+
 def test_farm_chunks_run_as_written(lit_gizmo, tmp_path: Path) -> None:
     lit_gizmo["chunk_size"].setValue(2)
     lit_gizmo["write_farm"].execute()
     job = json.loads((tmp_path / "renders" / "farm" / "relit.job.json").read_text())
     assert [chunk["frames"] for chunk in job["chunks"]] == ["1001-1002", "1003-1003"]
-    assert job["engine_python"] == sys.executable and job["output"].endswith("relit.####.exr")
-    lines = (tmp_path / "renders" / "farm" / "relit.commands.txt").read_text().splitlines()
-    assert len(lines) == 2
-    result = subprocess.run(shlex.split(lines[1]), capture_output=True, text=True, timeout=300)  # a farm node
+    assert job["engine"] == "relume" and job["output"].endswith("relit.####.exr")
+    text = (tmp_path / "renders" / "farm" / "relit.commands.txt").read_text()
+    assert sys.executable not in text and os.path.dirname(sys.executable) not in text   # resolved on the worker
+    lines = text.splitlines()
+    assert len(lines) == 2 and all(line.startswith("relume -q relight ") for line in lines)
+    result = subprocess.run(shlex.split(lines[1]), capture_output=True, text=True, timeout=300,
+                            env=farm_worker_environment(), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "renders" / "relit.1003.exr").is_file()
     assert not (tmp_path / "renders" / "relit.1001.exr").exists()
     assert_half_close(evaluate(lit_gizmo, 1003), rgba(tmp_path / "renders" / "relit.1003.exr"))
+
+
+def test_paths_pass_through_nukes_filename_filters(nuke_session, make_capture, tmp_path: Path) -> None:
+    """A script names paths as the studio does (here ``/site/...``); a filename filter maps them to this
+    machine. The script keeps its names; the Reads, the engine and the farm job get the mapped ones."""
+    capture = make_capture(frames=FRAMES, lights=8, height=12, width=16)
+    nuke.addFilenameFilter(lambda path: path[len("/site"):] if path.startswith("/site/") else None)
+    gizmo = relight_node(Path("/site" + str(capture.folder)))
+    assert graph.graph_light_count(gizmo) == 8, gizmo["status"].value()
+    assert gizmo[graph.olat_knob(0)].value().startswith("/site/")          # the script's name
+    gizmo.setInput(1, make_light("DirectLight", matrix(aim_rotation(capture.directions[3]))))
+    fake_nuke.run_main_thread()
+    live = evaluate(gizmo, 1002)                                             # the Reads open mapped paths
+    assert live is not None and live[..., :3].max() > 0
+    gizmo["render_path"].setValue("/site" + str(tmp_path / "renders" / "relit.####.exr"))
+    gizmo["write_farm"].execute()
+    farm = tmp_path / "renders" / "farm"
+    job = json.loads((farm / "relit.job.json").read_text())
+    assert "/site/" not in (farm / "relit.commands.txt").read_text() and job["capture"] == str(capture.folder)
+    result = subprocess.run(shlex.split((farm / "relit.commands.txt").read_text().splitlines()[0]),
+                            capture_output=True, text=True, timeout=300, env=farm_worker_environment(), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert_half_close(live, rgba(tmp_path / "renders" / "relit.1002.exr"))
 
 
 def test_render_without_lights_is_refused(nuke_session, make_capture) -> None:

@@ -105,8 +105,11 @@ def test_farm_job_names_dependencies_and_runs_in_order(source, small_model: Path
     assert [task["depends"] for task in job["tasks"]] == [[], ["track"], ["transfer"], ["reenact"], ["reenact"]]
     lines = (farm / "reenact.commands.txt").read_text().splitlines()
     assert len(lines) == 5
+    assert job["engine"] == "relume" and all(line.startswith("relume -q ") for line in lines)
+    worker = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    worker.pop("RELUME_ENGINE_PYTHON", None)
     for line in lines:                              # farm nodes, in dependency order
-        done = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=600)
+        done = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=600, env=worker)
         assert done.returncode == 0, (line, done.stderr[-2000:])
     assert sorted(p.name for p in (tmp_path / "relit").glob("relit.*.exr")) == [
         f"relit.{f}.exr" for f in range(FIRST, LAST + 1)]

@@ -3,7 +3,7 @@ Relume_Relight gizmo's live graph uses.
 
 Images are (H, W, 4) float32 RGBA, computed in float32 like Nuke. Semantics (Foundry's node
 reference, https://learn.foundry.com/nuke/content/reference_guide/):
-* Read: the file at the frame (#### / %04d expanded), raw (no colour conversion), frames outside
+* Read: the file at the frame (#### / %04d expanded, then ``nuke.callbacks.filenameFilter``), raw (no colour conversion), frames outside
   ``first``..``last`` held at the nearest (the Read's default "hold"); a channel the file lacks is 0.
 * Multiply: channels "rgb" or "rgba" multiplied by ``value`` (r, g, b, a); others pass through.
 * Merge2 with operation plus: input 0 is B, input 1 is A; the ``output`` channels get A + B, the
@@ -25,6 +25,8 @@ import re
 
 import numpy as np
 import OpenImageIO as oiio
+
+import nuke
 
 CHANNELS = {"rgba.red": 0, "rgba.green": 1, "rgba.blue": 2, "rgba.alpha": 3}
 CHANNEL_SETS = {"rgb": (0, 1, 2), "rgba": (0, 1, 2, 3), "alpha": (3,)}
@@ -54,7 +56,8 @@ def read_rgba(path: str) -> np.ndarray:
 
 def file_channels(read) -> list:
     """Channels of a Read's file at its first frame, in Nuke's naming (rgba.red ...)."""
-    image = oiio.ImageInput.open(frame_file(read["file"].value(), int(read["first"].value())))
+    image = oiio.ImageInput.open(nuke.callbacks.filenameFilter(frame_file(read["file"].evaluate(),
+                                                                          int(read["first"].value()))))
     try:
         names = [name.split(".")[-1].upper() for name in image.spec().channelnames]
     finally:
@@ -116,7 +119,7 @@ def _evaluate(node, frame: int) -> np.ndarray | None:
         return image
     if kind == "Read":  # before/after the first..last frames: "hold" (the Read's default)
         held = min(max(frame, int(node["first"].value())), int(node["last"].value()))
-        return read_rgba(frame_file(node["file"].evaluate(), held))
+        return read_rgba(nuke.callbacks.filenameFilter(frame_file(node["file"].evaluate(), held)))
     if kind == "Multiply":
         image = _evaluate(node.input(0), frame)
         if image is None:

@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import threading
+import types
 
 API = "https://learn.foundry.com/nuke/developers/151/pythondevguide/_autosummary/"
 
@@ -616,7 +617,7 @@ class Root(Group):
 def _reset() -> None:
     """Fresh script and callbacks (fake_nuke.reset() calls this between tests)."""
     _state.clear()
-    _state.update(root=Root(), knob_changed=[], plugin_path=[], menus={}, messages=[], progress=[], cancel=False,
+    _state.update(root=Root(), knob_changed=[], filename_filters=[], plugin_path=[], menus={}, messages=[], progress=[], cancel=False,
                   this=[], frame=1001, terminal=[], undo=[], undo_open=[])
     _state["context"] = [_state["root"]]
     _main_queue.clear()
@@ -828,6 +829,27 @@ def addKnobChanged(call, args=(), kwargs=None, nodeClass: str = "*", node=None) 
     entry = (call, tuple(args) if isinstance(args, tuple) else (args,), dict(kwargs or {}), nodeClass)
     if entry not in _state["knob_changed"]:
         _state["knob_changed"].append(entry)
+
+
+def addFilenameFilter(call, args=(), kwargs=None, nodeClass: str = "*") -> None:  # noqa: N802, N803
+    """nuke.addFilenameFilter (https://learn.foundry.com/nuke/developers/130/pythondevguide/_autosummary/nuke.addFilenameFilter.html):
+    "Add a function to modify filenames before Nuke passes them to the operating system. The first argument
+    to the function is the filename, and it should return the new filename. None is the same as returning
+    the string unchanged. All added functions are called in backwards order." Nuke runs them on every file
+    knob it opens (the interpreter's Read does); Python code runs them with ``nuke.callbacks.filenameFilter``."""
+    _state["filename_filters"].append((call, tuple(args) if isinstance(args, tuple) else (args,), dict(kwargs or {})))
+
+
+def _filename_filter(filename: str) -> str:
+    """nuke.callbacks.filenameFilter(filename): the added filters applied, the last added first (as the
+    Python Developer's Guide's createWriteDir example uses it before os.makedirs)."""
+    for call, args, kwargs in reversed(_state["filename_filters"]):
+        result = call(filename, *args, **kwargs)
+        filename = filename if result is None else result
+    return filename
+
+
+callbacks = types.SimpleNamespace(filenameFilter=_filename_filter)
 
 
 def executeInMainThread(call, args=(), kwargs=None) -> None:  # noqa: N802

@@ -144,7 +144,8 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"relume demo --transfer: contact sheet {sheet}")
         print("relume demo --transfer: held-out frames against the truth (environments A / B): reenacted "
               + " / ".join(f"{v:.1f}" for v in result.network_psnr) + " dB PSNR, nearest training frame "
-              + " / ".join(f"{v:.1f}" for v in result.nearest_psnr) + " dB")
+              + " / ".join(f"{v:.1f}" for v in result.nearest_psnr) + " dB, average training frame "
+              + " / ".join(f"{v:.1f}" for v in result.average_psnr) + " dB")
         print(f"relume demo --transfer: reenacted capture {sheet.parent / 'reenacted'}, relit frames in "
               f"{sheet.parent / 'relit_env1'} and {sheet.parent / 'relit_env2'}")
         return 0

@@ -8,7 +8,9 @@ target's first frames, ``reenact`` the transferred track and the target's held-o
 ``contact_sheet.png``: per row a source frame, the target reenacted with its expression under both
 environments; the last row a held-out target frame reenacted next to the truth (its real OLATs relit).
 The held-out frames are scored against the truth (PSNR on the face, ``engine.reenact.evaluate``) next to
-the nearest-neighbour baseline: the training frame whose true expression is closest, relit the same way.
+two baselines relit the same way: the nearest-neighbour retrieval (the training frame whose true expression
+is closest) and the average training frame (what a model that ignores its conditioning can reach at best
+in the L2 sense per pixel).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class TransferDemoResult:
     sheet: Path
     network_psnr: tuple[float, ...]
     nearest_psnr: tuple[float, ...]
+    average_psnr: tuple[float, ...]
 
 
 def _relit(capture: Capture, lights: list, frames: list[int]) -> list[np.ndarray]:
@@ -105,8 +108,10 @@ def run_transfer_demo(out: Path, settings: TransferDemoSettings = TransferDemoSe
     capture = Capture.load(capture_dir)
     masks = np.stack([read_image(capture.matte_path(f)).rgb[..., 0] > 0.5 for f in held])
     nearest = nearest_training_frames(capture_dir, training, held)
-    truth, predicted, retrieved = ([np.stack(_relit(source, lights, frames)) for lights in environments]
-                                   for source, frames in ((capture, held), (held_capture, held), (capture, nearest)))
+    truth, predicted, retrieved, trained = ([np.stack(_relit(source, lights, frames)) for lights in environments]
+                                            for source, frames in ((capture, held), (held_capture, held),
+                                                                   (capture, nearest), (capture, training)))
+    average = [np.broadcast_to(images.mean(0), (len(held), *images.shape[1:])) for images in trained]
     scale = float(np.percentile(truth[0][-1][masks[-1]], 99.5)) / 0.85
     rows = []
     for index, frame in enumerate(picks):
@@ -120,5 +125,5 @@ def run_transfer_demo(out: Path, settings: TransferDemoSettings = TransferDemoSe
                     cv2.LINE_AA)
     path = out / "contact_sheet.png"
     cv2.imwrite(str(path), np.ascontiguousarray(sheet[..., ::-1]))
-    return TransferDemoResult(path, tuple(psnr(p, t, masks) for p, t in zip(predicted, truth)),
-                              tuple(psnr(r, t, masks) for r, t in zip(retrieved, truth)))
+    return TransferDemoResult(path, *(tuple(psnr(p, t, masks) for p, t in zip(images, truth))
+                                      for images in (predicted, retrieved, average)))

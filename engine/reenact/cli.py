@@ -34,6 +34,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--crop", type=int, default=128, help="training crop in pixels")
     train.add_argument("--learning-rate", type=float, default=1e-3)
     train.add_argument("--texture-learning-rate", type=float, default=2e-2, help="learning rate of the neural texture")
+    train.add_argument("--memory-gb", type=float, default=8.0,
+                       help="training stacks larger than this are streamed from a file in --out (default 8)")
     train.add_argument("--model", type=Path, help="ict_face_model.npz (default: installed model)")
     train.set_defaults(handler=run_train)
 
@@ -72,6 +74,8 @@ def run_train(args: argparse.Namespace) -> int:
         _positive("--" + name.replace("_", "-"), getattr(args, name))
     if args.history < 0:
         raise InputError("--history", "must be 0 or more")
+    if not args.memory_gb >= 0:
+        raise InputError("--memory-gb", "must be 0 or more")
     network = NetworkConfig(history=args.history, rank=args.rank, width=args.width, semantic=not args.no_semantic)
     settings = TrainSettings(steps=args.steps, batch=args.batch, crop=args.crop, learning_rate=args.learning_rate,
                              texture_learning_rate=args.texture_learning_rate, seed=args.seed,
@@ -79,7 +83,7 @@ def run_train(args: argparse.Namespace) -> int:
                              preview_every=args.preview_every, device=device(args.device), network=network)
     frames = parse_frames(args.frames, "--frames") if args.frames else None
     trainer = train(args.capture, args.track, args.out, settings, args.resume, args.preview, not args.quiet,
-                    args.model, frames)
+                    args.model, frames, int(args.memory_gb * 1024 ** 3))
     if trainer.dist.main:
         print(f"relume: trained to step {trainer.step}; model in {args.out}")
     return 0

@@ -6,6 +6,11 @@ OLAT image is ``unit * basis @ coefficients`` and the network's output size does
 ``unit`` is the capture's mean covered OLAT value: the network works in multiples of it, so its
 outputs and the log-range losses are O(1) whatever the stage's exposure (OLATs of a 40-light stage
 average a few hundredths, where log(1 + x) would be linear and the loss blind to relative error).
+
+The stacks are held in memory when they fit ``memory_bytes`` (default :data:`STACK_MEMORY_BYTES`); larger
+ones (150 lights at 1K: 0.9 GB per frame) are decoded once into a float16 ``.npy`` file (the trainer puts
+it in the model folder and removes it at the end) and memory-mapped, so each training step reads only its crops' rows and the
+basis reads one frame at a time: memory no longer grows with the frame count.
 """
 
 from __future__ import annotations
@@ -23,17 +28,26 @@ from engine.stage.capture import Capture
 from engine.track.track_file import frame_numbers, read_track
 
 BASIS_SAMPLES = 40_000
+STACK_MEMORY_BYTES = 8 * 1024 ** 3
 
 
 @dataclass
 class TrainingSet:
-    """``stacks`` (T, L, 3, H, W) float16 linear OLATs; ``alpha`` (T, H, W) float32; conditions per frame."""
+    """``stacks`` (T, L, 3, H, W) float16 linear OLATs (in memory, or a read-only memory map of
+    ``stream_path``); ``alpha`` (T, H, W) float32; conditions per frame."""
 
     capture: Capture
     numbers: list[int]
     stacks: np.ndarray
     alpha: np.ndarray
     conditions: Conditions
+    stream_path: Path | None = None
+
+    def release(self) -> None:
+        """Remove the streamed stacks' file (when there is one)."""
+        if self.stream_path is not None:
+            self.stacks = np.empty((0,), np.float16)
+            self.stream_path.unlink(missing_ok=True)
 
 
 def check_track_matches(capture: Capture, track: dict, track_path: str | Path, numbers: list[int]) -> None:
@@ -51,8 +65,10 @@ def check_track_matches(capture: Capture, track: dict, track_path: str | Path, n
 
 
 def load_training_set(model: FaceModel, capture_path: str | Path, track_path: str | Path,
-                      frames: list[int] | None = None) -> TrainingSet:
-    """Read the capture's frames (all, or ``frames``) and render their conditioning from the track."""
+                      frames: list[int] | None = None, stream_path: Path | None = None,
+                      memory_bytes: int = STACK_MEMORY_BYTES) -> TrainingSet:
+    """Read the capture's frames (all, or ``frames``) and render their conditioning from the track. Stacks
+    above ``memory_bytes`` are streamed from the file ``stream_path`` (see the module doc)."""
     capture = Capture.load(capture_path)
     track = read_track(track_path, model.source)
     numbers = frames or capture.frames
@@ -60,13 +76,26 @@ def load_training_set(model: FaceModel, capture_path: str | Path, track_path: st
     if outside:
         raise InputError(capture.folder, f"frame {outside[0]} is not in the capture")
     check_track_matches(capture, track, track_path, numbers)
-    stacks, alphas = [], []
-    for number in numbers:
-        images = list(iter_olat_images(capture, number))
-        stacks.append(np.stack([image.rgb.transpose(2, 0, 1) for _, image in images]))
-        alphas.append(frame_alpha(capture, number, images[0][1]).astype(np.float32))
+    width, height = track["image_size"]
+    shape = (len(numbers), capture.light_count, 3, height, width)
+    path = Path(stream_path) if stream_path is not None and int(np.prod(shape)) * 2 > memory_bytes else None
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stacks = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=shape)
+    else:
+        stacks = np.empty(shape, np.float16)
+    alphas = []
+    for index, number in enumerate(numbers):
+        for light, image in iter_olat_images(capture, number):
+            stacks[index, light] = image.rgb.transpose(2, 0, 1)
+            if light == 0:
+                alphas.append(frame_alpha(capture, number, image).astype(np.float32))
+    if path is not None:
+        stacks.flush()
+        del stacks
+        stacks = np.load(path, mmap_mode="r")
     conditions = render_conditions(model, track, numbers)
-    return TrainingSet(capture, numbers, np.stack(stacks), np.stack(alphas), conditions)
+    return TrainingSet(capture, numbers, stacks, np.stack(alphas), conditions, path)
 
 
 @dataclass(frozen=True)
@@ -89,7 +118,10 @@ def light_basis(stacks: np.ndarray, alpha: np.ndarray, rank: int, seed: int = 0)
     covered = np.argwhere(alpha > 0.5)
     rng = np.random.default_rng(seed)
     pick = covered[rng.choice(len(covered), min(BASIS_SAMPLES, len(covered)), replace=False)]
-    samples = stacks[pick[:, 0], :, :, pick[:, 1], pick[:, 2]].astype(np.float64)   # (N, L, 3)
+    samples = np.empty((len(pick), lights, 3))                                      # (N, L, 3)
+    for frame in np.unique(pick[:, 0]):                  # one frame at a time: a memory map reads each once
+        rows = pick[:, 0] == frame
+        samples[rows] = np.asarray(stacks[frame])[:, :, pick[rows, 1], pick[rows, 2]].transpose(2, 0, 1)
     matrix = samples.transpose(1, 0, 2).reshape(lights, -1)
     values, vectors = np.linalg.eigh(matrix @ matrix.T)
     basis = vectors[:, ::-1][:, :rank]

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from engine.errors import InputError, RelumeError
 from engine.face.model import FaceModel
 from engine.io.atomic import write_bytes_atomic
-from engine.reenact.data import TrainingSet, light_basis, load_training_set
+from engine.reenact.data import STACK_MEMORY_BYTES, TrainingSet, light_basis, load_training_set
 from engine.reenact.model_dir import CHECKPOINT_FILE, CONFIG_FILE, ONNX_FILE
 from engine.reenact.network import NetworkConfig, ReenactNet, split_outputs
 from engine.track.track_file import model_fingerprint, read_track
@@ -167,11 +167,10 @@ class Trainer:
             groups.append({"params": [self.net.texture], "lr": settings.texture_learning_rate})
         self.optimiser = torch.optim.Adam(groups)
         self.step = 0
-        checkpoint = self.folder / CHECKPOINT_FILE
         if resume:
-            self._load(checkpoint)
-        elif checkpoint.exists():
-            raise InputError(self.folder, "already holds a trained model; use --resume to continue it, or another folder")
+            self._load(self.folder / CHECKPOINT_FILE)
+        else:
+            refuse_trained_folder(self.folder)
         self.basis = self.basis.to(self.device)
         self.model = self.net
         if self.dist.world > 1:
@@ -316,6 +315,12 @@ class Trainer:
         return int(torch.load(path, map_location="cpu", weights_only=False)["step"])
 
 
+def refuse_trained_folder(folder: Path) -> None:
+    """A new run (no --resume) into a folder that already holds a model is refused."""
+    if (Path(folder) / CHECKPOINT_FILE).exists():
+        raise InputError(folder, "already holds a trained model; use --resume to continue it, or another folder")
+
+
 def _append_csv(path: Path, step: int, values: dict[str, float]) -> None:
     new = not path.is_file()
     with open(path, "a", newline="") as handle:
@@ -327,15 +332,22 @@ def _append_csv(path: Path, step: int, values: dict[str, float]) -> None:
 
 def train(capture: Path, track: Path, out: Path, settings: TrainSettings, resume: bool = False,
           preview: Path | None = None, progress: bool = True, model_path: Path | None = None,
-          frames: list[int] | None = None) -> Trainer:
-    """Load the data (the capture's ``frames``, default all), train, export ``model.onnx`` (rank 0)."""
+          frames: list[int] | None = None, memory_bytes: int = STACK_MEMORY_BYTES) -> Trainer:
+    """Load the data (the capture's ``frames``, default all; stacks above ``memory_bytes`` streamed from the
+    model folder, one file per process), train, export ``model.onnx`` (rank 0)."""
+    if not resume:
+        refuse_trained_folder(out)            # before decoding a capture into the folder
     model = FaceModel.load(model_path)
-    data = load_training_set(model, capture, track, frames)
-    trainer = Trainer(data, out, settings, model.source, track, resume, preview, progress)
-    trainer.run()
-    if trainer.dist.main:
-        from engine.reenact.export import export_onnx
+    stream = Path(out) / f"training_stacks.rank{os.environ.get('RANK', '0')}.npy"
+    data = load_training_set(model, capture, track, frames, stream, memory_bytes)
+    try:
+        trainer = Trainer(data, out, settings, model.source, track, resume, preview, progress)
+        trainer.run()
+        if trainer.dist.main:
+            from engine.reenact.export import export_onnx
 
-        export_onnx(trainer.net, Path(out) / ONNX_FILE, data.stacks.shape[-2:])
+            export_onnx(trainer.net, Path(out) / ONNX_FILE, data.stacks.shape[-2:])
+    finally:
+        data.release()
     return trainer
 

@@ -53,6 +53,28 @@ def test_training_is_deterministic_and_resume_continues_exactly(small_target: di
 
 
 @pytest.mark.slow
+def test_stacks_above_the_memory_budget_stream_from_a_file_and_train_the_same(small_target: dict,
+                                                                              small_model: Path,
+                                                                              tmp_path: Path) -> None:
+    from engine.face.model import FaceModel
+    from engine.reenact.data import load_training_set
+
+    face = FaceModel.load(None)
+    held = load_training_set(face, small_target["capture"], small_target["target"])
+    streamed = load_training_set(face, small_target["capture"], small_target["target"],
+                                 stream_path=tmp_path / "stacks.npy", memory_bytes=0)
+    assert isinstance(streamed.stacks, np.memmap) and not isinstance(held.stacks, np.memmap)
+    assert np.array_equal(streamed.stacks, held.stacks) and np.array_equal(streamed.alpha, held.alpha)
+    streamed.release()
+    assert not (tmp_path / "stacks.npy").exists()
+    out = tmp_path / "streamed"
+    train(small_target["capture"], small_target["target"], out, SETTINGS, progress=False, memory_bytes=0)
+    reference = _weights(small_model)
+    assert all(torch.equal(value, reference[name]) for name, value in _weights(out).items())
+    assert not list(out.glob("training_stacks*"))          # the scratch file goes when training ends
+
+
+@pytest.mark.slow
 def test_existing_model_needs_resume_and_corrupt_checkpoint_is_refused(small_target: dict, small_model: Path,
                                                                        tmp_path: Path) -> None:
     with pytest.raises(InputError, match="--resume"):

@@ -188,11 +188,21 @@ def test_torchrun_trains_with_two_cpu_processes(small_target: dict, tmp_path: Pa
     assert len((out / "losses.csv").read_text().splitlines()) == 4      # rank 0 alone writes the log
 
 
+# The quality bound CI can afford (the real comparison is benchmarks/reenact.py's table): the demo's chain on a
+# 16-frame, 12-light, 128 px target (seed 5), 300 training steps, 4 held-out frames. Measured when set
+# (2026-12-03): network 15.9 / 14.8 dB, average training frame 18.6 / 18.2 dB, nearest 19.6 / 19.1 dB. At this
+# size the network is still below both baselines (the demo's held-out frames are close to its training
+# ones), so the bound only guards against a broken chain or loss (the first benchmark runs' defects gave
+# 5.9 dB), with about 2 dB of margin for other CPUs' arithmetic.
+QUALITY_STEPS = 300
+MIN_NETWORK_DB = 13.0
+
+
 @pytest.mark.slow
-def test_transfer_demo_runs_the_whole_chain(tmp_path: Path) -> None:
+def test_transfer_demo_runs_the_whole_chain_within_a_quality_bound(tmp_path: Path) -> None:
     from engine.demo_transfer import TransferDemoSettings, run_transfer_demo
 
-    settings = TransferDemoSettings(size=128, lights=12, frames=10, held_out=2, steps=6)
+    settings = TransferDemoSettings(size=128, lights=12, frames=16, held_out=4, steps=QUALITY_STEPS)
     result = run_transfer_demo(tmp_path, settings, progress=False)
     sheet = result.sheet
     import cv2
@@ -202,8 +212,8 @@ def test_transfer_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     reenacted = Capture.load(tmp_path / "reenacted")
     assert reenacted.frames == sorted(int(f) for f in json.loads((tmp_path / "source.track").read_text())["frames"])
     assert len(list((tmp_path / "relit_env2").glob("frame.*.exr"))) == 3
-    assert len(result.network_psnr) == len(result.nearest_psnr) == 2
-    assert all(5.0 < score < 60.0 for score in result.network_psnr + result.nearest_psnr)
+    assert len(result.network_psnr) == len(result.nearest_psnr) == len(result.average_psnr) == 2
+    assert all(score >= MIN_NETWORK_DB for score in result.network_psnr), result   # held out, both environments
 
 
 @pytest.mark.slow

@@ -9,8 +9,8 @@ average a few hundredths, where log(1 + x) would be linear and the loss blind to
 
 The stacks are held in memory when they fit ``memory_bytes`` (default :data:`STACK_MEMORY_BYTES`); larger
 ones (150 lights at 1K: 0.9 GB per frame) are decoded once into a float16 ``.npy`` file (the trainer puts
-it in the model folder and removes it at the end) and memory-mapped, so each training step reads only its crops' rows and the
-basis reads one frame at a time: memory no longer grows with the frame count.
+it in the model folder and removes it at the end) and memory-mapped, so each training step reads only its
+crops' rows and the basis reads one frame at a time: memory no longer grows with the frame count.
 """
 
 from __future__ import annotations

@@ -39,7 +39,8 @@ def flicker(images: np.ndarray, truth: np.ndarray, masks: np.ndarray, flows: np.
     99th-percentile units. ``flows`` (T, H, W, 3): the true backward flow in pixels (dx, dy) and its validity.
     Blur lowers it too (a still image scores 0 where nothing moves), so read it with :func:`temporal_error`."""
     scale = np.percentile(truth[masks], 99)
-    return float(np.mean([np.abs(change)[valid].mean() for change, valid in _temporal_changes(images, scale, masks, flows)]))
+    changes = _temporal_changes(images, scale, masks, flows)
+    return float(np.mean([np.abs(change)[valid].mean() for change, valid in changes]))
 
 
 def temporal_error(images: np.ndarray, truth: np.ndarray, masks: np.ndarray, flows: np.ndarray) -> float:

@@ -136,7 +136,8 @@ def _warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 
 
 class Trainer:
-    """One training run into ``folder`` (see the module doc)."""
+    """One training run into ``folder`` (see the module doc); :func:`train` has refused a folder that already
+    holds a model unless ``resume``."""
 
     def __init__(self, data: TrainingSet, folder: Path, settings: TrainSettings, model_file: Path,
                  track_path: Path, resume: bool = False, preview: Path | None = None, progress: bool = True) -> None:
@@ -169,8 +170,6 @@ class Trainer:
         self.step = 0
         if resume:
             self._load(self.folder / CHECKPOINT_FILE)
-        else:
-            refuse_trained_folder(self.folder)
         self.basis = self.basis.to(self.device)
         self.model = self.net
         if self.dist.world > 1:
@@ -335,8 +334,8 @@ def train(capture: Path, track: Path, out: Path, settings: TrainSettings, resume
           frames: list[int] | None = None, memory_bytes: int = STACK_MEMORY_BYTES) -> Trainer:
     """Load the data (the capture's ``frames``, default all; stacks above ``memory_bytes`` streamed from the
     model folder, one file per process), train, export ``model.onnx`` (rank 0)."""
-    if not resume:
-        refuse_trained_folder(out)            # before decoding a capture into the folder
+    if not resume:                            # refused before a capture is decoded into the folder
+        refuse_trained_folder(out)
     model = FaceModel.load(model_path)
     stream = Path(out) / f"training_stacks.rank{os.environ.get('RANK', '0')}.npy"
     data = load_training_set(model, capture, track, frames, stream, memory_bytes)

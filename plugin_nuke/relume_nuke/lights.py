@@ -271,4 +271,5 @@ def environment_entry(image_node, rotate_deg: float, strength: float) -> tuple:
     path = read_file_path(image_node)
     if not path:
         return None, [f"{image_node.name()}: the env input must be a Read of a lat-long HDRI file; ignored"]
-    return {"type": "environment", "hdri": os_path(path), "rotate_deg": float(rotate_deg), "strength": float(strength)}, []
+    return {"type": "environment", "hdri": os_path(path), "rotate_deg": float(rotate_deg),
+            "strength": float(strength)}, []

@@ -120,7 +120,8 @@ def range_lighting(gizmo) -> tuple:
 
 def make_request(gizmo, capture: CaptureInfo) -> Request:
     entries, frame_entries, warnings = range_lighting(gizmo)
-    return Request(node=gizmo.fullName(), capture=capture, capture_path=os_path(capture.folder), entries=entries, exposure=float(gizmo["exposure"].value()),
+    return Request(node=gizmo.fullName(), capture=capture, capture_path=os_path(capture.folder), entries=entries,
+                   exposure=float(gizmo["exposure"].value()),
                    method=str(gizmo["method"].value()), warnings=warnings, frame_entries=frame_entries)
 
 

@@ -30,6 +30,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--rank", type=int, help="light-basis size (default 16, or the stage's light count if smaller)")
     train.add_argument("--width", type=int, default=32, help="channels of the network's first level")
     train.add_argument("--no-semantic", action="store_true", help="plain instance norm instead of SPADE")
+    train.add_argument("--no-blend", action="store_true",
+                       help="no temporal blend with the previous frame's warped output (k >= 1 only)")
     train.add_argument("--batch", type=int, default=2, help="frames per step")
     train.add_argument("--crop", type=int, default=128, help="training crop in pixels")
     train.add_argument("--learning-rate", type=float, default=1e-3)
@@ -76,7 +78,8 @@ def run_train(args: argparse.Namespace) -> int:
         raise InputError("--history", "must be 0 or more")
     if not args.memory_gb >= 0:
         raise InputError("--memory-gb", "must be 0 or more")
-    network = NetworkConfig(history=args.history, rank=args.rank, width=args.width, semantic=not args.no_semantic)
+    network = NetworkConfig(history=args.history, rank=args.rank, width=args.width, semantic=not args.no_semantic,
+                            blend=not args.no_blend)
     settings = TrainSettings(steps=args.steps, batch=args.batch, crop=args.crop, learning_rate=args.learning_rate,
                              texture_learning_rate=args.texture_learning_rate, seed=args.seed,
                              checkpoint_seconds=args.checkpoint_minutes * 60.0, checkpoint_every=args.checkpoint_every,

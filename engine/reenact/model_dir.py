@@ -41,7 +41,10 @@ class TrainedModel:
             raise InputError(folder, f"not a trained model folder (no {CONFIG_FILE}; make one with relume train)")
         try:
             config = json.loads(config_path.read_text())
-            network = NetworkConfig(**config["network"])
+            fields = dict(config["network"])
+            if config.get("version", 1) < 2:      # version 1 folders predate the temporal blend
+                fields.setdefault("blend", False)
+            network = NetworkConfig(**fields)
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise InputError(config_path, f"unreadable model configuration ({exc})") from None
         if not checkpoint_path.is_file():

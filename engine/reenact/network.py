@@ -7,7 +7,8 @@ this channel order:
 * ``3 * rank`` light-basis coefficients (channel-major: R's ``rank``, then G's, then B's); the OLAT
   image of stage light l is ``sum_k basis[l, k] * coeff[c, k]`` per colour channel c, decoded outside
   the network so its cost does not grow with the light count;
-* 1 alpha (sigmoid), ``len(REGIONS)`` segmentation logits, 2 optical flow (pixels, t -> t-1).
+* 1 alpha (sigmoid), ``len(REGIONS)`` segmentation logits, 2 optical flow (pixels, t -> t-1);
+* with ``history`` >= 1 and ``blend`` on, 1 blend weight m (sigmoid) for :func:`blend_previous`.
 
 One tensor in and one out, so TorchScript and ONNX exports (and Nuke's CatFileCreator) take it as is.
 Semantic-aware normalisation (SPADE, Park et al. 2019): every block normalises its features
@@ -16,6 +17,12 @@ labels, so skin, eyes, mouth interior and hair are treated apart. A learned neur
 channels over the model's UDIM tiles 0-3; the eyes, whose UVs overlap the face's in tile 0, get a fifth
 tile) is sampled at frame t's UVs and joins the input: surface detail lives in its texels, which learn
 far faster than convolutions can (Thies et al. 2019, deferred neural rendering).
+
+Temporal composition (the sequential generator of vid2vid, Wang et al. 2018): a model that sees frames
+before t also predicts a weight m per pixel, and frame t's coefficients become m times its own plus (1 - m)
+times frame t-1's *output* warped by the predicted flow (:func:`blend_previous`, outside the network, so the
+exported file stays one tensor in and one out; the reenactment loop and the trainer both call it). Where the
+face only moved, the previous output carries over and does not flicker; where it changed, m is near 1.
 
 The coefficients leave the network standardised per (colour, basis vector) with the training capture's
 statistics (buffers ``coefficient_mean`` and ``coefficient_scale``, set by the trainer and exported with
@@ -38,7 +45,8 @@ EYES = REGIONS.index("eyes")
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    """Sizes of the network. ``history``: frames before t it sees (k); ``rank``: light-basis size."""
+    """Sizes of the network. ``history``: frames before t it sees (k); ``rank``: light-basis size;
+    ``blend``: compose frame t with frame t-1's warped output (:func:`blend_previous`; needs ``history`` >= 1)."""
 
     history: int = 2
     rank: int = 16
@@ -47,6 +55,12 @@ class NetworkConfig:
     texture: int = 16          # neural texture channels (0: none)
     texture_size: int = 128    # texels per UDIM tile side
     semantic: bool = True      # SPADE modulation by regions; False: plain instance norm (the ablation)
+    blend: bool = True
+
+    @property
+    def recurrent(self) -> bool:
+        """Whether frame t's output depends on frame t-1's (a blend weight is predicted)."""
+        return self.blend and self.history > 0
 
     @property
     def in_channels(self) -> int:
@@ -54,7 +68,7 @@ class NetworkConfig:
 
     @property
     def out_channels(self) -> int:
-        return 3 * self.rank + 1 + len(REGIONS) + 2
+        return 3 * self.rank + 1 + len(REGIONS) + 2 + int(self.recurrent)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -144,14 +158,41 @@ class ReenactNet(nn.Module):
         rank3 = 3 * self.config.rank
         alpha = torch.sigmoid(out[:, rank3:rank3 + 1])
         coefficients = out[:, :rank3] * self.coefficient_scale[:, None, None] + self.coefficient_mean[:, None, None]
-        return torch.cat([coefficients, alpha, out[:, rank3 + 1:]], dim=1)
+        rest = [out[:, rank3 + 1:rank3 + 3 + len(REGIONS)]]                     # segmentation logits, flow
+        if self.config.recurrent:
+            rest.append(torch.sigmoid(out[:, rank3 + 3 + len(REGIONS):]))
+        return torch.cat([coefficients, alpha, *rest], dim=1)
 
 
 def split_outputs(out: torch.Tensor, rank: int) -> dict[str, torch.Tensor]:
     """Name the output channels: coefficients (B, 3, rank, H, W), alpha (B, 1, H, W), segmentation logits
-    (B, regions, H, W), flow (B, 2, H, W)."""
+    (B, regions, H, W), flow (B, 2, H, W) and, from a recurrent network, blend (B, 1, H, W)."""
     rank3 = 3 * rank
     regions = len(REGIONS)
-    return {"coefficients": out[:, :rank3].reshape(len(out), 3, rank, *out.shape[-2:]),
-            "alpha": out[:, rank3:rank3 + 1], "segmentation": out[:, rank3 + 1:rank3 + 1 + regions],
-            "flow": out[:, rank3 + 1 + regions:rank3 + 3 + regions]}
+    named = {"coefficients": out[:, :rank3].reshape(len(out), 3, rank, *out.shape[-2:]),
+             "alpha": out[:, rank3:rank3 + 1], "segmentation": out[:, rank3 + 1:rank3 + 1 + regions],
+             "flow": out[:, rank3 + 1 + regions:rank3 + 3 + regions]}
+    if out.shape[1] > rank3 + 3 + regions:
+        named["blend"] = out[:, rank3 + 3 + regions:rank3 + 4 + regions]
+    return named
+
+
+def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Sample ``image`` (B, C, H, W) at p + flow(p) (flow (B, 2, H, W) pixels, x right, y down; bilinear,
+    border values outside)."""
+    height, width = image.shape[-2:]
+    ys, xs = torch.meshgrid(torch.arange(height, device=image.device), torch.arange(width, device=image.device),
+                            indexing="ij")
+    x = (xs[None] + 0.5 + flow[:, 0]) / width * 2.0 - 1.0
+    y = (ys[None] + 0.5 + flow[:, 1]) / height * 2.0 - 1.0
+    return nn.functional.grid_sample(image, torch.stack([x, y], dim=-1), align_corners=False, padding_mode="border")
+
+
+def blend_previous(own: torch.Tensor, blend: torch.Tensor, flow: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    """Frame t's coefficients ``own`` (B, 3, rank, H, W) composed with frame t-1's output ``previous`` (same
+    shape): m * own + (1 - m) * previous warped by ``flow`` (B, 2, H, W; pixels, t -> t-1), m = ``blend``
+    (B, 1, H, W). Linear in the coefficients, so the decoded OLATs are blended the same way."""
+    b, c, r, h, w = own.shape
+    warped = warp(previous.reshape(b, c * r, h, w), flow).reshape(b, c, r, h, w)
+    m = blend[:, :, None]
+    return m * own + (1.0 - m) * warped

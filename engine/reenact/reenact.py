@@ -4,7 +4,8 @@ The capture written (``capture.yaml`` with the training capture's stage lights, 
 ``olat/L{light:03d}/frame.{frame:04d}.exr`` with alpha, ``tracking/frame.{frame:04d}.exr`` with every stage
 light on (the sum of the OLATs: what a tracker or a preview reads), ``matte/frame.{frame:04d}.exr``) keeps the
 track's frame numbers, so ``relume relight``, the Nuke gizmo and the Blender extension read it unchanged.
-``capture.yaml`` is written last, so an interrupted run never looks whole; ``skip_existing`` resumes.
+``capture.yaml`` is written last, so an interrupted run never looks whole; ``skip_existing`` resumes (a
+recurrent network still runs on the frames already written, as each frame's output depends on the one before).
 
 Inference runs through onnxruntime (the CUDA provider when present, else the CPU) on the folder's
 ``model.onnx``, or through torch (``runtime="torch"``).
@@ -25,7 +26,7 @@ from engine.errors import InputError
 from engine.face.model import FaceModel
 from engine.reenact.conditioning import render_conditions
 from engine.reenact.model_dir import ONNX_FILE, TrainedModel
-from engine.reenact.network import split_outputs
+from engine.reenact.network import blend_previous, split_outputs
 from engine.stage.capture import CAPTURE_FILE, Capture, write_capture_yaml
 from engine.synth.output import ImageWriter
 from engine.track.track_file import frame_numbers, read_track
@@ -147,15 +148,24 @@ class ReenactJob:
         pending = set(self.pending_frames())
         conditions = render_conditions(self.face, self.track, self.frames, with_flow=False)
         predict = _Predictor(trained, self.runtime, self.device)
-        rank, history = trained.config["network"]["rank"], trained.config["network"]["history"]
+        network = trained.net.config
         basis = trained.basis
         pending_matte: tuple[Path, np.ndarray] | None = None
+        previous: torch.Tensor | None = None       # a recurrent network's last output (every frame is run)
         with ImageWriter() as writer:
             for index, number in enumerate(tqdm(self.frames, desc="reenact", unit="frame", disable=not progress)):
+                if number not in pending and not network.recurrent:
+                    continue
+                x = conditions.history(index, network.history)[None]
+                outputs = split_outputs(torch.from_numpy(predict(x)), network.rank)
+                coefficients = outputs["coefficients"]
+                if previous is not None:
+                    coefficients = blend_previous(coefficients, outputs["blend"], outputs["flow"], previous)
+                if network.recurrent:
+                    previous = coefficients
                 if number not in pending:
                     continue
-                outputs = split_outputs(torch.from_numpy(predict(conditions.history(index, history)[None])), rank)
-                rgba = decode_olats(basis, outputs["coefficients"][0].numpy(), outputs["alpha"][0, 0].numpy())
+                rgba = decode_olats(basis, coefficients[0].numpy(), outputs["alpha"][0, 0].numpy())
                 # the previous frame's OLATs were encoded while this one was predicted; its matte goes last, so a
                 # frame whose matte exists is whole
                 writer.wait()

@@ -1,7 +1,9 @@
 """``relume train``: learn the target's reflectance field from its capture and track.
 
 Each step draws (from the seed and the step number alone, so a resumed run continues exactly)
-``batch`` frames and a crop around the face, runs the network on frames t and t-1, and minimises:
+``batch`` frames and a crop around the face, runs the network on frames t and t-1 (a recurrent network's
+frame t is composed with its frame t-1 output by :func:`~engine.reenact.network.blend_previous`, as in
+reenactment), and minimises:
 
 * **olat**: |c(decoded) - c(captured)| with c(x) = asinh(x) (log-like range), x in the basis' ``unit`` (the
   capture's mean covered OLAT value), over ``olat_lights`` random stage lights;
@@ -9,8 +11,9 @@ Each step draws (from the seed and the step number alone, so a resumed run conti
   is the error relighting will show;
 * **segmentation** (cross-entropy) and **alpha** (L1) against the fitted mesh's regions and the matte;
 * **flow** (L1, pixels) against the fitted meshes' motion t -> t-1 where it is visible;
-* **temporal**: frame t's relit prediction against frame t-1's (no gradient) warped by the predicted
-  flow, where the true flow says the point is visible.
+* **temporal**: frame t's relit prediction (its own, before any blend: the blended one would learn to copy
+  frame t-1) against frame t-1's (no gradient) warped by the predicted flow, where the true flow says the
+  point is visible.
 
 Model folder: ``config.json`` (written first), ``checkpoint.pt`` (model, optimiser, step, basis, unit; written
 atomically every ``checkpoint_seconds`` and at the end), ``losses.csv``, and ``model.onnx`` at the end.
@@ -38,7 +41,7 @@ from engine.face.model import FaceModel
 from engine.io.atomic import write_bytes_atomic
 from engine.reenact.data import STACK_MEMORY_BYTES, TrainingSet, light_basis, load_training_set
 from engine.reenact.model_dir import CHECKPOINT_FILE, CONFIG_FILE, ONNX_FILE
-from engine.reenact.network import NetworkConfig, ReenactNet, split_outputs
+from engine.reenact.network import NetworkConfig, ReenactNet, blend_previous, split_outputs, warp
 from engine.track.track_file import model_fingerprint, read_track
 
 LOSSES_FILE = "losses.csv"
@@ -125,16 +128,6 @@ def compress(values: torch.Tensor) -> torch.Tensor:
     return torch.asinh(values)
 
 
-def _warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Sample ``image`` (B, C, H, W) at p + flow(p) (flow (B, 2, H, W) pixels, x right, y down)."""
-    height, width = image.shape[-2:]
-    ys, xs = torch.meshgrid(torch.arange(height, device=image.device), torch.arange(width, device=image.device),
-                            indexing="ij")
-    x = (xs[None] + 0.5 + flow[:, 0]) / width * 2.0 - 1.0
-    y = (ys[None] + 0.5 + flow[:, 1]) / height * 2.0 - 1.0
-    return nn.functional.grid_sample(image, torch.stack([x, y], dim=-1), align_corners=False, padding_mode="border")
-
-
 class Trainer:
     """One training run into ``folder`` (see the module doc); :func:`train` has refused a folder that already
     holds a model unless ``resume``."""
@@ -146,7 +139,7 @@ class Trainer:
         self.device = torch.device(settings.device)
         self.dist = Distributed.start(settings.device)
         self.config = {
-            "format": "relume-reenact", "version": 1, "network": settings.network.as_dict(),
+            "format": "relume-reenact", "version": 2, "network": settings.network.as_dict(),
             "stage": {"light_ids": data.capture.light_ids, "directions": data.capture.directions.tolist(),
                       "rgb": data.capture.rgb.tolist(), "colorspace": data.capture.colorspace},
             "image_size": [int(data.stacks.shape[-1]), int(data.stacks.shape[-2])],
@@ -235,7 +228,10 @@ class Trainer:
             out = split_outputs(self.model(batch["x"]), rank)
             with torch.no_grad():
                 prev = split_outputs(self.model(batch["x_prev"]), rank)
-        coefficients = out["coefficients"].float()
+        own = coefficients = out["coefficients"].float()
+        if "blend" in out:                    # the first frame has no previous output: its own alone
+            blend = torch.where(batch["has_prev"][:, None, None, None] > 0, out["blend"].float(), 1.0)
+            coefficients = blend_previous(coefficients, blend, out["flow"].float(), prev["coefficients"].float())
         subset = torch.from_numpy(rng.choice(lights, min(s.olat_lights, lights), replace=False)).to(self.device)
         decoded = torch.einsum("lk,bckhw->blchw", self.basis[subset], coefficients)
         stack = batch["stack"] / self.unit
@@ -253,8 +249,9 @@ class Trainer:
         flow_error = (out["flow"].float() - batch["flow"][:, :2]).abs().sum(1, keepdim=True)
         flow = (flow_error * valid).sum() / valid.sum().clamp(min=1.0)
         prev_relit = torch.einsum("ck,bckhw->bchw", mix, prev["coefficients"].float())
-        warped = _warp(compress(prev_relit), out["flow"].float())
-        temporal_error = (compress(relit) - warped).abs().sum(1, keepdim=True)
+        warped = warp(compress(prev_relit), out["flow"].float())
+        own_relit = relit if own is coefficients else torch.einsum("ck,bckhw->bchw", mix, own)
+        temporal_error = (compress(own_relit) - warped).abs().sum(1, keepdim=True)
         temporal = (temporal_error * valid).sum() / valid.sum().clamp(min=1.0)
         w = s.losses
         total = (w.olat * olat + w.relit * relit_loss + w.segmentation * segmentation + w.alpha * alpha

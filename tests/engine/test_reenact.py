@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from engine.errors import InputError
+from engine.io.exr import read_image, write_image
 from engine.reenact.model_dir import CHECKPOINT_FILE, TrainedModel
 from engine.reenact.train import TrainingError, train
 from engine.stage.capture import Capture
@@ -111,12 +112,15 @@ def test_reenact_writes_a_capture_that_relight_reads_and_resumes(small_target: d
     assert np.allclose(capture.directions, Capture.load(small_target["capture"]).directions)
     first = capture.olat_path(3, capture.frames[0])
     stamp = first.stat().st_mtime_ns
+    redone = capture.olat_path(3, 1004)
+    before = read_image(redone).rgb.copy()
     (out / "matte/frame.1004.exr").unlink()
+    redone.unlink()
     result = cli("reenact", small_model, "--track", small_target["result"], "--out", out, "--skip-existing")
     assert result.returncode == 0, result.stderr
     assert first.stat().st_mtime_ns == stamp and (out / "matte/frame.1004.exr").is_file()
+    assert np.array_equal(read_image(redone).rgb, before)   # the recurrent chain re-ran the frames before it
     env = tmp_path / "white.exr"
-    from engine.io.exr import write_image
 
     write_image(env, np.ones((16, 32, 3), np.float32), "float")
     result = cli("relight", out, "--env", env, "--out", tmp_path / "relit/frame.####.exr")
@@ -124,11 +128,34 @@ def test_reenact_writes_a_capture_that_relight_reads_and_resumes(small_target: d
     torch_out = tmp_path / "torch"
     result = cli("reenact", small_model, "--track", small_target["result"], "--out", torch_out, "--runtime", "torch")
     assert result.returncode == 0, result.stderr
-    from engine.io.exr import read_image
-
     a = read_image(out / "olat/L005/frame.1002.exr").rgb.astype(np.float32)
     b = read_image(torch_out / "olat/L005/frame.1002.exr").rgb.astype(np.float32)
     assert np.abs(a - b).max() <= 2e-3 * max(1.0, float(np.abs(b).max()))   # half-float rounding
+    assert np.abs(b - _recurrent_olat(small_model, small_target["result"], 1, 5)).max() <= 2e-3 * max(1.0, b.max())
+
+
+def _recurrent_olat(model: Path, track: Path, index: int, light: int) -> np.ndarray:
+    """Frame ``index``'s OLAT of ``light`` from the network by hand: frame 0 its own output, each later frame
+    blended with the one before (what reenact must write for a recurrent network)."""
+    from engine.face.model import FaceModel
+    from engine.reenact.conditioning import render_conditions
+    from engine.reenact.network import blend_previous, split_outputs
+    from engine.reenact.reenact import decode_olats
+    from engine.track.track_file import frame_numbers, read_track
+
+    trained = TrainedModel.load(model)
+    config = trained.net.config
+    assert config.recurrent
+    face = FaceModel.load(None)
+    track = read_track(track, face.source)
+    conditions = render_conditions(face, track, frame_numbers(track), with_flow=False)
+    previous = None
+    with torch.no_grad():
+        for i in range(index + 1):
+            out = split_outputs(trained.net(torch.from_numpy(conditions.history(i, config.history)[None])), config.rank)
+            own = out["coefficients"]
+            previous = own if previous is None else blend_previous(own, out["blend"], out["flow"], previous)
+    return decode_olats(trained.basis, previous[0].numpy(), out["alpha"][0, 0].numpy())[light, ..., :3].astype(np.float32)
 
 
 @pytest.mark.slow

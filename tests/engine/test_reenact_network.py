@@ -1,0 +1,47 @@
+"""The reenactment network's output layout and its temporal blend (engine.reenact.network)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.face.model import REGIONS
+from engine.reenact.network import NetworkConfig, ReenactNet, blend_previous, split_outputs, warp
+
+SMALL = NetworkConfig(rank=4, width=8, levels=2, texture=4, texture_size=16)
+
+
+@pytest.mark.parametrize(("history", "blend", "recurrent"), [(0, True, False), (2, False, False), (2, True, True)])
+def test_only_a_network_that_sees_the_past_with_blend_on_predicts_a_blend_weight(history: int, blend: bool,
+                                                                              recurrent: bool) -> None:
+    config = NetworkConfig(**{**SMALL.as_dict(), "history": history, "blend": blend})
+    torch.manual_seed(0)
+    net = ReenactNet(config).eval()
+    out = net(torch.rand(1, config.in_channels, 32, 32))
+    assert config.recurrent is recurrent and out.shape[1] == config.out_channels == 3 * 4 + 1 + len(REGIONS) + 2 + recurrent
+    named = split_outputs(out, config.rank)
+    assert ("blend" in named) is recurrent
+    if recurrent:
+        assert 0.0 < float(named["blend"].min()) and float(named["blend"].max()) < 1.0
+    assert named["flow"].shape == (1, 2, 32, 32) and named["segmentation"].shape == (1, len(REGIONS), 32, 32)
+
+
+def test_warp_samples_the_image_at_p_plus_flow() -> None:
+    image = torch.arange(8.0).repeat(1, 1, 6, 1)                      # value = column, 6 x 8
+    flow = torch.zeros(1, 2, 6, 8)
+    flow[:, 0] = 1.0                                                  # each pixel reads its right neighbour
+    moved = warp(image, flow)
+    assert torch.allclose(moved[0, 0, :, :7], image[0, 0, :, 1:])
+    assert torch.allclose(moved[0, 0, :, 7], torch.full((6,), 7.0))   # border value past the edge
+
+
+def test_blend_weighs_own_against_previous_output_warped_by_the_flow() -> None:
+    own = torch.full((1, 3, 2, 4, 5), 2.0)
+    previous = torch.arange(5.0).expand(1, 3, 2, 4, 5).clone()
+    flow = torch.zeros(1, 2, 4, 5)
+    flow[:, 0] = 1.0
+    for m in (0.0, 0.25, 1.0):
+        blend = torch.full((1, 1, 4, 5), m)
+        composed = blend_previous(own, blend, flow, previous)
+        expected = m * 2.0 + (1.0 - m) * torch.tensor([1.0, 2.0, 3.0, 4.0, 4.0])
+        assert torch.allclose(composed, expected.expand_as(own)), m

@@ -1,6 +1,6 @@
 """Relighting benchmark: one frame of a synthetic light-stage capture, every path in one run.
 
-    python benchmarks/relight.py [--size 1024] [--lights 150] [--big 4096] [--workdir DIR] [--keep]
+    python benchmarks/relight.py [--size 1024] [--lights 150] [--big 4096] [--hdri 4096] [--workdir DIR] [--keep]
 
 Measures, on the same machine in the same run (median of ``--repeats`` for the small frame):
 
@@ -12,6 +12,10 @@ Measures, on the same machine in the same run (median of ``--repeats`` for the s
 * (b) cache  ``relight_from_cache`` after ``ingest_frame`` (ingest itself timed once).
 * (c) rank K ``relight_from_cache(rank=K)``; the low-rank form is built once, untimed for the
              table, and its PSNR is taken against (b).
+* live edit  the stage weights of a live edit under an ``--hdri``-wide synthetic sky plus a point
+             light: the HDRI integrated afresh (what every edit cost before the integral was kept,
+             and what turning the world still costs) against its integral kept (an edit of the
+             point light). Add (b) for the whole edit's engine time.
 
 Targets (issue 2): cache <= 2x bandwidth, naive >= 5x cache, and a ``--big`` frame
 (default 4096x4096, same light count) relit from the cache and from the files with peak
@@ -47,7 +51,11 @@ import cv2
 import numpy as np
 import torch
 
+from engine.demo_scene import procedural_sky
 from engine.io.exr import write_image
+from engine.lighting.hdri import HdriFile
+from engine.lighting.lights import EnvironmentLight, PointLight
+from engine.lighting.weights import DEFAULT_METHOD, environment_received, integrate_environment, stage_weights
 from engine.relight.frame import relight_from_cache, relight_from_files
 from engine.relight.ingest import ingest_frame
 from engine.relight.lowrank import build_lowrank
@@ -148,7 +156,12 @@ class Timing:
         return statistics.median(self.seconds)
 
     def cell(self) -> str:
-        return f"{self.median * 1e3:.0f} ms (min {min(self.seconds) * 1e3:.0f})"
+        return f"{milliseconds(self.median)} ms (min {milliseconds(min(self.seconds))})"
+
+
+def milliseconds(seconds: float) -> str:
+    """``seconds`` in ms: whole ones, tenths under 10 ms."""
+    return f"{seconds * 1e3:.{0 if seconds >= 0.01 else 1}f}"
 
 
 def interleaved_timings(paths: dict[str, Callable[[], object]], repeats: int) -> dict[str, Timing]:
@@ -327,6 +340,40 @@ def small_frame(args: argparse.Namespace, root: Path) -> Section:
     })
 
 
+def live_edit(args: argparse.Namespace, root: Path) -> Section:
+    """Time the stage weights of a live edit under an HDRI world, the HDRI integrated afresh and kept."""
+    hdri = root / "sky.exr"
+    write_image(hdri, procedural_sky(args.hdri // 2), "float")
+    directions, rgb = fibonacci_directions(args.lights), np.ones((args.lights, 3))
+    rotation, method = 30.0, DEFAULT_METHOD.value
+    version = HdriFile.of(hdri)
+    version.radiance()                      # decoded once, untimed: the service keeps the last few HDRIs loaded
+    kept = environment_received(hdri, rotation, directions, method)
+    intensities = iter(np.linspace(1.0, 2.0, args.repeats))
+
+    def point_light_edit() -> np.ndarray:
+        point = PointLight(np.array([1.0, 2.0, 2.0]), np.full(3, next(intensities)))
+        return stage_weights([EnvironmentLight(hdri, rotation), point], directions, rgb, method)
+
+    timings = interleaved_timings({"integrated": lambda: integrate_environment(version, rotation, directions, method),
+                                   "kept": point_light_edit}, args.repeats)
+    integrated, edit = timings["integrated"], timings["kept"]
+    same = np.array_equal(integrated.result, kept)
+    lines = [
+        f"### Live edit under a {args.hdri}x{args.hdri // 2} HDRI world, {args.lights} lights: stage weights",
+        "",
+        "| step | time: median (min) | notes |",
+        "|---|---:|---|",
+        f"| HDRI integrated | {integrated.cell()} | every edit before the integral was kept; a world rotation now |",
+        f"| edit of a point light, HDRI integral kept | {edit.cell()} | HDRI + point light weights |",
+        "",
+        f"Median of {args.repeats} interleaved runs; the HDRI decoded once before (the service keeps it). "
+        f"Kept integral {'equal to' if same else 'DIFFERENT FROM'} the integrated one bit for bit; an edit that "
+        f"keeps it is {integrated.median / edit.median:.0f}x faster.",
+    ]
+    return Section(lines, {"kept HDRI integral equals a fresh one": ("bit for bit" if same else "differs", same)})
+
+
 def big_frame(args: argparse.Namespace, root: Path) -> Section:
     """Ingest and relight the ``--big`` frame, each step in its own child process."""
     size, lights = args.big, args.lights
@@ -387,6 +434,7 @@ def main() -> None:
     parser.add_argument("--lights", type=int, default=150, help="stage light count")
     parser.add_argument("--big", type=int, default=4096, help="big frame width = height (px); 0 skips it")
     parser.add_argument("--big-distinct", type=int, default=6, help="distinct EXRs written for the big frame")
+    parser.add_argument("--hdri", type=int, default=4096, help="live edit's HDRI width (px); 0 skips it")
     parser.add_argument("--rank", type=int, default=32, help="low-rank K")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per path (median)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
@@ -406,7 +454,8 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="relume-bench-", dir=args.workdir))
     load_before = os.getloadavg()
     try:
-        sections = ([small_frame(args, root)] if args.size else []) + ([big_frame(args, root)] if args.big else [])
+        sections = (([small_frame(args, root)] if args.size else []) + ([live_edit(args, root)] if args.hdri else [])
+                    + ([big_frame(args, root)] if args.big else []))
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

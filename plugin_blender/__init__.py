@@ -37,10 +37,11 @@ def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     settings.register_properties()
+    live.register()
 
 
 def unregister() -> None:
-    live.LIVE.stop()
+    live.unregister()
     SESSION.stop()
     settings.unregister_properties()
     for cls in reversed(CLASSES):

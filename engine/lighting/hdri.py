@@ -46,19 +46,50 @@ def validate_latlong(path: Path, radiance: np.ndarray) -> np.ndarray:
     return np.maximum(radiance, 0.0)
 
 
+@dataclass(frozen=True)
+class HdriFile:
+    """One version of an HDRI file on disk: the key of everything computed from its pixels.
+
+    Resolved path, device and inode (a file replaced by a rename is another inode), size, and the
+    modification and status-change times (ns). Tools that copy a file's times (``cp -p``, ``rsync -t``,
+    tar) set the modification time but cannot set the status-change time, so a new version with the
+    old size and modification time is still told apart. Not told apart: two writes in place, of the
+    same size, within one tick of the filesystem's timestamps (milliseconds on ext4, NTFS and APFS; 2 s
+    on FAT) with a read between them.
+    """
+
+    path: str
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, path: str | Path) -> HdriFile:
+        """The version of ``path`` on disk now; InputError when there is no such file."""
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(path, "HDRI not found")
+        resolved = path.resolve()
+        stat = resolved.stat()
+        return cls(str(resolved), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+    def radiance(self) -> np.ndarray:
+        """This version's validated radiance, (H, W, 3) float64, read-only (the last few versions are kept)."""
+        return _load_version(self)
+
+
 @lru_cache(maxsize=4)
-def _load_cached(path: str, mtime_ns: int) -> np.ndarray:
-    radiance = validate_latlong(Path(path), read_image(path).rgb.astype(np.float64))
+def _load_version(version: HdriFile) -> np.ndarray:
+    radiance = validate_latlong(Path(version.path), read_image(version.path).rgb.astype(np.float64))
     radiance.setflags(write=False)
     return radiance
 
 
 def load_hdri(path: str | Path) -> np.ndarray:
     """Load and validate a lat-long HDRI: (H, W, 3) float64 radiance, row 0 = top (+Y)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "HDRI not found")
-    return _load_cached(str(path.resolve()), path.stat().st_mtime_ns)
+    return HdriFile.of(path).radiance()
 
 
 def resample_for_integration(radiance: np.ndarray) -> np.ndarray:

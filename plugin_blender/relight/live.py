@@ -5,6 +5,10 @@ Main thread (depsgraph handler, ``bpy.app.timers`` tick): notice edits, wait unt
 Worker thread: the HTTP call only (and the engine's start when it is not running); it never
 touches ``bpy``, it hands its result back through a queue the next tick drains. The engine keeps
 the capture loaded and relights from the cached stack, so one call costs a cached read.
+
+Opening a file (or File > New, Revert) stops live mode: Blender drops the handlers and the timer it runs
+on when it loads a file, and the new file has its own capture, subject and lights, so the artist starts
+it again there. A relight still in flight then is dropped when it returns.
 """
 
 from __future__ import annotations
@@ -39,9 +43,11 @@ class LiveRelight:
         self.last_body: dict | None = None
         self.shown = False
         self.relights = 0
+        self.run = 0  # counts starts: a worker's result from an earlier run is dropped
 
     def start(self, scene: bpy.types.Scene) -> None:
         self.active, self.scene_name = True, scene.name
+        self.run += 1
         self.last_body, self.shown, self.relights = None, False, 0
         self.changed_at = 0.0  # relight at the first tick
         bpy.app.handlers.depsgraph_update_post.append(_on_depsgraph_update)
@@ -110,25 +116,28 @@ class LiveRelight:
                 return
             set_status("Live: starting the engine...")
         self.last_body = plan.body
-        self.worker = threading.Thread(target=self._work, args=(plan, location), name="relume-live", daemon=True)
+        self.worker = threading.Thread(target=self._work, args=(plan, location, self.run), name="relume-live",
+                                       daemon=True)
         self.worker.start()
 
-    def _work(self, plan: RelightPlan, location: EngineLocation | None) -> None:
+    def _work(self, plan: RelightPlan, location: EngineLocation | None, run: int) -> None:
         """Worker thread: no bpy here."""
         started = time.monotonic()
         try:
             client = SESSION.client(location)
             state = check_job(client.relight({**plan.body, "wait": True}))
-            self.results.put((plan, state, time.monotonic() - started, None))
+            self.results.put((run, plan, state, time.monotonic() - started, None))
         except ServiceError as exc:
-            self.results.put((plan, None, 0.0, str(exc)))
+            self.results.put((run, plan, None, 0.0, str(exc)))
 
     def _apply_results(self) -> None:
         while True:
             try:
-                plan, state, seconds, error = self.results.get_nowait()
+                run, plan, state, seconds, error = self.results.get_nowait()
             except queue.Empty:
                 return
+            if run != self.run:
+                continue                        # started before live mode was stopped: another scene, maybe file
             if error is not None:
                 self.last_body = None  # try again on the next edit
                 set_status(f"Live: {error}")
@@ -167,3 +176,21 @@ def _on_frame_change(scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph | No
 
 def _tick() -> float | None:
     return LIVE.tick()
+
+
+@bpy.app.handlers.persistent
+def _on_file_load(_filepath: str = "") -> None:
+    """Before Blender loads a file (and drops live mode's handlers and timer): stop live mode, saying why."""
+    LIVE.stop("Live relight off: another file was opened")
+
+
+def register() -> None:
+    """Watch for file loads for as long as the add-on is enabled (persistent: kept across loads)."""
+    bpy.app.handlers.load_pre.append(_on_file_load)
+
+
+def unregister() -> None:
+    """Stop live mode and the watch for file loads (the add-on is disabled)."""
+    LIVE.stop()
+    if _on_file_load in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(_on_file_load)

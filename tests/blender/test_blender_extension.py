@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from engine.demo import preview_png
-from engine.io.exr import read_image
+from engine.io.exr import read_image, write_image
 from engine.lighting.hdri import DirectionalSamples
 from engine.lighting.lights import load_lights
 from engine.lighting.sphere import fibonacci_sphere
@@ -256,6 +256,37 @@ def test_live_relight_follows_edits_without_blocking(main_result):
     work = Path(main_result["cases"]["sun"]["lights_file"]).parents[1]
     first, second = np.load(work / "live_1.npy"), np.load(work / "live_2.npy")
     np.testing.assert_allclose(second[..., :3], 2.0 * first[..., :3], rtol=2.0**-10, atol=1e-6)  # light doubled
+
+
+@pytest.fixture(scope="module")
+def flat_capture(tmp_path_factory) -> Path:
+    """12 stage lights over the sphere, one 16 px grey frame (1001) each: enough for live relight to run."""
+    folder = tmp_path_factory.mktemp("flat_capture")
+    directions = fibonacci_sphere(12)
+    write_capture_yaml(folder, [FRAME], directions, np.ones((12, 3)))
+    capture = Capture.load(folder)
+    for index in range(capture.light_count):
+        capture.olat_path(index, FRAME).parent.mkdir(parents=True, exist_ok=True)
+        write_image(capture.olat_path(index, FRAME), np.full((16, 16, 4), 0.5, np.float32))
+    return folder
+
+
+def test_opening_a_file_stops_live_relight_and_says_so(blender_env, extension_zip, flat_capture, tmp_path):
+    """Loading a file drops every handler and timer not marked persistent, so live relight stops then (the
+    opened file has its own capture, subject and lights) instead of its button still saying Stop with nothing
+    running; started again in the opened file it relights that file only (the relight in flight at the load
+    is dropped), and File > New stops it the same way."""
+    result = run_child({"scenario": "file_load", "zip": str(extension_zip), "capture": str(flat_capture)}, tmp_path,
+                       blender_env)
+    running = {"active": True, "handler": True, "timer": True}
+    stopped = {"active": False, "handler": False, "timer": False, "status": "Live relight off: another file was opened"}
+    assert result["start_error"] is None and result["idle"] and result["before_open"].items() >= running.items()
+    assert result["pending_at_open"] and result["after_open"] == stopped
+    assert result["restart_error"] is None and result["idle_in_opened"]
+    opened = result["in_opened"]
+    assert opened.items() >= running.items()
+    assert opened["relights"] == 1 and Path(opened["plate"]).parent == tmp_path / "opened", opened
+    assert result["after_new"] == stopped
 
 
 ERRORS = {

@@ -285,3 +285,59 @@ def test_environments_in_memory_are_least_recently_used_first(tmp_path: Path, mo
     for rotation in (0, 10, 20, 0, 30, 0, 20):       # 30 pushes out 10, the least recently used; 20 stays
         weights_module.environment_received(hdri, rotation, stage, "barycentric")
     assert integrated == [0, 10, 20, 30]
+
+
+def test_a_live_edit_that_leaves_the_world_alone_does_not_integrate_it_again(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Live relighting under an HDRI world: an edit of the other lights, the world's strength or the exposure
+    reuses the HDRI's integral, and the weights equal those made with nothing kept, bit for bit; a new rotation
+    is integrated once."""
+    import engine.lighting.weights as weights_module
+    from engine.demo_scene import procedural_sky
+
+    hdri = tmp_path / "sky.exr"
+    write_image(hdri, procedural_sky(64), "float")
+    stage, rgb = fibonacci_sphere(40), STAGE_RGB
+    integrate, integrated = weights_module.integrate_environment, []
+    monkeypatch.setattr(weights_module, "_ENVIRONMENTS", {})
+    monkeypatch.setattr(weights_module, "integrate_environment", lambda *args: integrated.append(args) or integrate(*args))
+    edits = [(30.0, 1.0, 5.0, 0.0), (30.0, 1.0, 7.0, 0.0), (30.0, 0.5, 7.0, 0.0), (30.0, 0.5, 9.0, 1.5),
+             (45.0, 0.5, 9.0, 1.5), (45.0, 0.5, 3.0, 1.5)]   # HDRI rotation and strength, point intensity, exposure
+    kept_integrations = []
+    for rotate_deg, strength, intensity, exposure_ev in edits:
+        lights = [EnvironmentLight(hdri, rotate_deg, strength), PointLight(np.array([1.0, 2.0, 2.0]), np.full(3, intensity))]
+        before = len(integrated)
+        kept = stage_weights(lights, stage, rgb, exposure_ev=exposure_ev)
+        kept_integrations.append(len(integrated) - before)
+        with monkeypatch.context() as nothing_kept:
+            nothing_kept.setattr(weights_module, "_ENVIRONMENTS", {})
+            np.testing.assert_array_equal(kept, stage_weights(lights, stage, rgb, exposure_ev=exposure_ev))
+    assert kept_integrations == [1, 0, 0, 0, 1, 0]
+
+
+@pytest.mark.parametrize("replace", ["in place", "by rename"])
+def test_an_hdri_rewritten_with_its_old_size_and_time_is_integrated_again(tmp_path: Path, replace: str) -> None:
+    """A new version of an HDRI copied over the old one keeping its size and modification time (``cp -p`` writes
+    in place, ``rsync -t`` renames a new file over it) is never answered from what was kept of the old one."""
+    import os
+    import shutil
+
+    from engine.demo_scene import procedural_sky
+    from engine.lighting.weights import environment_received
+
+    hdri, new = tmp_path / "sky.pfm", tmp_path / "new.pfm"          # PFM: the same size for any pixels
+    write_image(hdri, procedural_sky(32), "float")
+    write_image(new, 2.0 * procedural_sky(32)[:, ::-1], "float")
+    old = hdri.stat()
+    os.utime(new, ns=(old.st_atime_ns, old.st_mtime_ns))
+    old_integral = environment_received(hdri, 20.0, STAGE, "barycentric")
+    if replace == "in place":
+        shutil.copy2(new, hdri)
+    else:
+        shutil.copy2(new, tmp_path / "incoming.pfm")
+        os.replace(tmp_path / "incoming.pfm", hdri)
+    now = hdri.stat()
+    assert (now.st_size, now.st_mtime_ns) == (old.st_size, old.st_mtime_ns)
+    new_integral = environment_received(new, 20.0, STAGE, "barycentric")
+    assert not np.allclose(new_integral, old_integral)
+    np.testing.assert_array_equal(environment_received(hdri, 20.0, STAGE, "barycentric"), new_integral)

@@ -12,6 +12,7 @@ Scenarios (``job["scenario"]``):
 - ``main``: Suzanne (tests/support/cycles_scene.py) under each lighting case: Relight Plate, the
   exported lights file, the plate's pixels, a Cycles render of the truth; then the plate on a
   plane, a frame range, live relight, and the error cases with a scene fingerprint around each.
+- ``file_load``: live relight across File > Open and File > New (see :func:`file_load_scenario`).
 """
 
 import importlib
@@ -394,6 +395,57 @@ def error_scenario(scene, job):
     return results
 
 
+def live_state():
+    """What says whether live relight runs: its flag (the panel's Start/Stop button), its handler and timer."""
+    live = submodule("relight.live")
+    return {"active": live.LIVE.active, "handler": live._on_depsgraph_update in bpy.app.handlers.depsgraph_update_post,
+            "timer": bpy.app.timers.is_registered(live._tick), "status": submodule("relight.status").status()}
+
+
+def file_load_scenario(job):
+    """Live relight, then File > Open while a relight is in flight, live relight in the opened file, File > New."""
+    result = {"install": install(job["zip"])}
+    scene = bpy.context.scene
+    for obj in list(scene.objects):
+        bpy.data.objects.remove(obj, do_unlink=True)
+    subject = bpy.data.objects.new("Head", None)
+    scene.collection.objects.link(subject)
+    add_light(scene, {"kind": "SUN", "location": (1.0, -2.0, 3.0), "props": {"energy": 2.0}}, 0)
+    scene.world = None
+    settings = scene.relume
+    settings.capture_folder, settings.subject, settings.frame_offset = job["capture"], subject, 1000
+    settings.display = "NONE"
+    scene.frame_set(1)
+    opened = os.path.join(job["work"], "opened.blend")
+    settings.output_folder = os.path.join(job["work"], "opened") + os.sep
+    bpy.ops.wm.save_as_mainfile(filepath=opened)
+    settings.output_folder = os.path.join(job["work"], "first") + os.sep       # unsaved: the file as edited
+    controller = submodule("relight.live").LIVE
+    result["start_error"] = run_operator(bpy.ops.relume.live_relight)
+    result["idle"] = controller.wait_idle(300)
+    result["before_open"] = live_state()
+
+    next(o for o in scene.objects if o.type == "LIGHT").data.energy *= 2.0
+    bpy.context.view_layer.update()
+    first_worker, deadline = controller.worker, time.monotonic() + 60
+    while controller.worker is first_worker and time.monotonic() < deadline:   # until the edit's relight is sent
+        controller.tick()
+        time.sleep(0.01)
+    result["pending_at_open"] = controller.busy or not controller.results.empty()    # sent, not shown yet
+    bpy.ops.wm.open_mainfile(filepath=opened)
+    result["after_open"] = live_state()
+
+    result["restart_error"] = run_operator(bpy.ops.relume.live_relight)
+    result["idle_in_opened"] = controller.wait_idle(300)
+    plate = bpy.data.images.get("Relume Plate")
+    result["in_opened"] = {**live_state(), "relights": controller.relights,
+                           "plate": bpy.path.abspath(plate.filepath) if plate else None}
+    bpy.ops.wm.read_homefile()
+    result["after_new"] = live_state()
+    submodule("relight.engine_session").SESSION.stop()
+    return result
+
+
 def main_scenario(job):
     scene = cycles_scene.build_scene(job["size"], job["samples"])
     result = {"install": install(job["zip"]), "cases": {}}
@@ -421,6 +473,6 @@ def main_scenario(job):
 if __name__ == "__main__":
     with open(sys.argv[-1]) as handle:
         job = json.load(handle)
-    output = units(job) if job["scenario"] == "units" else main_scenario(job)
+    output = {"units": units, "file_load": file_load_scenario, "main": main_scenario}[job["scenario"]](job)
     with open(job["result"], "w") as handle:
         json.dump(output, handle, indent=1)

@@ -16,8 +16,8 @@ PSNR (peak 1); flicker, the mean |O_t(p) - O_{t-1}(p + flow(p))| over pixels the
 marks visible (the truth's own value is the floor; blur lowers it too); and the temporal error, the same
 frame-to-frame change compared with the truth's, which blur does not lower (``engine.reenact.evaluate``). Against (a) nearest-neighbour retrieval: the
 training frame whose true expression weights are closest, its true OLATs relit; (b) the network with
-k = 0 (frame t alone in; the same losses, flow and temporal term included, so only the input differs);
-(c) the network without semantic normalisation.
+k = 0 (frame t alone in, so no blend with frame t-1's output either; the same losses, flow and temporal
+term included); (c) the network without semantic normalisation.
 Also: training time per step and in total, reenactment time per frame through onnxruntime (CPU, all
 40 lights decoded and written; the whole ``relume reenact`` command) and through torch (the naive
 runtime), and the floor: the network's forward pass alone through onnxruntime.

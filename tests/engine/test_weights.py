@@ -6,12 +6,16 @@ so every check below is on that product.
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.spatial import ConvexHull
 
+import engine.lighting.weights as weights_module
+from engine.demo_scene import procedural_sky
 from engine.io.exr import write_image
 from engine.lighting.lights import AreaLight, EnvironmentLight, PointLight, SpotLight, SunLight, spot_mask
 from engine.lighting.sphere import fibonacci_sphere, rotation_y
@@ -233,11 +237,6 @@ def test_small_distant_area_light_matches_L_A_cos_over_r2(shape: str, size: tupl
 
 def test_environment_integral_is_kept_per_hdri_rotation_and_stage(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    import engine.lighting.weights as weights_module
-    from engine.demo_scene import procedural_sky
-
     hdri = tmp_path / "sky.exr"
     write_image(hdri, procedural_sky(64), "float")
     stage, rgb = fibonacci_sphere(40), np.ones((40, 3))
@@ -271,8 +270,6 @@ def test_environment_integral_is_kept_per_hdri_rotation_and_stage(tmp_path: Path
 
 
 def test_environments_in_memory_are_least_recently_used_first(tmp_path: Path, monkeypatch) -> None:
-    import engine.lighting.weights as weights_module
-
     monkeypatch.setattr(weights_module, "ENVIRONMENTS_IN_MEMORY", 3)
     monkeypatch.setattr(weights_module, "_ENVIRONMENTS", {})
     hdri = tmp_path / "sky.exr"
@@ -292,8 +289,6 @@ def test_a_live_edit_that_leaves_the_world_alone_does_not_integrate_it_again(tmp
     """Live relighting under an HDRI world: an edit of the other lights, the world's strength or the exposure
     reuses the HDRI's integral, and the weights equal those made with nothing kept, bit for bit; a new rotation
     is integrated once."""
-    import engine.lighting.weights as weights_module
-    from engine.demo_scene import procedural_sky
 
     hdri = tmp_path / "sky.exr"
     write_image(hdri, procedural_sky(64), "float")
@@ -319,18 +314,13 @@ def test_a_live_edit_that_leaves_the_world_alone_does_not_integrate_it_again(tmp
 def test_an_hdri_rewritten_with_its_old_size_and_time_is_integrated_again(tmp_path: Path, replace: str) -> None:
     """A new version of an HDRI copied over the old one keeping its size and modification time (``cp -p`` writes
     in place, ``rsync -t`` renames a new file over it) is never answered from what was kept of the old one."""
-    import os
-    import shutil
-
-    from engine.demo_scene import procedural_sky
-    from engine.lighting.weights import environment_received
 
     hdri, new = tmp_path / "sky.pfm", tmp_path / "new.pfm"          # PFM: the same size for any pixels
     write_image(hdri, procedural_sky(32), "float")
     write_image(new, 2.0 * procedural_sky(32)[:, ::-1], "float")
     old = hdri.stat()
     os.utime(new, ns=(old.st_atime_ns, old.st_mtime_ns))
-    old_integral = environment_received(hdri, 20.0, STAGE, "barycentric")
+    old_integral = weights_module.environment_received(hdri, 20.0, STAGE, "barycentric")
     if replace == "in place":
         shutil.copy2(new, hdri)
     else:
@@ -338,6 +328,6 @@ def test_an_hdri_rewritten_with_its_old_size_and_time_is_integrated_again(tmp_pa
         os.replace(tmp_path / "incoming.pfm", hdri)
     now = hdri.stat()
     assert (now.st_size, now.st_mtime_ns) == (old.st_size, old.st_mtime_ns)
-    new_integral = environment_received(new, 20.0, STAGE, "barycentric")
+    new_integral = weights_module.environment_received(new, 20.0, STAGE, "barycentric")
     assert not np.allclose(new_integral, old_integral)
-    np.testing.assert_array_equal(environment_received(hdri, 20.0, STAGE, "barycentric"), new_integral)
+    np.testing.assert_array_equal(weights_module.environment_received(hdri, 20.0, STAGE, "barycentric"), new_integral)

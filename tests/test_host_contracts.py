@@ -7,8 +7,6 @@ one drifts (issue 14: the Nuke plug-in once ignored ``$RELUME_HOME`` and the con
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 
 from engine.paths import config_path as engine_config_path
 from engine.relight.job import frame_output_path
+from support.blender_core import core_module
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "plugin_nuke"))
@@ -24,18 +23,7 @@ sys.path.insert(0, str(REPO / "plugin_nuke"))
 from relume_nuke import batch as nuke_batch  # noqa: E402
 from relume_nuke import config as nuke_config  # noqa: E402
 
-
-def _blender_core():
-    """plugin_blender/core as a package of its own (it imports no bpy; the add-on package does)."""
-    spec = importlib.util.spec_from_file_location("contract_core", REPO / "plugin_blender" / "core" / "__init__.py",
-                                                  submodule_search_locations=[str(REPO / "plugin_blender" / "core")])
-    package = importlib.util.module_from_spec(spec)
-    sys.modules["contract_core"] = package
-    spec.loader.exec_module(package)
-    return importlib.import_module("contract_core.engine_location")
-
-
-blender = _blender_core()
+blender = core_module("engine_location")
 
 
 @pytest.fixture

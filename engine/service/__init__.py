@@ -24,7 +24,15 @@ and talk JSON over HTTP on 127.0.0.1. Protocol (every request carries
 - ``POST /jobs/<id>/cancel`` -> the job's state; frames already written are kept (atomic files).
 - ``POST /shutdown`` -> ``{"ok": true}``, then the service exits.
 
-Bad input answers 400 ``{"error": "<path or setting>: <problem>"}`` (the engine's InputError text).
+Every request may carry ``project``: an absolute folder that its relative paths (capture, out, track,
+model, rig, environment files) are relative to; without it a relative path is refused (the service
+has no working folder of its own). Outputs carry their endpoint's suffix (``.exr``, ``.track``, ``.npz``).
+
+Bad input answers 400 ``{"error": "<path or setting>: <problem>"}`` (the engine's InputError text); a
+``Host`` header naming anything but ``127.0.0.1``/``localhost`` (DNS rebinding) 403, a body over 16 MiB
+413, a request not received within 5 s 408. Trust model: the token (mode 0600 file in a 0700 folder)
+is the user's own authority; its holder can make the service read and write what the user can, as the
+``relume`` command line can, and nothing else (README, *The engine service*).
 The ``--token-file`` receives ``{"port", "token", "pid"}`` (mode 0600, written atomically) once
 the service is ready; the token is never printed. Lights and frames use the engine frame and
 units of the lights file (see :mod:`engine.lighting.lights`).

@@ -11,7 +11,8 @@ DEVICES = ("auto", "cpu", "cuda")
 def run_serve(args: argparse.Namespace) -> int:
     from engine.service.server import serve
 
-    serve(args.port, args.token_file, parent_pid=args.parent_pid, device=args.device, quiet=args.quiet)
+    serve(args.port, args.token_file, parent_pid=args.parent_pid, device=args.device, quiet=args.quiet,
+          log_file=args.log_file)
     return 0
 
 
@@ -22,6 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     serve.add_argument("--token-file", type=Path, required=True,
                        help="file that receives {port, token, pid} (mode 0600) once the service is ready")
     serve.add_argument("--parent-pid", type=int, help="exit when this process (the host application) ends")
+    serve.add_argument("--log-file", type=Path,
+                       help="write the service's log (and what it prints) here, rotated at 1 MiB, 2 old ones kept")
     serve.add_argument("--device", choices=DEVICES, default="auto",
                        help="compute device to validate and report (relighting runs on the CPU today)")
     serve.set_defaults(handler=run_serve)

@@ -1,4 +1,9 @@
-"""Request bodies of the service, validated into engine objects; captures stay loaded between calls."""
+"""Request bodies of the service, validated into engine objects; captures stay loaded between calls.
+
+Paths in a request are absolute, or relative to the request's ``project`` folder (the host's
+project or script folder, absolute); the service has no working folder of its own to resolve them
+against. Outputs must carry their endpoint's suffix (``.exr`` image sequences, checked by the relight job, ``.track``, ``.npz``).
+"""
 
 from __future__ import annotations
 
@@ -28,8 +33,7 @@ class CaptureStore:
     def __len__(self) -> int:
         return len(self._captures)
 
-    def get(self, folder: str | Path) -> Capture:
-        folder = Path(folder).expanduser()
+    def get(self, folder: Path) -> Capture:
         yaml_path = folder if folder.suffix in (".yaml", ".yml") else folder / CAPTURE_FILE
         key = yaml_path.resolve()
         try:
@@ -57,15 +61,43 @@ def _field(body: dict, key: str, kind: type | tuple[type, ...], default: object 
     return value
 
 
+def _project(body: dict) -> Path | None:
+    """The request's ``project`` folder (absolute), which its relative paths are relative to."""
+    value = _field(body, "project", str)
+    if value is None:
+        return None
+    folder = Path(value).expanduser()
+    if not folder.is_absolute():
+        raise InputError("request: 'project'", f"must be an absolute folder, got {value!r}")
+    return folder
+
+
+def _path(body: dict, key: str, suffix: str | None = None) -> Path:
+    """The path in ``body[key]``: absolute, or relative to ``project``; an output also ends in ``suffix``."""
+    value = _field(body, key, str, required=True)
+    if not value.strip() or "\0" in value:
+        raise InputError(f"request: '{key}'", f"must be a path, got {value!r}")
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        project = _project(body)
+        if project is None:
+            raise InputError(f"request: '{key}'", f"relative path {value!r} needs the request's 'project' folder")
+        path = project / path
+    if suffix is not None and not path.name.lower().endswith(suffix):
+        raise InputError(f"request: '{key}'", f"output must be a {suffix} file, got {path.name!r}")
+    return path
+
+
 def parse_lighting(body: dict, captures: CaptureStore) -> Lighting:
     """The lighting every request shares: ``capture``, ``lights``, ``exposure``, ``method`` (and ``frame_lights``:
-    frame -> lights-file entries, for the frames lit otherwise), checked as the command line's are."""
+    frame -> lights-file entries, for the frames lit otherwise), checked as the command line's are. Environment
+    files named relatively are looked up in ``project``, else beside the capture."""
     if not isinstance(body, dict):
         raise InputError("request", "body must be a JSON object")
-    capture = captures.get(_field(body, "capture", str, required=True))
-    lights = lights_from_dicts(_field(body, "lights", list, required=True), "request: lights", capture.folder)
-    frame_lights = frame_lights_from_dicts(_field(body, "frame_lights", dict, {}), "request: 'frame_lights'",
-                                           capture.folder)
+    capture = captures.get(_path(body, "capture"))
+    base = _project(body) or capture.folder
+    lights = lights_from_dicts(_field(body, "lights", list, required=True), "request: lights", base)
+    frame_lights = frame_lights_from_dicts(_field(body, "frame_lights", dict, {}), "request: 'frame_lights'", base)
     return Lighting(capture, LightsFile(lights, frame_lights), float(_field(body, "exposure", (int, float), 0.0)),
                     _field(body, "method", str, DEFAULT_METHOD.value), where="request: '{}'")
 
@@ -76,7 +108,7 @@ class RelightRequest:
     lights-file entries) lights those frames with their own lights (animated lights)."""
 
     lighting: Lighting
-    out: str
+    out: Path
     frames: list[int]
     skip_existing: bool
     wait: bool
@@ -86,15 +118,8 @@ class RelightRequest:
         lighting = parse_lighting(body, captures)
         frames_spec = _field(body, "frames", (list, str, int), None)
         frames = lighting.capture.frames if frames_spec is None else parse_frames(frames_spec, "request: 'frames'")
-        return cls(lighting, _field(body, "out", str, required=True), frames,
+        return cls(lighting, _path(body, "out"), frames,
                    bool(_field(body, "skip_existing", bool, False)), bool(_field(body, "wait", bool, False)))
-
-
-def _path(body: dict, key: str) -> Path:
-    value = _field(body, key, str, required=True)
-    if not value.strip():
-        raise InputError(f"request: '{key}'", "must be a path, got an empty string")
-    return Path(value).expanduser()
 
 
 @dataclass(frozen=True)
@@ -106,7 +131,7 @@ class RigRequest:
 
     @classmethod
     def parse(cls, body: dict) -> RigRequest:
-        return cls(_path(body, "track"), _path(body, "out"))
+        return cls(_path(body, "track"), _path(body, "out", ".npz"))
 
 
 @dataclass(frozen=True)
@@ -119,7 +144,7 @@ class TrackRequest:
 
     @classmethod
     def parse(cls, body: dict) -> TrackRequest:
-        return cls(_path(body, "rig"), _field(body, "frames", dict, required=True), _path(body, "out"))
+        return cls(_path(body, "rig"), _field(body, "frames", dict, required=True), _path(body, "out", ".track"))
 
 
 @dataclass(frozen=True)

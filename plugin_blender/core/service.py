@@ -1,8 +1,11 @@
 """The engine's local HTTP service, seen from the host: start it, call it, follow its jobs.
 
 Standard library only. The service (``python -m engine serve``, see ``engine/service``) binds
-127.0.0.1 and writes ``{port, token, pid}`` to a token file in a folder only this user can read;
-every call sends the token as ``Authorization: Bearer``.
+127.0.0.1 and writes ``{port, token, pid}`` to a token file in a session folder only this user can
+read; every call sends the token as ``Authorization: Bearer``. The session folder also holds
+``host.json`` (the host's pid), the engine's rotated ``engine.log`` and ``engine.out`` (what the
+process printed outside its log: start-up failures, native crashes). Starting a session removes the
+folders of sessions whose host and engine have both ended (a crash, a kill).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -24,6 +28,8 @@ HOST = "127.0.0.1"
 START_TIMEOUT = 120.0  # seconds; the first start imports torch and may build caches
 CALL_TIMEOUT = 600.0  # one relight request with wait=true, a long frame included
 LOG_TAIL = 600  # characters of the engine's log quoted when it fails to start
+SESSION_PREFIX = "relume-session-"
+ORPHAN_SECONDS = 24 * 3600  # a session folder with no host.json (cut short while created) is stale after this
 
 
 class ServiceError(Exception):
@@ -34,6 +40,10 @@ class EngineStopped(ServiceError):
     """Nothing answers at the service's address (the engine process ended)."""
 
 
+class ConnectionReset(EngineStopped):
+    """The service reset the connection (a running service does so when its backlog overflows)."""
+
+
 @dataclass
 class ServiceClient:
     """JSON calls to one running service."""
@@ -42,6 +52,13 @@ class ServiceClient:
     token: str
 
     def call(self, method: str, path: str, body: dict | None = None, timeout: float = CALL_TIMEOUT) -> dict:
+        """One JSON call; a connection reset (a service busier than its backlog) is retried once."""
+        try:
+            return self._call_once(method, path, body, timeout)
+        except ConnectionReset:
+            return self._call_once(method, path, body, timeout)
+
+    def _call_once(self, method: str, path: str, body: dict | None, timeout: float) -> dict:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(f"http://{HOST}:{self.port}{path}", data=data, method=method,
                                          headers={"Authorization": f"Bearer {self.token}",
@@ -59,7 +76,8 @@ class ServiceClient:
             raise ServiceError(message or f"engine answered HTTP {exc.code}") from None
         except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, cut short
             reason = getattr(exc, "reason", exc)
-            raise EngineStopped(f"Relume engine is not running at {HOST}:{self.port} ({reason})") from None
+            kind = ConnectionReset if isinstance(reason, ConnectionResetError) else EngineStopped
+            raise kind(f"Relume engine is not running at {HOST}:{self.port} ({reason})") from None
 
     def health(self, timeout: float = 5.0) -> dict:
         return self.call("GET", "/health", timeout=timeout)
@@ -100,6 +118,53 @@ def check_job(state: dict) -> dict:
     return state
 
 
+def _process_alive(pid: int) -> bool:
+    """True while process ``pid`` exists (signal 0 checks without signalling). On Windows, where os.kill
+    would terminate it, every pid counts as alive: ended sessions are left for the OS's temp cleaning."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _session_ended(folder: Path) -> bool:
+    """True when ``folder``'s host and engine have both ended (or it never got a host.json, a day ago)."""
+    try:
+        host = json.loads((folder / "host.json").read_text())
+    except FileNotFoundError:
+        try:
+            return time.time() - folder.stat().st_mtime > ORPHAN_SECONDS
+        except OSError:
+            return False
+    except (OSError, ValueError):
+        return False
+    pids = [host.get("host_pid")]
+    try:
+        pids.append(json.loads((folder / "service.json").read_text()).get("pid"))
+    except (OSError, ValueError):
+        pass
+    return not any(isinstance(pid, int) and _process_alive(pid) for pid in pids)
+
+
+def remove_ended_sessions(temp: Path | None = None) -> list[Path]:
+    """Remove this user's session folders whose host and engine have both ended; returns them."""
+    removed = []
+    for folder in Path(temp or tempfile.gettempdir()).glob(SESSION_PREFIX + "*"):
+        try:
+            mine = folder.is_dir() and not folder.is_symlink() and folder.stat().st_uid == os.getuid()
+        except (OSError, AttributeError):   # AttributeError: no getuid (Windows): folders are per user there
+            mine = folder.is_dir()
+        if mine and _session_ended(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 class EngineProcess:
     """A ``relume serve`` child process owned by this host session."""
 
@@ -112,19 +177,26 @@ class EngineProcess:
     def log_path(self) -> Path:
         return self.folder / "engine.log"
 
+    @property
+    def output_path(self) -> Path:
+        return self.folder / "engine.out"
+
     @classmethod
     def start(cls, location: EngineLocation, parent_pid: int | None = None, timeout: float = START_TIMEOUT) -> EngineProcess:
         """Start the service and wait until it is ready; raises ServiceError with the engine's own words."""
-        folder = Path(tempfile.mkdtemp(prefix="relume-session-"))  # mode 0700: the token stays private
+        remove_ended_sessions()
+        folder = Path(tempfile.mkdtemp(prefix=SESSION_PREFIX))  # mode 0700: the token stays private
+        (folder / "host.json").write_text(json.dumps({"host_pid": parent_pid or os.getpid()}))
         token_file = folder / "service.json"
-        args = ["serve", "--port", "0", "--token-file", str(token_file), "--device", location.device]
+        args = ["serve", "--port", "0", "--token-file", str(token_file), "--device", location.device,
+                "--log-file", str(folder / "engine.log")]
         if parent_pid:
             args += ["--parent-pid", str(parent_pid)]
         flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)
-        with open(folder / "engine.log", "wb") as log:
+        with open(folder / "engine.out", "wb") as output:
             try:
-                process = subprocess.Popen(location.command(*args), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                           env=location.environment(), creationflags=flags)
+                process = subprocess.Popen(location.command(*args), stdin=subprocess.DEVNULL, stdout=output,
+                                           stderr=output, env=location.environment(), creationflags=flags)
             except OSError as exc:
                 raise ServiceError(f"{location.python}: cannot start the engine ({exc.strerror or exc})") from None
         deadline = time.monotonic() + timeout
@@ -133,7 +205,9 @@ class EngineProcess:
                 info = json.loads(token_file.read_text())
                 return cls(process, folder, ServiceClient(int(info["port"]), str(info["token"])))
             if process.poll() is not None:
-                tail = (folder / "engine.log").read_text(errors="replace").strip()[-LOG_TAIL:]
+                said = [path.read_text(errors="replace").strip() for path in (folder / "engine.out", folder / "engine.log")
+                        if path.is_file()]
+                tail = "\n".join(text for text in said if text)[-LOG_TAIL:]
                 raise ServiceError(f"{location.python}: the engine exited with code {process.returncode}: "
                                    f"{tail or 'no output'}")
             time.sleep(0.05)
@@ -145,7 +219,8 @@ class EngineProcess:
 
     def stop(self, timeout: float = 5.0) -> Path | None:
         """Ask the service to exit; kill it if it does not. Returns the kept log of an engine that had
-        already died on its own (a crash, or killed): that log is what says why, so it is not removed."""
+        already died on its own (a crash, or killed): that log, and engine.out beside it, say why, so the
+        folder is kept (until a later session finds its host gone)."""
         crashed = not self.alive() and self.process.returncode != 0
         if self.alive():
             try:
@@ -157,9 +232,5 @@ class EngineProcess:
         (self.folder / "service.json").unlink(missing_ok=True)
         if crashed:
             return self.log_path
-        self.log_path.unlink(missing_ok=True)
-        try:
-            os.rmdir(self.folder)
-        except OSError:
-            pass
+        shutil.rmtree(self.folder, ignore_errors=True)
         return None

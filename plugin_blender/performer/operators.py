@@ -18,7 +18,16 @@ from ..addon_config import Config
 from ..core.service import ServiceClient, ServiceError
 from ..relight.engine_session import engine_client
 from ..relight.engine_task import EngineTask, Outcome, TaskOperator, report_done, report_error
-from ..relight.plan import PlanError, RelightPlan, build_plan, convert_lighting, file_name, output_folder, scene_frames
+from ..relight.plan import (
+    PlanError,
+    RelightPlan,
+    build_plan,
+    convert_lighting,
+    file_name,
+    output_folder,
+    scene_frames,
+    with_project,
+)
 from ..relight.prechecks import CheckedOperator, PlateSource
 from ..relight.relight_task import show_relit
 from ..relight.status import set_status
@@ -44,7 +53,7 @@ class RELUME_OT_import_performer(bpy.types.Operator, ImportHelper):
         stem = file_name(os.path.basename(track).rsplit(".", 1)[0]) or "performer"
         rig_path = os.path.join(output_folder(scene), "performers", f"{stem}.rig.npz")
         try:
-            rig_path = engine_client().rig({"track": track, "out": rig_path})["rig"]
+            rig_path = engine_client().rig(with_project({"track": track, "out": rig_path}))["rig"]
             performer = build_performer(scene, rig_path)
         except (ServiceError, RigError) as exc:
             return report_error(self, str(exc))
@@ -74,8 +83,8 @@ class RELUME_OT_export_track(CheckedOperator, bpy.types.Operator, ExportHelper):
         try:
             rig = check_performer(scene, performer)
             frames = read_animation(scene, performer, rig, scene_frames(scene, "RANGE"))
-            written = engine_client().track({"rig": bpy.path.abspath(performer.relume_performer.rig_file),
-                                             "out": path, "frames": frames})
+            rig_file = bpy.path.abspath(performer.relume_performer.rig_file)
+            written = engine_client().track(with_project({"rig": rig_file, "out": path, "frames": frames}))
         except (ServiceError, RigError) as exc:
             return report_error(self, str(exc))
         return report_done(self, f"Wrote {written['frames']} frame(s) of '{performer.name}' to {written['track']}")
@@ -102,16 +111,16 @@ class ReenactTask(EngineTask):
         self.warnings = convert_lighting(scene, self.view_layer, self.stage, write=False).warnings  # refuse early
         folder, name = output_folder(scene), file_name(performer.name) or "performer"
         self.capture = os.path.join(folder, f"{name}_reenacted")
-        self.track = self.client.track({"rig": bpy.path.abspath(performer.relume_performer.rig_file),
-                                        "out": os.path.join(folder, f"{name}_reenact.track"),
-                                        "frames": read_animation(scene, performer, rig,
-                                                                 scene_frames(scene, settings.frames))})["track"]
+        self.track = self.client.track(with_project({
+            "rig": bpy.path.abspath(performer.relume_performer.rig_file),
+            "out": os.path.join(folder, f"{name}_reenact.track"),
+            "frames": read_animation(scene, performer, rig, scene_frames(scene, settings.frames))}))["track"]
         self.label = "Reenacting"
         self.plan: RelightPlan | None = None
 
     def start(self) -> dict:
         try:
-            return self.client.reenact({"model": self.model, "track": self.track, "out": self.capture})
+            return self.client.reenact(with_project({"model": self.model, "track": self.track, "out": self.capture}))
         except ServiceError:
             os.remove(self.track)            # a refused reenact leaves nothing behind
             raise

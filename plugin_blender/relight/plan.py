@@ -40,6 +40,12 @@ def output_folder(scene: bpy.types.Scene) -> str:
     return bpy.path.abspath(folder)
 
 
+def with_project(body: dict) -> dict:
+    """``body`` plus ``project``, the saved .blend's folder: the engine resolves relative paths against it
+    (an unsaved file has none, and relative paths are refused)."""
+    return {**body, "project": os.path.dirname(bpy.data.filepath)} if bpy.data.filepath else body
+
+
 def file_name(name: str) -> str:
     """``name`` (a scene's, an object's) as safe for a file name: runs of other characters become ``_``."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
@@ -77,9 +83,9 @@ def build_plan(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, frames: 
     shown = scene_frames(scene, frames)
     lights, warnings = _lights_per_frame(scene, view_layer, source.subject, shown)
     first = lights[shown[0]]
-    body = {"capture": source.capture_folder, "lights": first,
-            "exposure": settings.exposure, "method": settings.method,
-            "frames": [f + source.frame_offset for f in shown], "out": output_pattern(scene, kind)}
+    body = with_project({"capture": source.capture_folder, "lights": first,
+                         "exposure": settings.exposure, "method": settings.method,
+                         "frames": [f + source.frame_offset for f in shown], "out": output_pattern(scene, kind)})
     animated = {frame: entries for frame, entries in lights.items() if entries != first}
     if animated:
         body["frame_lights"] = {str(f + source.frame_offset): entries for f, entries in animated.items()}

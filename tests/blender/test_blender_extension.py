@@ -313,9 +313,9 @@ def test_failures_explain_themselves_and_change_nothing(main_result, name):
 
 def test_a_crashed_engines_log_is_kept_and_named(main_result):
     message = main_result["errors"]["stopped_engine"]["message"]
-    found = re.search(r"the engine stopped with code -9; its log: (\S+engine\.log)", message)
-    assert found, message
-    assert Path(found.group(1)).is_file()
+    assert re.search(r"the engine stopped with code -9; its log: (\S+engine\.log)", message), message
+    # kept while this Blender runs; the next host session to start an engine removes it once Blender has ended
+    assert main_result["errors"]["stopped_engine"]["log_kept"]
 
 
 def test_a_stopped_engine_restarts_when_allowed(main_result):

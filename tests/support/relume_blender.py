@@ -19,6 +19,7 @@ import importlib
 import json
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -382,6 +383,8 @@ def error_scenario(scene, job):
         time.sleep(0.05)
     prefs.auto_start = False
     attempt("stopped_engine")
+    named = re.search(r"its log: (\S+engine\.log)", results["stopped_engine"]["message"] or "")
+    results["stopped_engine"]["log_kept"] = bool(named) and os.path.isfile(named.group(1))  # while Blender lives
     prefs.auto_start = True
     before = fingerprint()
     results["restarted"] = {"message": run_operator(bpy.ops.relume.relight_plate), "running": session.running,

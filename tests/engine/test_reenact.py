@@ -134,6 +134,23 @@ def test_reenact_writes_a_capture_that_relight_reads_and_resumes(small_target: d
     assert np.abs(b - _recurrent_olat(small_model, small_target["result"], 1, 5)).max() <= 2e-3 * max(1.0, b.max())
 
 
+def test_decoded_olats_and_tracking_frame_match_the_light_basis_sum() -> None:
+    """Each OLAT is basis[l] . coefficients per pixel and channel, clipped at 0, times the matte; the tracking
+    frame is the sum of the OLATs (every light on), with the matte as alpha."""
+    from engine.reenact.reenact import decode_olats
+
+    rng = np.random.default_rng(3)
+    basis, coefficients = rng.normal(size=(7, 4)), rng.normal(size=(3, 4, 5, 6)).astype(np.float32)
+    alpha = rng.random((5, 6)).astype(np.float32)
+    expected = np.maximum(np.einsum("lr,crhw->lhwc", basis, coefficients), 0) * alpha[None, ..., None]
+    decoded = decode_olats(basis, coefficients, alpha)
+    assert decoded.olats.dtype == np.float16 and decoded.olats.shape == (7, 5, 6, 4)
+    np.testing.assert_allclose(decoded.olats[..., :3], expected, rtol=1e-3, atol=1e-3)
+    np.testing.assert_array_equal(decoded.olats[..., 3], np.broadcast_to(alpha.astype(np.float16), (7, 5, 6)))
+    np.testing.assert_allclose(decoded.tracking[..., :3], expected.sum(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(decoded.tracking[..., 3], alpha)
+
+
 def _recurrent_olat(model: Path, track: Path, index: int, light: int) -> np.ndarray:
     """Frame ``index``'s OLAT of ``light`` from the network by hand: frame 0 its own output, each later frame
     blended with the one before (what reenact must write for a recurrent network)."""
@@ -155,7 +172,8 @@ def _recurrent_olat(model: Path, track: Path, index: int, light: int) -> np.ndar
             out = split_outputs(trained.net(torch.from_numpy(conditions.history(i, config.history)[None])), config.rank)
             own = out["coefficients"]
             previous = own if previous is None else blend_previous(own, out["blend"], out["flow"], previous)
-    return decode_olats(trained.basis, previous[0].numpy(), out["alpha"][0, 0].numpy())[light, ..., :3].astype(np.float32)
+    decoded = decode_olats(trained.basis, previous[0].numpy(), out["alpha"][0, 0].numpy())
+    return decoded.olats[light, ..., :3].astype(np.float32)
 
 
 @pytest.mark.slow

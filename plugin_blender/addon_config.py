@@ -20,6 +20,5 @@ class Config:
     plate_object_name = "Relume Plate"
     plate_material_name = "Relume Plate"
 
-    live_debounce_seconds = 0.25  # quiet time after the last edit before a live relight
     live_tick_seconds = 0.05  # how often the live timer looks for edits and results
     modal_poll_seconds = 0.1  # how often Relight Plate asks the engine for job progress

@@ -1,7 +1,9 @@
 """Live relight: re-relight the current frame when lights, world or subject change, without freezing the UI.
 
-Main thread (depsgraph handler, ``bpy.app.timers`` tick): notice edits, wait until they settle
-(debounce), read the scene into a request, apply finished results to the Image datablock.
+Main thread (depsgraph handler, ``bpy.app.timers`` tick): notice edits, read the scene into a request
+at the next tick when no relight is in flight, apply finished results to the Image datablock. There is
+no debounce: edits made while a relight runs (a drag) are coalesced into the one request sent when it
+returns, so at most one relight is in flight and an edit waits at most one tick before it is sent.
 Worker thread: the HTTP call only (and the engine's start when it is not running); it never
 touches ``bpy``, it hands its result back through a queue the next tick drains. The engine keeps
 the capture loaded and relights from the cached stack, so one call costs a cached read.
@@ -37,7 +39,7 @@ class LiveRelight:
     def __init__(self) -> None:
         self.active = False
         self.scene_name = ""
-        self.changed_at: float | None = None  # time of the last edit not yet relit
+        self.edited = False  # an edit not yet sent to the engine
         self.worker: threading.Thread | None = None
         self.results: queue.Queue = queue.Queue()
         self.last_body: dict | None = None
@@ -49,7 +51,7 @@ class LiveRelight:
         self.active, self.scene_name = True, scene.name
         self.run += 1
         self.last_body, self.shown, self.relights = None, False, 0
-        self.changed_at = 0.0  # relight at the first tick
+        self.edited = True  # relight at the first tick
         bpy.app.handlers.depsgraph_update_post.append(_on_depsgraph_update)
         bpy.app.handlers.frame_change_post.append(_on_frame_change)
         if not bpy.app.timers.is_registered(_tick):
@@ -75,20 +77,19 @@ class LiveRelight:
         if depsgraph is None or any(isinstance(u.id, WATCHED_TYPES) or
                                     (isinstance(u.id, bpy.types.Object) and u.id.type in ("LIGHT", "EMPTY"))
                                     for u in depsgraph.updates):
-            self.changed_at = time.monotonic()
+            self.edited = True
 
     @property
     def busy(self) -> bool:
         return self.worker is not None and self.worker.is_alive()
 
     def tick(self) -> float | None:
-        """Timer side: apply finished results, start a relight once edits settle. Never blocks."""
+        """Timer side: apply finished results, send the edits so far once no relight is in flight. Never blocks."""
         if not self.active:
             return None
         self._apply_results()
-        settled = self.changed_at is not None and time.monotonic() - self.changed_at >= Config.live_debounce_seconds
-        if settled and not self.busy:
-            self.changed_at = None
+        if self.edited and not self.busy:
+            self.edited = False
             self._submit()
         return Config.live_tick_seconds
 
@@ -157,7 +158,7 @@ class LiveRelight:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.tick()
-            if self.changed_at is None and not self.busy and self.results.empty():
+            if not self.edited and not self.busy and self.results.empty():
                 return True
             time.sleep(Config.live_tick_seconds)
         return False

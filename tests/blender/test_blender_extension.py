@@ -249,6 +249,7 @@ def test_live_relight_follows_edits_without_blocking(main_result):
     assert live["start_error"] is None and live["handler_installed"] and live["idle_1"]
     assert live["relights_1"] == 1
     assert live["noticed"] and live["relights_2"] == 2
+    assert live["sent_at_first_tick"]  # no debounce: the edit goes to the engine at once
     assert re.fullmatch(r"Live: frame 1001 relit in [0-9.]+ s", live["status_2"]), live["status_2"]
     assert live["max_tick_seconds"] < 0.05  # the HTTP call runs on the worker thread
     assert live["relights_3"] == 2  # an edit that changes no light does not relight

@@ -288,17 +288,20 @@ def live_scenario(scene, job):
     light = next(o for o in scene.objects if o.type == "LIGHT")
     light.data.energy *= 2.0  # an edit the depsgraph handler sees
     bpy.context.view_layer.update()
-    result["noticed"] = controller.changed_at is not None
-    ticks = []
+    result["noticed"] = controller.edited
+    edited_at, ticks = time.monotonic(), []
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         started = time.perf_counter()
         controller.tick()
         ticks.append(time.perf_counter() - started)
-        if controller.changed_at is None and not controller.busy and controller.results.empty():
+        if len(ticks) == 1:
+            result["sent_at_first_tick"] = controller.busy or not controller.results.empty()
+        if not controller.edited and not controller.busy and controller.results.empty():
             break
         time.sleep(0.01)
     result["relights_2"] = controller.relights
+    result["edit_to_plate_seconds"] = time.monotonic() - edited_at
     result["status_2"] = submodule("relight.status").status()
     result["max_tick_seconds"] = max(ticks)
     result["ticks"] = len(ticks)

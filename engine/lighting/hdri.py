@@ -79,12 +79,24 @@ class HdriFile:
         """This version's validated radiance, (H, W, 3) float64, read-only (the last few versions are kept)."""
         return _load_version(self)
 
+    def irradiance(self) -> np.ndarray:
+        """:func:`latlong_irradiance` of this version, read-only (kept like :meth:`radiance`: turning the world
+        then costs no resampling)."""
+        return _irradiance_of(self)
+
 
 @lru_cache(maxsize=4)
 def _load_version(version: HdriFile) -> np.ndarray:
     radiance = validate_latlong(Path(version.path), read_image(version.path).rgb.astype(np.float64))
     radiance.setflags(write=False)
     return radiance
+
+
+@lru_cache(maxsize=4)
+def _irradiance_of(version: HdriFile) -> np.ndarray:
+    irradiance = latlong_irradiance(version.radiance())
+    irradiance.setflags(write=False)
+    return irradiance
 
 
 def load_hdri(path: str | Path) -> np.ndarray:
@@ -132,18 +144,28 @@ class DirectionalSamples:
                                   np.concatenate([p.irradiance for p in parts]))
 
 
+def latlong_irradiance(radiance: np.ndarray) -> np.ndarray:
+    """Irradiance (H, W, 3) each pixel of a lat-long HDRI puts on the subject (radiance x its solid angle),
+    after :func:`resample_for_integration`; row 0 looks along +Y, column u = 0.5 + atan2(z, x) / (2 pi)."""
+    radiance = resample_for_integration(radiance)
+    height, width = radiance.shape[:2]
+    return radiance * latlong_solid_angles(height, width)[:, None, None]
+
+
+def latlong_directions(height: int, width: int) -> np.ndarray:
+    """Unit directions (H W, 3) of the pixel centres of a (height, width) lat-long image, row by row."""
+    u = (np.arange(width) + 0.5) / width
+    v = (np.arange(height) + 0.5) / height
+    return latlong_to_directions(u[None, :], v[:, None]).reshape(-1, 3)
+
+
 def environment_samples(radiance: np.ndarray, rotate_deg: float, strength: float) -> DirectionalSamples:
     """Every pixel of a lat-long HDRI as a directional sample.
 
     Radiance arriving from engine direction d is strength * L0(R_y(rotate_deg) d), so the pixel
     that holds L0(p) lights the subject from d = R_y(rotate_deg)^T p.
     """
-    radiance = resample_for_integration(radiance)
-    height, width = radiance.shape[:2]
-    u = (np.arange(width) + 0.5) / width
-    v = (np.arange(height) + 0.5) / height
-    pixel_dirs = latlong_to_directions(u[None, :], v[:, None]).reshape(-1, 3)
-    directions = pixel_dirs @ rotation_y(rotate_deg)  # row-vector form of R^T p
-    solid_angle = np.repeat(latlong_solid_angles(height, width), width)
-    irradiance = radiance.reshape(-1, 3) * (solid_angle * strength)[:, None]
-    return DirectionalSamples(directions, irradiance)
+    irradiance = latlong_irradiance(radiance)
+    height, width = irradiance.shape[:2]
+    directions = latlong_directions(height, width) @ rotation_y(rotate_deg)  # row-vector form of R^T p
+    return DirectionalSamples(directions, irradiance.reshape(-1, 3) * strength)

@@ -33,7 +33,7 @@ from scipy.spatial import ConvexHull, QhullError
 
 from engine.errors import InputError, RelumeError
 from engine.io.atomic import write_bytes_atomic
-from engine.lighting.hdri import DirectionalSamples, HdriFile, environment_samples
+from engine.lighting.hdri import DirectionalSamples, HdriFile, latlong_directions
 from engine.lighting.lights import EnvironmentLight, Light
 from engine.stage.cache import CacheDamaged, checksum, load_checked
 from engine.stage.capture import Capture
@@ -50,7 +50,7 @@ class WeightMethod(str, Enum):
 
 DEFAULT_METHOD = WeightMethod.BARYCENTRIC
 METHODS = tuple(m.value for m in WeightMethod)
-ENVIRONMENT_CACHE_VERSION = 1
+ENVIRONMENT_CACHE_VERSION = 2  # 2: rotation turns columns (integrate_environment)
 ENVIRONMENTS_IN_MEMORY = 16
 _ENVIRONMENTS: dict[str, np.ndarray] = {}       # key -> received (L, 3), most recently used last
 _ENVIRONMENTS_LOCK = threading.Lock()           # the service integrates on several request threads
@@ -126,33 +126,76 @@ def triangulation_for(stage_directions: np.ndarray) -> StageTriangulation:
     return _triangulation(array.tobytes(), len(array))
 
 
+def locate_on_stage(directions: np.ndarray, stage_directions: np.ndarray,
+                    method: str = DEFAULT_METHOD.value) -> tuple[np.ndarray, np.ndarray]:
+    """Which stage lights (N, K) share the light from each of ``directions`` (N, 3), and their shares (N, K),
+    summing to 1 per direction: K = 3 for barycentric, 1 (the nearest light) for voronoi."""
+    if method not in METHODS:
+        raise ValueError(f"unknown interpolation {method!r}; use one of {METHODS}")
+    if method == "barycentric":
+        try:
+            return triangulation_for(stage_directions).locate(directions)
+        except QhullError:  # all stage lights on one great circle or fewer than four: no dome to triangulate
+            log.warning("stage lights span no dome; sharing light by nearest stage light instead")
+    stage = np.asarray(stage_directions, dtype=np.float64).T
+    nearest = np.empty(len(directions), dtype=np.int64)
+    for rows in _chunks(len(nearest), len(stage_directions)):
+        nearest[rows] = np.argmax(directions[rows] @ stage, axis=1)
+    return nearest[:, None], np.ones((len(nearest), 1))
+
+
+def _splat(indices: np.ndarray, shares: np.ndarray, irradiance: np.ndarray, light_count: int) -> np.ndarray:
+    """Irradiance (L, 3) the stage lights receive when each sample's ``irradiance`` (N, 3) is shared out."""
+    received = np.zeros((light_count, 3))
+    for corner in range(indices.shape[1]):
+        for channel in range(3):
+            received[:, channel] += np.bincount(indices[:, corner], shares[:, corner] * irradiance[:, channel],
+                                                minlength=light_count)
+    return received
+
+
 def splat_irradiance(samples: DirectionalSamples, stage_directions: np.ndarray, method: str = DEFAULT_METHOD.value) -> np.ndarray:
     """Irradiance (L, 3) each stage light direction receives from ``samples``."""
     if method not in METHODS:
         raise ValueError(f"unknown interpolation {method!r}; use one of {METHODS}")
-    light_count = len(stage_directions)
-    received = np.zeros((light_count, 3))
     if len(samples.directions) == 0:
-        return received
-    if method == "voronoi":
-        stage = np.asarray(stage_directions, dtype=np.float64).T
-        nearest = np.empty(len(samples.directions), dtype=np.int64)
-        for rows in _chunks(len(nearest), light_count):
-            nearest[rows] = np.argmax(samples.directions[rows] @ stage, axis=1)
-        for channel in range(3):
-            received[:, channel] = np.bincount(nearest, samples.irradiance[:, channel], minlength=light_count)
-        return received
-    try:
-        triangulation = triangulation_for(stage_directions)
-    except QhullError:  # all stage lights on one great circle or fewer than four: no dome to triangulate
-        log.warning("stage lights span no dome; sharing light by nearest stage light instead")
-        return splat_irradiance(samples, stage_directions, "voronoi")
-    indices, coords = triangulation.locate(samples.directions)
-    for corner in range(3):
-        for channel in range(3):
-            received[:, channel] += np.bincount(indices[:, corner], coords[:, corner] * samples.irradiance[:, channel],
-                                                minlength=light_count)
-    return received
+        return np.zeros((len(stage_directions), 3))
+    indices, shares = locate_on_stage(samples.directions, stage_directions, method)
+    return _splat(indices, shares, samples.irradiance, len(stage_directions))
+
+
+@lru_cache(maxsize=2)
+def _latlong_on_stage(height: int, width: int, stage_key: bytes, method: str) -> tuple[np.ndarray, np.ndarray]:
+    indices, shares = locate_on_stage(latlong_directions(height, width),
+                                      np.frombuffer(stage_key, dtype=np.float64).reshape(-1, 3), method)
+    return indices.astype(np.int32), shares.astype(np.float32)
+
+
+def latlong_on_stage(height: int, width: int, stage_directions: np.ndarray,
+                     method: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`locate_on_stage` of the pixel centres of an unrotated (height, width) lat-long image, kept for
+    the last two image sizes and stages: it depends on neither the HDRI's pixels nor its rotation, and it is
+    most of what integrating one costs (2.1 M directions for a 4K HDRI)."""
+    key = np.ascontiguousarray(stage_directions, dtype=np.float64).tobytes()
+    return _latlong_on_stage(height, width, key, method)
+
+
+def forget_latlong_locations() -> None:
+    """Drop what :func:`latlong_on_stage` keeps (a benchmark's or a test's cold start)."""
+    _latlong_on_stage.cache_clear()
+
+
+def rotate_columns(image: np.ndarray, rotate_deg: float) -> np.ndarray:
+    """A lat-long ``image`` (H, W, C) turned ``rotate_deg`` about +Y (engine frame), as
+    :func:`engine.lighting.hdri.environment_samples` turns its directions: what column c held is now
+    at column c + s, s = rotate_deg / 360 x W; a fraction of a column is shared between the two nearest
+    columns linearly (each pixel's light is kept whole)."""
+    shift = (float(rotate_deg) / 360.0 % 1.0) * image.shape[1]
+    whole, fraction = int(np.floor(shift)), shift - np.floor(shift)
+    turned = np.roll(image, whole, axis=1)
+    if fraction == 0.0:
+        return turned
+    return (1.0 - fraction) * turned + fraction * np.roll(turned, 1, axis=1)
 
 
 def stage_weights(
@@ -188,8 +231,18 @@ def stage_weights(
 def integrate_environment(hdri: HdriFile, rotate_deg: float, stage_directions: np.ndarray, method: str) -> np.ndarray:
     """The irradiance each stage light receives (L, 3; the HDRI's radiance x sr) from ``hdri`` at strength 1,
     rotated ``rotate_deg`` (degrees about +Y, engine frame): every pixel splatted onto ``stage_directions``
-    ((L, 3) unit subject->light vectors, engine frame) by ``method``, nothing kept."""
-    return splat_irradiance(environment_samples(hdri.radiance(), rotate_deg, 1.0), stage_directions, method)
+    ((L, 3) unit subject->light vectors, engine frame) by ``method``, nothing of the HDRI kept.
+
+    The rotation turns the image's columns (:func:`rotate_columns`) instead of its directions, so where each
+    pixel lands on the stage (:func:`latlong_on_stage`) is found once per image size and stage: a new
+    rotation of a 4K HDRI costs the shares, not the point location. Against turning the directions
+    (:func:`splat_irradiance` of :func:`environment_samples`): equal to rounding for a whole number of
+    columns; otherwise within about 1e-4 (barycentric) or 5e-3 (voronoi, whose cell edges cut pixels) of
+    the total (``tests/engine/test_weights.py``); both are pixel-sized discretisations of one integral."""
+    irradiance = hdri.irradiance()
+    height, width = irradiance.shape[:2]
+    indices, shares = latlong_on_stage(height, width, stage_directions, method)
+    return _splat(indices, shares, rotate_columns(irradiance, rotate_deg).reshape(-1, 3), len(stage_directions))
 
 
 def environment_received(hdri: Path, rotate_deg: float, stage_directions: np.ndarray, method: str,

@@ -17,6 +17,7 @@ from scipy.spatial import ConvexHull
 import engine.lighting.weights as weights_module
 from engine.demo_scene import procedural_sky
 from engine.io.exr import write_image
+from engine.lighting.hdri import environment_samples, latlong_irradiance
 from engine.lighting.lights import AreaLight, EnvironmentLight, PointLight, SpotLight, SunLight, spot_mask
 from engine.lighting.sphere import fibonacci_sphere, rotation_y
 from engine.lighting.weights import METHODS, stage_weights
@@ -250,7 +251,7 @@ def test_environment_integral_is_kept_per_hdri_rotation_and_stage(tmp_path: Path
     def refuse(*args, **kwargs):
         raise AssertionError("the HDRI was integrated again")
 
-    monkeypatch.setattr(weights_module, "environment_samples", refuse)
+    monkeypatch.setattr(weights_module, "integrate_environment", refuse)
     weights_module._ENVIRONMENTS.clear()                                         # a new process: from disk
     np.testing.assert_array_equal(stage_weights(lights, stage, rgb, cache=cache), fresh)
     np.testing.assert_array_equal(stage_weights(lights, stage, rgb), fresh)      # and from memory
@@ -276,9 +277,9 @@ def test_environments_in_memory_are_least_recently_used_first(tmp_path: Path, mo
     write_image(hdri, np.ones((8, 16, 3), np.float32), "float")
     stage = fibonacci_sphere(12)
     integrated = []
-    samples = weights_module.environment_samples
-    monkeypatch.setattr(weights_module, "environment_samples",
-                        lambda *a, **k: integrated.append(a[1]) or samples(*a, **k))
+    integrate = weights_module.integrate_environment
+    monkeypatch.setattr(weights_module, "integrate_environment",
+                        lambda *a, **k: integrated.append(a[1]) or integrate(*a, **k))
     for rotation in (0, 10, 20, 0, 30, 0, 20):       # 30 pushes out 10, the least recently used; 20 stays
         weights_module.environment_received(hdri, rotation, stage, "barycentric")
     assert integrated == [0, 10, 20, 30]
@@ -331,3 +332,37 @@ def test_an_hdri_rewritten_with_its_old_size_and_time_is_integrated_again(tmp_pa
     new_integral = weights_module.environment_received(new, 20.0, STAGE, "barycentric")
     assert not np.allclose(new_integral, old_integral)
     np.testing.assert_array_equal(weights_module.environment_received(hdri, 20.0, STAGE, "barycentric"), new_integral)
+
+
+class _Radiance:
+    """An in-memory HDRI with the one method integrate_environment reads."""
+
+    def __init__(self, radiance: np.ndarray) -> None:
+        self._radiance = radiance
+
+    def irradiance(self) -> np.ndarray:
+        return latlong_irradiance(self._radiance)
+
+
+@pytest.mark.parametrize("method, tolerance", [("barycentric", 2e-4), ("voronoi", 1e-2)])
+def test_rotating_the_columns_matches_rotating_the_directions(method: str, tolerance: float) -> None:
+    """integrate_environment turns the image's columns; splatting the turned directions is the reference.
+    A whole number of columns (45 degrees of 1024) agrees to rounding, a fraction within ``tolerance`` of the
+    total received (l1)."""
+    radiance, stage = procedural_sky(512), fibonacci_sphere(150)
+    for rotation, bound in ((0.0, 1e-8), (-45.0, 1e-8), (33.3, tolerance), (121.7, tolerance), (359.9, tolerance)):
+        exact = weights_module.splat_irradiance(environment_samples(radiance, rotation, 1.0), stage, method)
+        turned = weights_module.integrate_environment(_Radiance(radiance), rotation, stage, method)
+        assert np.abs(turned - exact).sum() / exact.sum() < bound, (rotation, np.abs(turned - exact).sum() / exact.sum())
+        np.testing.assert_allclose(turned.sum(axis=0), exact.sum(axis=0), rtol=1e-6)   # light is kept whole
+
+
+def test_a_new_rotation_does_not_locate_the_pixels_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    weights_module.forget_latlong_locations()
+    located = []
+    locate = weights_module.locate_on_stage
+    monkeypatch.setattr(weights_module, "locate_on_stage", lambda *a, **k: located.append(len(a[0])) or locate(*a, **k))
+    radiance, stage = procedural_sky(64), fibonacci_sphere(40)
+    for rotation in (0.0, 10.0, 77.7):
+        weights_module.integrate_environment(_Radiance(radiance), rotation, stage, "barycentric")
+    assert located == [1024 * 512]            # once, for the 1024 x 512 grid the 128 x 64 sky is resampled to

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+from collections.abc import Callable
 
 from ..core.engine_location import EngineLocation, EngineNotFound
 from ..core.service import EngineProcess, EngineStopped, ServiceClient, ServiceError
@@ -55,18 +56,26 @@ SESSION = EngineSession()
 atexit.register(SESSION.stop)
 
 
-def engine_client(start: bool | None = None) -> ServiceClient:
-    """The session's client; starts the engine when it is not running and ``start`` (default: the
-    preference Start Engine Automatically). Main thread only (reads preferences).
-
-    Raises ServiceError with a message for the artist (engine not found, not running, failed to start).
-    """
+def engine_connector(start: bool | None = None) -> Callable[[], ServiceClient]:
+    """What :func:`engine_client` does, split at the wait: this part reads the preferences (main thread only)
+    and raises at once what it can tell (engine not found, not running and not to be started); the
+    callable it returns starts the engine when needed and returns the client, and may run on a worker
+    thread (:class:`..core.background.BackgroundCall`) so the UI does not wait for the engine."""
     if SESSION.running:
-        return SESSION.client(None)
+        return lambda: SESSION.client(None)
     if not (auto_start() if start is None else start):
-        return SESSION.client(None)         # raises EngineStopped, saying how a crashed engine died
+        SESSION.client(None)                # raises EngineStopped, saying how a crashed engine died
     try:
         location = engine_location()
     except EngineNotFound as exc:
         raise ServiceError(str(exc)) from None
-    return SESSION.client(location)
+    return lambda: SESSION.client(location)
+
+
+def engine_client(start: bool | None = None) -> ServiceClient:
+    """The session's client; starts the engine when it is not running and ``start`` (default: the
+    preference Start Engine Automatically), waiting for it. Main thread only (reads preferences).
+
+    Raises ServiceError with a message for the artist (engine not found, not running, failed to start).
+    """
+    return engine_connector(start)()

@@ -1,8 +1,8 @@
 """Long engine work followed from Blender's main thread: jobs run in turn, progress, Esc cancels.
 
 An operator builds an :class:`EngineTask` and :class:`TaskOperator` runs it, blocking in ``execute``
-(scripts, headless) or modal on a timer in ``invoke`` (Esc cancels the job in progress; frames already
-written stay on disk). A task is plain Python over the service client, so tests can drive it step by
+(scripts, headless) or modal on a timer in ``invoke``, where starting the engine and submitting the first
+job run on a worker thread (Esc cancels the job in progress; frames already written stay on disk). A task is plain Python over the service client, so tests can drive it step by
 step (begin, poll, cancel) without a window.
 """
 
@@ -14,7 +14,9 @@ from typing import NamedTuple
 import bpy
 
 from ..addon_config import Config
+from ..core.background import BackgroundCall
 from ..core.service import ServiceClient, ServiceError, check_job
+from .engine_session import SESSION, engine_connector
 from .plan import PlanError
 from .status import set_status
 
@@ -143,23 +145,52 @@ class TaskOperator:
             time.sleep(Config.modal_poll_seconds)
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        error = self._begin(context)
-        if error:
-            return report_error(self, error)
+        """Modal form: the engine's start and the first job's submission run on a worker thread
+        (:class:`BackgroundCall`), so the UI stays live; then the job is followed on the timer."""
+        try:
+            self.pending: BackgroundCall | None = BackgroundCall(engine_connector(), "relume-engine-start")
+        except ServiceError as exc:
+            return report_error(self, str(exc))
+        self.submitted = False
+        set_status("Starting the engine..." if not SESSION.running else "Submitting...")
         self.timer = context.window_manager.event_timer_add(Config.modal_poll_seconds, window=context.window)
         context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
+    def _finish(self, context: bpy.types.Context, result: set[str]) -> set[str]:
+        context.window_manager.event_timer_remove(self.timer)
+        return result
+
+    def _advance(self, context: bpy.types.Context) -> set[str] | None:
+        """The worker's call has returned: after the engine's start, build the task (it reads the scene, so
+        here on the main thread) and submit its first job on a worker; after the submission, follow it."""
+        pending, self.pending = self.pending, None
+        try:
+            pending.result()
+            if not self.submitted:
+                self.task = self.make_task(context)
+                self.pending, self.submitted = BackgroundCall(self.task.begin, "relume-submit"), True
+                return None
+        except (PlanError, ServiceError) as exc:
+            return report_error(self, str(exc))
+        for warning in self.task.warnings:
+            self.report({"WARNING"}, warning)
+        context.window_manager.progress_begin(0.0, 1.0)
+        set_status(f"{self.task.label}... (Esc cancels)")
+        return None
+
     def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        if event.type == "ESC":
+        if event.type == "ESC" and self.pending is None:
             try:
                 self.task.cancel()
             except ServiceError as exc:
                 self.report({"WARNING"}, str(exc))
         elif event.type != "TIMER":
             return {"PASS_THROUGH"}
+        if self.pending is not None:        # the engine starting or the job being submitted: Esc waits for it
+            if not self.pending.done:
+                return {"RUNNING_MODAL"}
+            result = self._advance(context)
+            return {"RUNNING_MODAL"} if result is None else self._finish(context, result)
         result = self._poll(context)
-        if result is None:
-            return {"RUNNING_MODAL"}
-        context.window_manager.event_timer_remove(self.timer)
-        return result
+        return {"RUNNING_MODAL"} if result is None else self._finish(context, result)

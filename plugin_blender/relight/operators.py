@@ -12,10 +12,11 @@ from bpy.props import StringProperty
 from bpy_extras.io_utils import ExportHelper
 
 from ..addon_config import Config
+from ..core.background import BackgroundCall
 from ..core.lights_file import lights_yaml
 from ..core.scene_to_lights import UnsupportedScene
 from ..core.service import ServiceError
-from .engine_session import SESSION, engine_client
+from .engine_session import SESSION, engine_client, engine_connector
 from .engine_task import TaskOperator, report_error
 from .live import LIVE
 from .plan import PlanError, build_plan
@@ -102,10 +103,36 @@ class RELUME_OT_start_engine(bpy.types.Operator):
     bl_idname = Config.start_engine_idname
 
     def execute(self, context: bpy.types.Context) -> set[str]:
+        """Blocking form (scripts): start and wait."""
         try:
-            health = engine_client(start=True).health()
+            return self._started(engine_client(start=True).health())
         except ServiceError as exc:
             return report_error(self, str(exc))
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        """From the panel: the engine starts on a worker thread while the UI stays live."""
+        try:
+            connect = engine_connector(start=True)
+        except ServiceError as exc:
+            return report_error(self, str(exc))
+        self.pending = BackgroundCall(lambda: connect().health(), "relume-engine-start")
+        set_status("Starting the engine...")
+        self.timer = context.window_manager.event_timer_add(Config.modal_poll_seconds, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        if not self.pending.done:
+            return {"RUNNING_MODAL"}
+        context.window_manager.event_timer_remove(self.timer)
+        try:
+            return self._started(self.pending.result())
+        except ServiceError as exc:
+            return report_error(self, str(exc))
+
+    def _started(self, health: dict) -> set[str]:
         set_status(f"Engine running (pid {health['pid']}, {health['device']})")
         return {"FINISHED"}
 

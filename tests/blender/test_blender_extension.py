@@ -319,6 +319,13 @@ def test_a_crashed_engines_log_is_kept_and_named(main_result):
     assert main_result["errors"]["stopped_engine"]["log_kept"]
 
 
+def test_starting_the_engine_waits_on_a_worker_not_the_ui(main_result):
+    """The main-thread part of a start (preferences) returns at once; the start itself runs on a worker."""
+    connector = main_result["errors"]["connector"]
+    assert not connector["running_after_main_part"] and connector["health"]["ok"]
+    assert connector["main_seconds"] < 0.05 < connector["worker_seconds"], connector
+
+
 def test_a_stopped_engine_restarts_when_allowed(main_result):
     restarted = main_result["errors"]["restarted"]
     assert restarted["message"] is None and restarted["running"] and restarted["plate_made"]

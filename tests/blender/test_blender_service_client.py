@@ -117,3 +117,18 @@ def test_a_started_engine_logs_to_its_session_and_cleans_up(tmp_path, monkeypatc
     finally:
         assert process.stop() is None
     assert not process.folder.exists()
+
+
+def test_a_background_call_hands_its_value_or_its_error_to_the_caller():
+    background = core_module("background")
+    release = threading.Event()
+    call = background.BackgroundCall(lambda: release.wait(10) and "value")
+    assert not call.done                      # the caller goes on while the call waits
+    release.set()
+    assert call.result() == "value" and call.done
+
+    def fail():
+        raise service.EngineStopped("engine gone")
+
+    with pytest.raises(service.EngineStopped, match="engine gone"):
+        background.BackgroundCall(fail).result()

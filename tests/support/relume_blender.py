@@ -395,6 +395,13 @@ def error_scenario(scene, job):
     remove_plate()
 
     session.stop()
+    started = time.monotonic()           # the panel's Start Engine and Relight Plate split the start so:
+    connect = submodule("relight.engine_session").engine_connector(start=True)   # main thread: prefs only
+    main_seconds = time.monotonic() - started
+    call = submodule("core.background").BackgroundCall(lambda: connect().health())    # the wait, on a worker
+    results["connector"] = {"main_seconds": main_seconds, "running_after_main_part": session.running,
+                            "health": call.result(), "worker_seconds": time.monotonic() - started}
+    session.stop()
     prefs.engine_python = "/nonexistent/bin/python3"
     attempt("bad_engine_python")
     prefs.engine_python = ""

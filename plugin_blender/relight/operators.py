@@ -57,7 +57,7 @@ class RELUME_OT_live_relight(CheckedOperator, bpy.types.Operator):
         try:
             plan = build_plan(context.scene, context.view_layer, "CURRENT", "live")
             if not SESSION.running:
-                engine_client()  # starts it (or explains why it cannot) before live mode begins
+                engine_connector()  # says at once why it cannot start; live mode's worker thread starts it
         except (PlanError, ServiceError) as exc:
             return report_error(self, str(exc))
         for warning in plan.warnings:

@@ -1,4 +1,4 @@
-"""Shared fixtures of the engine tests: small real captures (OpenImageIO EXRs) and the CLI.
+"""Shared fixtures of the engine tests: small real captures (OpenImageIO EXRs), the CLI and the service.
 
 Everything is tiny (32 px, 30 stage lights) so the engine's unit and CLI tests stay fast.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from engine.demo import make_sphere_capture
 from engine.io.exr import write_image
 from engine.lighting.sphere import fibonacci_sphere
 from engine.stage.capture import Capture, write_capture_yaml
+from support.service_process import Service
 
 REPO = Path(__file__).resolve().parents[1]
 SPHERE_LIGHTS = 30
@@ -97,3 +98,13 @@ def small_model(small_target: dict[str, Path], tmp_path_factory: pytest.TempPath
     from support.small_reenact import make_model
 
     return make_model(small_target, tmp_path_factory.mktemp("model") / "model")
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """A ``relume serve`` child process for the module's tests, shut down after them."""
+    service = Service(tmp_path_factory.mktemp("service"))
+    yield service
+    if service.process.poll() is None:
+        service.call("POST", "/shutdown", {})
+        service.process.wait(10)

@@ -3,9 +3,10 @@
 Standard library only. The service (``python -m engine serve``, see ``engine/service``) binds
 127.0.0.1 and writes ``{port, token, pid}`` to a token file in a session folder only this user can
 read; every call sends the token as ``Authorization: Bearer``. The session folder also holds
-``host.json`` (the host's pid), the engine's rotated ``engine.log`` and ``engine.out`` (what the
-process printed outside its log: start-up failures, native crashes). Starting a session removes the
-folders of sessions whose host and engine have both ended (a crash, a kill).
+``host.lock`` (locked by the host for as long as it runs), the engine's rotated ``engine.log`` and
+``engine.out`` (what the process printed outside its log: start-up failures, native crashes). Starting
+a session removes the folders of sessions whose host has ended (a crash, a kill); the engine of such a
+session ends with its host (``serve --parent-pid``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ START_TIMEOUT = 120.0  # seconds; the first start imports torch and may build ca
 CALL_TIMEOUT = 600.0  # one relight request with wait=true, a long frame included
 LOG_TAIL = 600  # characters of the engine's log quoted when it fails to start
 SESSION_PREFIX = "relume-session-"
-ORPHAN_SECONDS = 24 * 3600  # a session folder with no host.json (cut short while created) is stale after this
+ORPHAN_SECONDS = 24 * 3600  # a session folder with no host.lock (cut short while created) is stale after this
+_KEPT: list = []  # host.lock handles of crashed engines' folders, held (their logs kept) until the host ends
 
 
 class ServiceError(Exception):
@@ -118,41 +120,44 @@ def check_job(state: dict) -> dict:
     return state
 
 
-def _process_alive(pid: int) -> bool:
-    """True while process ``pid`` exists (signal 0 checks without signalling). On Windows, where os.kill
-    would terminate it, every pid counts as alive: ended sessions are left for the OS's temp cleaning."""
-    if os.name == "nt":
-        return True
+def hold_session(folder: Path):
+    """Take the session's ``host.lock`` (an exclusive flock, held by this host process until it ends: the
+    OS lets go of it however the process ends); None where there is no flock (Windows)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        import fcntl
+    except ImportError:
+        return None
+    handle = open(folder / "host.lock", "w")  # noqa: SIM115 - held open for the life of the session
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return handle
 
 
 def _session_ended(folder: Path) -> bool:
-    """True when ``folder``'s host and engine have both ended (or it never got a host.json, a day ago)."""
+    """True when no process holds ``folder``'s host.lock (its host has ended), or it never got one a day
+    after it was made. Without flock (Windows) nothing is judged ended: the OS's temp cleaning remains."""
     try:
-        host = json.loads((folder / "host.json").read_text())
+        import fcntl
+    except ImportError:
+        return False
+    try:
+        handle = open(folder / "host.lock")  # noqa: SIM115 - closed below
     except FileNotFoundError:
         try:
             return time.time() - folder.stat().st_mtime > ORPHAN_SECONDS
         except OSError:
             return False
-    except (OSError, ValueError):
+    except OSError:
         return False
-    pids = [host.get("host_pid")]
-    try:
-        pids.append(json.loads((folder / "service.json").read_text()).get("pid"))
-    except (OSError, ValueError):
-        pass
-    return not any(isinstance(pid, int) and _process_alive(pid) for pid in pids)
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True
 
 
 def remove_ended_sessions(temp: Path | None = None) -> list[Path]:
-    """Remove this user's session folders whose host and engine have both ended; returns them."""
+    """Remove this user's session folders whose host has ended; returns them."""
     removed = []
     for folder in Path(temp or tempfile.gettempdir()).glob(SESSION_PREFIX + "*"):
         try:
@@ -168,10 +173,11 @@ def remove_ended_sessions(temp: Path | None = None) -> list[Path]:
 class EngineProcess:
     """A ``relume serve`` child process owned by this host session."""
 
-    def __init__(self, process: subprocess.Popen, folder: Path, client: ServiceClient) -> None:
+    def __init__(self, process: subprocess.Popen, folder: Path, client: ServiceClient, lock) -> None:
         self.process = process
         self.folder = folder
         self.client = client
+        self.lock = lock  # host.lock, held while the folder is this host's
 
     @property
     def log_path(self) -> Path:
@@ -186,7 +192,7 @@ class EngineProcess:
         """Start the service and wait until it is ready; raises ServiceError with the engine's own words."""
         remove_ended_sessions()
         folder = Path(tempfile.mkdtemp(prefix=SESSION_PREFIX))  # mode 0700: the token stays private
-        (folder / "host.json").write_text(json.dumps({"host_pid": parent_pid or os.getpid()}))
+        lock = hold_session(folder)
         token_file = folder / "service.json"
         args = ["serve", "--port", "0", "--token-file", str(token_file), "--device", location.device,
                 "--log-file", str(folder / "engine.log")]
@@ -203,7 +209,7 @@ class EngineProcess:
         while time.monotonic() < deadline:
             if token_file.is_file():
                 info = json.loads(token_file.read_text())
-                return cls(process, folder, ServiceClient(int(info["port"]), str(info["token"])))
+                return cls(process, folder, ServiceClient(int(info["port"]), str(info["token"])), lock)
             if process.poll() is not None:
                 said = [path.read_text(errors="replace").strip() for path in (folder / "engine.out", folder / "engine.log")
                         if path.is_file()]
@@ -231,6 +237,9 @@ class EngineProcess:
                 self.process.wait(timeout)
         (self.folder / "service.json").unlink(missing_ok=True)
         if crashed:
+            _KEPT.append(self.lock)          # the folder stays this host's while it runs: its log is named
             return self.log_path
         shutil.rmtree(self.folder, ignore_errors=True)
+        if self.lock is not None:
+            self.lock.close()
         return None

@@ -6,8 +6,6 @@ Real sockets and a real ``python -m engine serve`` on 127.0.0.1 (issue 13.7, 13.
 
 from __future__ import annotations
 
-import json
-import os
 import socket
 import struct
 import subprocess
@@ -71,46 +69,61 @@ def test_a_second_reset_is_reported_as_a_stopped_engine():
         server.close()
 
 
-def ended_pid() -> int:
-    """The pid of a process that has ended (and been reaped)."""
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    return process.pid
-
-
-def session(temp: Path, name: str, host_pid: int | None, engine_pid: int | None = None) -> Path:
+def session(temp: Path, name: str, held: bool | None) -> tuple[Path, object]:
+    """A session folder: its host.lock held by a live host (this process), left by an ended one, or not
+    made yet (None)."""
     folder = temp / f"{service.SESSION_PREFIX}{name}"
     folder.mkdir(mode=0o700)
     (folder / "engine.log").write_text("what the engine said\n")
-    if host_pid is not None:
-        (folder / "host.json").write_text(json.dumps({"host_pid": host_pid}))
-    if engine_pid is not None:
-        (folder / "service.json").write_text(json.dumps({"port": 1, "token": "t", "pid": engine_pid}))
-    return folder
+    if held is None:
+        return folder, None
+    handle = service.hold_session(folder)
+    if not held:
+        handle.close()                  # what the OS does when the host process ends, however it ends
+    return folder, handle
 
 
 def test_sessions_of_ended_hosts_are_removed_and_live_ones_kept(tmp_path):
-    ended = session(tmp_path, "ended", ended_pid())
-    ended_engine = session(tmp_path, "ended-engine-too", ended_pid(), ended_pid())
-    live_host = session(tmp_path, "live-host", os.getpid())
-    live_engine = session(tmp_path, "live-engine", ended_pid(), os.getpid())
-    just_made = session(tmp_path, "no-host-file-yet", None)
+    ended, _ = session(tmp_path, "ended", held=False)
+    live, handle = session(tmp_path, "live", held=True)
+    just_made, _ = session(tmp_path, "no-lock-yet", held=None)
     other = tmp_path / "not-a-relume-session"
     other.mkdir()
-    assert sorted(service.remove_ended_sessions(tmp_path)) == sorted([ended, ended_engine])
-    assert not ended.exists() and not ended_engine.exists()
-    assert live_host.is_dir() and live_engine.is_dir() and just_made.is_dir() and other.is_dir()
+    try:
+        assert service.remove_ended_sessions(tmp_path) == [ended]
+        assert not ended.exists() and live.is_dir() and just_made.is_dir() and other.is_dir()
+    finally:
+        handle.close()
+    assert service.remove_ended_sessions(tmp_path) == [live]
+
+
+def test_a_killed_hosts_session_is_removed(tmp_path):
+    """A host killed with SIGKILL (no clean-up of its own): its lock is gone with it."""
+    folder = tmp_path / f"{service.SESSION_PREFIX}killed"
+    folder.mkdir()
+    host = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); "
+                             "from blender_core import core_module; "
+                             "held = core_module('service').hold_session(__import__('pathlib').Path(sys.argv[2])); "
+                             "print('held', flush=True); time.sleep(60)",
+                             str(Path(__file__).parents[1] / "support"), str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert host.stdout.readline().strip() == "held"
+        assert service.remove_ended_sessions(tmp_path) == []
+    finally:
+        host.kill()
+        host.wait()
+    assert service.remove_ended_sessions(tmp_path) == [folder]
 
 
 def test_a_started_engine_logs_to_its_session_and_cleans_up(tmp_path, monkeypatch):
-    """Start through the client as the extension does: host.json, engine.log written by the engine, a stale
+    """Start through the client as the extension does: host.lock held, engine.log written by the engine, a stale
     session of a crashed host removed; stop() leaves nothing behind."""
     monkeypatch.setattr(service.tempfile, "tempdir", str(tmp_path))
-    stale = session(tmp_path, "crashed-host", ended_pid())
+    stale, _ = session(tmp_path, "crashed-host", held=False)
     process = service.EngineProcess.start(engine_location.EngineLocation(Path(sys.executable), device="cpu"))
     try:
         assert not stale.exists()
-        assert json.loads((process.folder / "host.json").read_text())["host_pid"] > 0
+        assert service.remove_ended_sessions(tmp_path) == []        # this session's folder is held
         assert process.client.health()["ok"]
         assert "relume serve: listening" in process.log_path.read_text()
         assert process.output_path.read_text() == ""

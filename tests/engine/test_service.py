@@ -18,7 +18,6 @@ from engine.relight.frame import relight_frame
 from engine.stage.capture import Capture
 from support.linked_capture import linked_capture
 from support.sample_lights import LIGHTS
-from support.service_process import Service
 
 FRAMES = [DEMO_FRAME, DEMO_FRAME + 1, DEMO_FRAME + 2]
 
@@ -28,15 +27,6 @@ def capture(tmp_path_factory) -> Capture:
     """A three-frame synthetic capture (the demo spheres; every frame links to one rendered frame)."""
     base = make_sphere_capture(tmp_path_factory.mktemp("base"), light_count=40, size=40, progress=False)
     return linked_capture(base, DEMO_FRAME, tmp_path_factory.mktemp("capture"), FRAMES)
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    service = Service(tmp_path_factory.mktemp("service"))
-    yield service
-    if service.process.poll() is None:
-        service.call("POST", "/shutdown", {})
-        service.process.wait(10)
 
 
 def test_token_file_is_private_and_service_binds_localhost(service):

@@ -24,15 +24,6 @@ from support.service_process import Service
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    service = Service(tmp_path_factory.mktemp("service"))
-    yield service
-    if service.process.poll() is None:
-        service.call("POST", "/shutdown", {})
-        service.process.wait(10)
-
-
-@pytest.fixture(scope="module")
 def capture(tmp_path_factory) -> Path:
     return make_sphere_capture(tmp_path_factory.mktemp("capture"), light_count=12, size=24, progress=False).folder
 

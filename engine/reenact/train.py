@@ -229,7 +229,8 @@ class Trainer:
             with torch.no_grad():
                 prev = split_outputs(self.model(batch["x_prev"]), rank)
         own = coefficients = out["coefficients"].float()
-        if "blend" in out:                    # the first frame has no previous output: its own alone
+        blends = "blend" in out
+        if blends:                            # the first frame has no previous output: its own alone
             blend = torch.where(batch["has_prev"][:, None, None, None] > 0, out["blend"].float(), 1.0)
             coefficients = blend_previous(coefficients, blend, out["flow"].float(), prev["coefficients"].float())
         subset = torch.from_numpy(rng.choice(lights, min(s.olat_lights, lights), replace=False)).to(self.device)
@@ -250,7 +251,8 @@ class Trainer:
         flow = (flow_error * valid).sum() / valid.sum().clamp(min=1.0)
         prev_relit = torch.einsum("ck,bckhw->bchw", mix, prev["coefficients"].float())
         warped = warp(compress(prev_relit), out["flow"].float())
-        own_relit = relit if own is coefficients else torch.einsum("ck,bckhw->bchw", mix, own)
+        # the temporal term judges the network's own prediction: on the blended one it learnt to copy frame t-1
+        own_relit = torch.einsum("ck,bckhw->bchw", mix, own) if blends else relit
         temporal_error = (compress(own_relit) - warped).abs().sum(1, keepdim=True)
         temporal = (temporal_error * valid).sum() / valid.sum().clamp(min=1.0)
         w = s.losses

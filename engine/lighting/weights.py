@@ -29,6 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 from scipy.spatial import ConvexHull, QhullError
 
 from engine.errors import InputError, RelumeError
@@ -165,17 +166,19 @@ def splat_irradiance(samples: DirectionalSamples, stage_directions: np.ndarray, 
 
 
 @lru_cache(maxsize=2)
-def _latlong_on_stage(height: int, width: int, stage_key: bytes, method: str) -> tuple[np.ndarray, np.ndarray]:
-    indices, shares = locate_on_stage(latlong_directions(height, width),
-                                      np.frombuffer(stage_key, dtype=np.float64).reshape(-1, 3), method)
-    return indices.astype(np.int32), shares.astype(np.float32)
+def _latlong_on_stage(height: int, width: int, stage_key: bytes, method: str) -> sparse.csr_matrix:
+    stage = np.frombuffer(stage_key, dtype=np.float64).reshape(-1, 3)
+    indices, shares = locate_on_stage(latlong_directions(height, width), stage, method)
+    pixels = np.repeat(np.arange(len(indices)), indices.shape[1])
+    return sparse.csr_matrix((shares.ravel(), (indices.ravel(), pixels)), shape=(len(stage), len(indices)))
 
 
-def latlong_on_stage(height: int, width: int, stage_directions: np.ndarray,
-                     method: str) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`locate_on_stage` of the pixel centres of an unrotated (height, width) lat-long image, kept for
-    the last two image sizes and stages: it depends on neither the HDRI's pixels nor its rotation, and it is
-    most of what integrating one costs (2.1 M directions for a 4K HDRI)."""
+def latlong_on_stage(height: int, width: int, stage_directions: np.ndarray, method: str) -> sparse.csr_matrix:
+    """Where the pixel centres of an unrotated (height, width) lat-long image land on the stage, as an
+    (L, height x width) sparse matrix of :func:`locate_on_stage`'s shares: times the pixels' irradiance
+    (row by row, (H W, 3)) it gives what each stage light receives. Kept for the last two image sizes and
+    stages: it depends on neither the HDRI's pixels nor its rotation, and finding it is most of what
+    integrating one costs (2.1 M directions for a 4K HDRI)."""
     key = np.ascontiguousarray(stage_directions, dtype=np.float64).tobytes()
     return _latlong_on_stage(height, width, key, method)
 
@@ -241,8 +244,7 @@ def integrate_environment(hdri: HdriFile, rotate_deg: float, stage_directions: n
     the total (``tests/engine/test_weights.py``); both are pixel-sized discretisations of one integral."""
     irradiance = hdri.irradiance()
     height, width = irradiance.shape[:2]
-    indices, shares = latlong_on_stage(height, width, stage_directions, method)
-    return _splat(indices, shares, rotate_columns(irradiance, rotate_deg).reshape(-1, 3), len(stage_directions))
+    return latlong_on_stage(height, width, stage_directions, method) @ rotate_columns(irradiance, rotate_deg).reshape(-1, 3)
 
 
 def environment_received(hdri: Path, rotate_deg: float, stage_directions: np.ndarray, method: str,

@@ -251,8 +251,9 @@ def environment_received(hdri: Path, rotate_deg: float, stage_directions: np.nda
                          cache: Path | None = None) -> np.ndarray:
     """:func:`integrate_environment` of the HDRI file ``hdri`` as it is on disk now, kept between calls.
 
-    Integrating an HDRI takes a while (on a 150-light stage, shared 2-core machine: 0.34 s for 1024 x 512,
-    2.2 s for 4096 x 2048, resampled to 2048 x 1024), and the result only depends on the file's version
+    Integrating an HDRI takes a while the first time (150-light stage, 2-core machine: 0.23 s for 1024 x 512,
+    1.2 s for 4096 x 2048, resampled to 2048 x 1024; another rotation 12 / 88 ms, :func:`latlong_on_stage`
+    being kept), and the result only depends on the file's version
     (:class:`HdriFile`), the rotation, the stage's light directions and the method: it is kept in memory
     (the last ENVIRONMENTS_IN_MEMORY, for the service and live relighting, where an edit that leaves the
     world alone must not integrate it again) and, with ``cache``, as ``cache/environment/<key>.<hash>.npy``

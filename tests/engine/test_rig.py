@@ -111,7 +111,8 @@ def test_service_rig_track_and_reenact_job(small_target: dict, small_model: Path
         # bad requests answer with the engine's message
         status, body = service.call("POST", "/reenact", {**request, "model": str(tmp_path)})
         assert status == 400 and "not a trained model folder" in body["error"]
-        status, body = service.call("POST", "/track", {"rig": str(tmp_path / "p.npz"), "out": "x.track", "frames": {}})
+        status, body = service.call("POST", "/track", {"rig": str(tmp_path / "p.npz"), "out": str(tmp_path / "x.track"),
+                                                       "frames": {}})
         assert status == 400 and "request: frames: must map frame numbers" in body["error"]
     finally:
         service.call("POST", "/shutdown", {})

@@ -110,11 +110,15 @@ class TaskOperator:
             self.task.begin()
         except (PlanError, ServiceError) as exc:
             return str(exc)
+        self._submitted(context)
+        return None
+
+    def _submitted(self, context: bpy.types.Context) -> None:
+        """The first job is in: report the task's warnings, show its progress."""
         for warning in self.task.warnings:
             self.report({"WARNING"}, warning)
         context.window_manager.progress_begin(0.0, 1.0)
         set_status(f"{self.task.label}... (Esc cancels)")
-        return None
 
     def _poll(self, context: bpy.types.Context) -> set[str] | None:
         """Follow the task; the operator's result once it has ended."""
@@ -173,10 +177,7 @@ class TaskOperator:
                 return None
         except (PlanError, ServiceError) as exc:
             return report_error(self, str(exc))
-        for warning in self.task.warnings:
-            self.report({"WARNING"}, warning)
-        context.window_manager.progress_begin(0.0, 1.0)
-        set_status(f"{self.task.label}... (Esc cancels)")
+        self._submitted(context)
         return None
 
     def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:

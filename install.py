@@ -3,7 +3,7 @@
 
 Sets up the engine environment, assets, Blender extension and Nuke plugin for this user; see
 ``python install.py --help`` and the README's install section. The implementation is the
-standard-library-only package ``engine.installer``.
+standard-library-only package ``relume_install``.
 """
 
 import sys
@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engine.installer.cli import main  # noqa: E402  (needs the checkout on sys.path)
+from relume_install.cli import main  # noqa: E402  (needs the checkout on sys.path)
 
 if __name__ == "__main__":
     sys.exit(main())

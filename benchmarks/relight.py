@@ -56,7 +56,6 @@ from engine.io.exr import write_image
 from engine.lighting.hdri import HdriFile
 from engine.lighting.lights import EnvironmentLight, PointLight
 from engine.lighting.weights import (
-    DEFAULT_METHOD,
     environment_received,
     forget_latlong_locations,
     integrate_environment,
@@ -68,6 +67,7 @@ from engine.relight.lowrank import build_lowrank
 from engine.relight.olat_reader import iter_olat_images
 from engine.stage.cache import FrameCache
 from engine.stage.capture import Capture, write_capture_yaml
+from relume_host.vocabulary import DEFAULT_WEIGHT_METHOD
 
 FRAME = 1001
 PEAK_LIMIT_BYTES = 3e9
@@ -352,7 +352,7 @@ def live_edit(args: argparse.Namespace, root: Path) -> Section:
     hdri = root / "sky.exr"
     write_image(hdri, procedural_sky(args.hdri // 2), "float")
     directions, rgb = fibonacci_directions(args.lights), np.ones((args.lights, 3))
-    rotation, method = 30.0, DEFAULT_METHOD.value
+    rotation, method = 30.0, DEFAULT_WEIGHT_METHOD.value
     version = HdriFile.of(hdri)
     version.radiance()                      # decoded once, untimed: the service keeps the last few HDRIs loaded
     kept = environment_received(hdri, rotation, directions, method)

@@ -67,9 +67,7 @@ def per_frame(args: argparse.Namespace, work: Path) -> tuple[dict[str, float], f
         t2 = time.perf_counter()
         lit = renderer.shadow(surface, directions, renderer.shadow_resolution)
         t3 = time.perf_counter()
-        m = surface.material
-        radiance = shade(surface.normal, surface.view, m.albedo, m.roughness, m.specular, m.wrap, directions,
-                         irradiance, lit)
+        radiance = shade(surface.normal, surface.view, surface.material, directions, irradiance, lit)
         t4 = time.perf_counter()
         images = surface.to_image(torch.cat([radiance, torch.ones(*radiance.shape[:2], 1)], dim=2)).half().numpy()
         with ImageWriter(args.threads) as writer:
@@ -82,13 +80,12 @@ def per_frame(args: argparse.Namespace, work: Path) -> tuple[dict[str, float], f
 
     # Naive: per light, a rasterised shadow map and its own shading call; EXRs written in turn.
     surface = renderer.surface(performer.vertices(0))
-    m = surface.material
     start = time.perf_counter()
     for light in range(args.naive_lights):
         maps = shadow_map(surface.vertices, renderer.submesh.triangles, directions[light:light + 1], 128)
         lit = shadow_visibility(maps, surface.position)
-        radiance = shade(surface.normal, surface.view, m.albedo, m.roughness, m.specular, m.wrap,
-                         directions[light:light + 1], irradiance[light:light + 1], lit)
+        radiance = shade(surface.normal, surface.view, surface.material, directions[light:light + 1],
+                         irradiance[light:light + 1], lit)
         image = surface.to_image(torch.cat([radiance[0], torch.ones(len(radiance[0]), 1)], dim=1)).numpy()
         write_image(work / "naive" / f"L{light:03d}.exr", image)
     naive_frame = (time.perf_counter() - start) / args.naive_lights * args.lights

@@ -17,12 +17,13 @@ from tqdm import tqdm
 from engine.errors import RelumeError
 from engine.lighting.lights import LightsFile, light_from_dict, load_lights_file
 from engine.lighting.request import Lighting
-from engine.lighting.weights import DEFAULT_METHOD, METHODS
+from engine.lighting.weights import METHODS
 from engine.reenact.cli import add_parsers as add_reenact_parsers
 from engine.service.cli import add_parser as add_serve_parser
 from engine.stage.capture import Capture, parse_frames
 from engine.synth.cli import add_parser as add_synth_parser
 from engine.track.cli import add_parsers as add_track_parsers
+from relume_host.vocabulary import DEFAULT_WEIGHT_METHOD
 
 POOR_LOWRANK_ERROR = 0.03      # a rank-K form with a larger relative error is reported as a poor fit
 
@@ -34,7 +35,7 @@ def _add_lighting_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rotate", type=float, default=0.0, help="HDRI rotation about +Y in degrees (with --env)")
     parser.add_argument("--strength", type=float, default=1.0, help="HDRI strength (with --env)")
     parser.add_argument("--exposure", type=float, default=0.0, help="exposure change in stops")
-    parser.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD.value,
+    parser.add_argument("--method", choices=METHODS, default=DEFAULT_WEIGHT_METHOD.value,
                         help="how light between stage directions is shared among stage lights")
 
 

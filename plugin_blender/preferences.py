@@ -3,7 +3,8 @@
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 
-from .core.engine_location import EngineLocation, config_path, find_engine
+from .relume_host.engine import EngineLocation, find_engine
+from .relume_host.home import config_path
 
 DEVICES = [
     ("CONFIG", "From config.json", "Use the device install.py wrote (auto when absent)"),
@@ -42,14 +43,17 @@ def preferences() -> RelumePreferences | None:
     return addon.preferences if addon is not None else None
 
 
+SETTING = "Preferences > Add-ons > Relume"     # where an artist sets the engine, for error messages
+
+
 def engine_location() -> EngineLocation:
-    """The engine to run, from these preferences and config.json (raises EngineNotFound)."""
+    """The engine to run, from these preferences, then $RELUME_ENGINE_PYTHON and config.json (raises EngineNotFound)."""
     prefs = preferences()
     if prefs is None:
-        return find_engine()
+        return find_engine(setting=SETTING)
     return find_engine(bpy.path.abspath(prefs.engine_python) if prefs.engine_python else "",
                        bpy.path.abspath(prefs.engine_repo) if prefs.engine_repo else "",
-                       "" if prefs.device == "CONFIG" else prefs.device)
+                       "" if prefs.device == "CONFIG" else prefs.device, setting=SETTING)
 
 
 def auto_start() -> bool:

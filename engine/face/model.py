@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from engine.errors import InputError
-from engine.paths import assets_dir
+from relume_host.home import assets_dir
 
 MODEL_ENV = "RELUME_FACE_MODEL"
 SHARED_ENV = "RELUME_SHARED"

@@ -13,7 +13,7 @@ import numpy as np
 import OpenImageIO as oiio
 
 from engine.errors import InputError, OutputError
-from engine.io.atomic import atomic_path
+from relume_host.atomic import atomic_path
 
 RGBA = ("R", "G", "B", "A")
 

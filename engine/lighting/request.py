@@ -11,8 +11,9 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.lighting.lights import LightsFile
-from engine.lighting.weights import DEFAULT_METHOD, METHODS, WeightMethod, capture_weights
+from engine.lighting.weights import METHODS, capture_weights
 from engine.stage.capture import Capture
+from relume_host.vocabulary import DEFAULT_WEIGHT_METHOD, WeightMethod
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class Lighting:
     capture: Capture
     lights: LightsFile
     exposure: float = 0.0
-    method: WeightMethod = DEFAULT_METHOD
+    method: WeightMethod = DEFAULT_WEIGHT_METHOD
     where: str = "{}"
 
     def __post_init__(self) -> None:

@@ -24,7 +24,6 @@ import io
 import logging
 import threading
 from collections.abc import Iterator, Sequence
-from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,23 +32,15 @@ from scipy import sparse
 from scipy.spatial import ConvexHull, QhullError
 
 from engine.errors import InputError, RelumeError
-from engine.io.atomic import write_bytes_atomic
 from engine.lighting.hdri import DirectionalSamples, HdriFile, latlong_directions
 from engine.lighting.lights import EnvironmentLight, Light
 from engine.stage.cache import CacheDamaged, checksum, load_checked
 from engine.stage.capture import Capture
+from relume_host.atomic import write_bytes_atomic
+from relume_host.vocabulary import DEFAULT_WEIGHT_METHOD, WeightMethod
 
 log = logging.getLogger(__name__)
 
-class WeightMethod(str, Enum):
-    """How light between stage directions is shared: among the three stage lights around it (smooth as a
-    light moves) or all to the nearest one."""
-
-    BARYCENTRIC = "barycentric"
-    VORONOI = "voronoi"
-
-
-DEFAULT_METHOD = WeightMethod.BARYCENTRIC
 METHODS = tuple(m.value for m in WeightMethod)
 ENVIRONMENT_CACHE_VERSION = 2  # 2: rotation turns columns (integrate_environment)
 ENVIRONMENTS_IN_MEMORY = 16
@@ -128,12 +119,12 @@ def triangulation_for(stage_directions: np.ndarray) -> StageTriangulation:
 
 
 def locate_on_stage(directions: np.ndarray, stage_directions: np.ndarray,
-                    method: str = DEFAULT_METHOD.value) -> tuple[np.ndarray, np.ndarray]:
+                    method: str = DEFAULT_WEIGHT_METHOD.value) -> tuple[np.ndarray, np.ndarray]:
     """Which stage lights (N, K) share the light from each of ``directions`` (N, 3), and their shares (N, K),
     summing to 1 per direction: K = 3 for barycentric, 1 (the nearest light) for voronoi."""
     if method not in METHODS:
         raise ValueError(f"unknown interpolation {method!r}; use one of {METHODS}")
-    if method == "barycentric":
+    if method == WeightMethod.BARYCENTRIC:
         try:
             return triangulation_for(stage_directions).locate(directions)
         except QhullError:  # all stage lights on one great circle or fewer than four: no dome to triangulate
@@ -155,7 +146,7 @@ def _splat(indices: np.ndarray, shares: np.ndarray, irradiance: np.ndarray, ligh
     return received
 
 
-def splat_irradiance(samples: DirectionalSamples, stage_directions: np.ndarray, method: str = DEFAULT_METHOD.value) -> np.ndarray:
+def splat_irradiance(samples: DirectionalSamples, stage_directions: np.ndarray, method: str = DEFAULT_WEIGHT_METHOD.value) -> np.ndarray:
     """Irradiance (L, 3) each stage light direction receives from ``samples``."""
     if method not in METHODS:
         raise ValueError(f"unknown interpolation {method!r}; use one of {METHODS}")
@@ -205,7 +196,7 @@ def stage_weights(
     lights: Sequence[Light],
     stage_directions: np.ndarray,
     stage_rgb: np.ndarray,
-    method: str = DEFAULT_METHOD.value,
+    method: str = DEFAULT_WEIGHT_METHOD.value,
     exposure_ev: float = 0.0,
     cache: Path | None = None,
 ) -> np.ndarray:
@@ -285,7 +276,7 @@ def environment_received(hdri: Path, rotate_deg: float, stage_directions: np.nda
     return received
 
 
-def capture_weights(capture: Capture, lights: Sequence[Light], method: str = DEFAULT_METHOD.value,
+def capture_weights(capture: Capture, lights: Sequence[Light], method: str = DEFAULT_WEIGHT_METHOD.value,
                     exposure_ev: float = 0.0, cache: Path | None = None) -> np.ndarray:
     """:func:`stage_weights` for a capture's calibrated stage lights; ``cache`` (the capture's cache
     folder, :func:`engine.stage.cache.cache_folder`) keeps environment integrals between calls."""

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from engine.io.atomic import atomic_path
 from engine.reenact.network import ReenactNet
+from relume_host.atomic import atomic_path
 
 ONNX_OPSET = 17
 

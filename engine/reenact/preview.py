@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from engine.errors import OutputError
-from engine.io.atomic import atomic_path
 from engine.reenact.network import split_outputs
 from engine.track.footage import auto_expose
+from relume_host.atomic import atomic_path
 
 PREVIEW_LIGHTS = 3
 

@@ -38,11 +38,11 @@ from tqdm import tqdm
 
 from engine.errors import InputError, RelumeError
 from engine.face.model import FaceModel
-from engine.io.atomic import write_bytes_atomic
 from engine.reenact.data import STACK_MEMORY_BYTES, TrainingSet, light_basis, load_training_set
 from engine.reenact.model_dir import CHECKPOINT_FILE, CONFIG_FILE, ONNX_FILE
 from engine.reenact.network import NetworkConfig, ReenactNet, blend_previous, split_outputs, warp
 from engine.track.track_file import model_fingerprint, read_track
+from relume_host.atomic import write_bytes_atomic
 
 LOSSES_FILE = "losses.csv"
 LOSS_NAMES = ("total", "olat", "relit", "segmentation", "alpha", "flow", "temporal")

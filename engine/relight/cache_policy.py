@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import InputError
-from engine.io.atomic import disk_usage
+from engine.io.disk_space import disk_usage
 from engine.io.exr import image_size
 from engine.stage.cache import FrameCache, FrameLayout, cache_folder, source_fingerprint
 from engine.stage.capture import Capture

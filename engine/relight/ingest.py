@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.io.atomic import check_free_space, remove_stale_temporaries
+from engine.io.disk_space import check_free_space
 from engine.relight.olat_reader import frame_alpha, iter_olat_images
 from engine.stage.cache import FrameCache, FrameLayout, open_stack_writer, save_array, source_fingerprint
 from engine.stage.capture import Capture
+from relume_host.atomic import remove_stale_temporaries
 
 
 def ingest_frame(capture: Capture, frame: int, folder: Path, force: bool = False, verify: bool = False) -> FrameCache:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,25 +10,17 @@ import numpy as np
 from tqdm import tqdm
 
 from engine.errors import InputError, OutputError
-from engine.io.atomic import atomic_path, exclusive_writer
 from engine.io.exr import write_image
 from engine.relight.cache_policy import cache_pays
 from engine.relight.frame import relight_frame
 from engine.stage.capture import Capture, describe_frames
-
-_HASHES = re.compile(r"#+")
-_PRINTF = re.compile(r"%0?(\d*)d")
+from relume_host.atomic import atomic_path, exclusive_writer
+from relume_host.frames import frame_path
 
 
 def frame_output_path(pattern: str | Path, frame: int) -> Path:
-    """Expand ``name.####.exr`` (or ``name.%04d.exr``) for ``frame``; the padding follows the pattern."""
-    path = Path(pattern)
-    name = path.name                 # only the file name holds the frame field: "shot#1/" is a folder name
-    if _HASHES.search(name):
-        return path.with_name(_HASHES.sub(lambda m: f"{frame:0{len(m.group())}d}", name))
-    if _PRINTF.search(name):
-        return path.with_name(_PRINTF.sub(lambda m: f"{frame:0{int(m.group(1) or 0)}d}", name))
-    return path
+    """Expand ``name.####.exr`` (or ``name.%04d.exr``) for ``frame``: :func:`relume_host.frames.frame_path`."""
+    return Path(frame_path(str(pattern), frame))
 
 
 def check_output_pattern(pattern: str | Path, frames: Sequence[int]) -> None:

@@ -7,24 +7,15 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
 from engine.errors import RelumeError
+from relume_host.vocabulary import JobState
 
 log = logging.getLogger(__name__)
 
 
-
-class JobState(str, Enum):
-    """A job's state as ``GET /jobs/<id>`` reports it (the JSON carries the value)."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
 
 KEEP_FINISHED = 64  # finished jobs remembered for GET /jobs/<id>
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from engine.errors import InputError
 from engine.lighting.lights import LightsFile, frame_lights_from_dicts, lights_from_dicts
 from engine.lighting.request import Lighting
-from engine.lighting.weights import DEFAULT_METHOD
 from engine.reenact.reenact import Runtime
 from engine.stage.capture import CAPTURE_FILE, Capture, parse_frames
+from relume_host.vocabulary import DEFAULT_WEIGHT_METHOD
 
 
 class CaptureStore:
@@ -99,7 +99,7 @@ def parse_lighting(body: dict, captures: CaptureStore) -> Lighting:
     lights = lights_from_dicts(_field(body, "lights", list, required=True), "request: lights", base)
     frame_lights = frame_lights_from_dicts(_field(body, "frame_lights", dict, {}), "request: 'frame_lights'", base)
     return Lighting(capture, LightsFile(lights, frame_lights), float(_field(body, "exposure", (int, float), 0.0)),
-                    _field(body, "method", str, DEFAULT_METHOD.value), where="request: '{}'")
+                    _field(body, "method", str, DEFAULT_WEIGHT_METHOD.value), where="request: '{}'")
 
 
 @dataclass(frozen=True)

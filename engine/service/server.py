@@ -40,6 +40,7 @@ from engine.service.payload import (
 from engine.stage.cache import cache_folder
 from engine.track.rig import track_from_animation, write_rig
 from engine.track.track_file import write_track
+from relume_host.atomic import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -269,15 +270,6 @@ class RequestHandler(BaseHTTPRequestHandler):
         return HTTPStatus.ACCEPTED, service_job.snapshot()
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically, readable by this user only (mode 0600)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, path)
-
-
 class _LogLines(io.TextIOBase):
     """A text stream whose complete lines go to ``logger``: the service's stdout and stderr once it logs to a file."""
 
@@ -341,7 +333,8 @@ def serve(port: int, token_file: Path, parent_pid: int | None = None, device: st
     server = RelumeServer(port, token, device)
     token_file = Path(token_file)
     try:
-        write_private(token_file, json.dumps({"port": server.server_port, "token": token, "pid": os.getpid()}).encode())
+        write_bytes_atomic(token_file, json.dumps({"port": server.server_port, "token": token, "pid": os.getpid()}).encode(),
+                           mode=0o600)     # the token: readable by this user only
         if not quiet:
             print(f"relume serve: listening on http://{HOST}:{server.server_port} (pid {os.getpid()}, {device})",
                   file=sys.stderr, flush=True)

@@ -33,8 +33,8 @@ import numpy as np
 import xxhash
 
 from engine.errors import InputError
-from engine.io.atomic import atomic_path, write_bytes_atomic
 from engine.stage.capture import Capture
+from relume_host.atomic import atomic_path, write_bytes_atomic
 
 TILE_PIXELS = 4096
 FORMAT_VERSION = 2           # 2: XXH3-64 hash of every tile and file

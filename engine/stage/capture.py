@@ -26,8 +26,8 @@ import numpy as np
 import yaml
 
 from engine.errors import InputError
-from engine.io.atomic import write_bytes_atomic
 from engine.io.yaml_file import load_yaml
+from relume_host.atomic import write_bytes_atomic
 
 CAPTURE_FILE = "capture.yaml"
 DEFAULT_OLAT_PATTERN = "olat/L{light:03d}/frame.{frame:04d}.exr"

@@ -22,6 +22,8 @@ import math
 
 import torch
 
+from engine.synth.material import PixelMaterial
+
 _EPS = 1e-6
 
 
@@ -47,19 +49,19 @@ def ggx_specular(n_dot_l: torch.Tensor, n_dot_v: torch.Tensor, l_dot_v: torch.Te
     return distribution.mul_(fresnel).div_(lambda_l).mul_(nl).mul_(0.5)
 
 
-def shade(normal: torch.Tensor, view: torch.Tensor, albedo: torch.Tensor, roughness: torch.Tensor,
-          specular: torch.Tensor, wrap: torch.Tensor, directions: torch.Tensor, irradiance: torch.Tensor,
-          visibility: torch.Tensor | None = None) -> torch.Tensor:
+def shade(normal: torch.Tensor, view: torch.Tensor, material: PixelMaterial, directions: torch.Tensor,
+          irradiance: torch.Tensor, visibility: torch.Tensor | None = None) -> torch.Tensor:
     """Radiance (L, P, 3) of P surface points under L distant lights (see the module formula).
 
-    normal, view: (P, 3) unit, world frame (view points from the surface to the camera);
-    albedo, wrap: (P, 3); roughness, specular: (P,); directions: (L, 3) unit subject->light;
-    irradiance: (L, 3); visibility: (L, P) in [0, 1] or None (no shadows).
+    normal, view: (P, 3) unit, world frame (view points from the surface to the camera); material: the P
+    points' albedo, wrap (P, 3), roughness, specular (P,); directions: (L, 3) unit subject->light;
+    irradiance: (L, 3) W/m^2; visibility: (L, P) in [0, 1] or None (no shadows).
     """
+    albedo, wrap = material.albedo, material.wrap
     n_dot_l = directions @ normal.T                      # (L, P)
     l_dot_v = directions @ view.T
     n_dot_v = (normal * view).sum(dim=1)
-    spec = ggx_specular(n_dot_l, n_dot_v, l_dot_v, roughness, specular)
+    spec = ggx_specular(n_dot_l, n_dot_v, l_dot_v, material.roughness, material.specular)
     out = torch.empty(directions.shape[0], normal.shape[0], 3)
     for channel in range(3):
         w = wrap[:, channel]

@@ -19,7 +19,7 @@ from engine.io.colour import srgb_decode
 from engine.io.exr import read_image
 from engine.stage.capture import Capture
 from engine.synth.flow import flow_to_colour
-from engine.synth.generate import GROUND_TRUTH, GT_PATTERNS, RELIT_PATTERN
+from engine.synth.layout import GROUND_TRUTH, GT_PATTERNS, RELIT_PATTERN
 from engine.synth.output import write_srgb_png
 
 SHEET_FILE = "contact_sheet.png"

@@ -18,6 +18,7 @@ from engine.lighting.hdri import DirectionalSamples
 from engine.lighting.lights import Light
 from engine.lighting.sphere import fibonacci_sphere
 from engine.lighting.weights import splat_irradiance
+from relume_host.vocabulary import WeightMethod
 
 EXACT_SAMPLES = 64  # lights with at most this many samples are rendered sample by sample
 
@@ -30,7 +31,7 @@ def direct_samples(lights: Sequence[Light], dense_count: int = 1024) -> Directio
         (exact if len(samples.directions) <= EXACT_SAMPLES else dense).append(samples)
     if dense:
         directions = fibonacci_sphere(dense_count)
-        irradiance = splat_irradiance(DirectionalSamples.concatenate(dense), directions, "voronoi")
+        irradiance = splat_irradiance(DirectionalSamples.concatenate(dense), directions, WeightMethod.VORONOI)
         keep = irradiance.sum(axis=1) > 0.0
         exact.append(DirectionalSamples(directions[keep], irradiance[keep]))
     return DirectionalSamples.concatenate(exact)

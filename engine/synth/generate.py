@@ -36,36 +36,31 @@ from tqdm import tqdm
 
 from engine.errors import InputError
 from engine.face.model import FaceModel
-from engine.io.atomic import write_bytes_atomic
 from engine.lighting.lights import load_lights
 from engine.render.camera import Camera
 from engine.stage.capture import write_capture_yaml
 from engine.synth import flow as flow_module
+from engine.synth.contact_sheet import write_contact_sheet
 from engine.synth.direct import direct_samples
 from engine.synth.dome import Dome, make_dome
 from engine.synth.flow import surface_flow
+from engine.synth.layout import (
+    FORMAT,
+    GROUND_TRUTH,
+    GT_PATTERNS,
+    MATTE_PATTERN,
+    OLAT_PATTERN,
+    PARAMS_FILE,
+    RELIT_PATTERN,
+    SOURCE,
+    SOURCE_PATTERNS,
+    TRACKING_PATTERN,
+)
 from engine.synth.material import procedural_skin
 from engine.synth.output import ImageWriter
 from engine.synth.performer import Performance, make_performance
 from engine.synth.render import FrameSurface, StageRenderer
-
-OLAT_PATTERN = "olat/L{light:03d}/frame.{frame:04d}.exr"
-TRACKING_PATTERN = "tracking/frame.{frame:04d}.exr"
-MATTE_PATTERN = "matte/frame.{frame:04d}.exr"
-GROUND_TRUTH = "ground_truth"
-GT_PATTERNS = {
-    "segmentation": "segmentation/frame.{frame:04d}.png",
-    "albedo": "albedo/frame.{frame:04d}.exr",
-    "normal": "normal/frame.{frame:04d}.exr",
-    "uv": "uv/frame.{frame:04d}.exr",
-    "flow_forward": "flow_forward/frame.{frame:04d}.exr",
-    "flow_backward": "flow_backward/frame.{frame:04d}.exr",
-}
-RELIT_PATTERN = "relit/frame.{frame:04d}.exr"
-SOURCE = "source"
-SOURCE_PATTERNS = {"frames": "frames/frame.{frame:04d}.png", "linear": "linear/frame.{frame:04d}.exr"}
-PARAMS_FILE = "params.json"
-FORMAT = "relume-synth/1"
+from relume_host.atomic import write_bytes_atomic
 
 # Stage performer and source performer draw from separate random streams of the same seed.
 STAGE_STREAM, SOURCE_STREAM = 0, 1
@@ -286,8 +281,6 @@ class StageJob:
                                   extra={"synthetic": {"format": FORMAT, "seed": self.options.seed,
                                                        "ground_truth": GROUND_TRUTH}})
         if self.options.contact_sheet:
-            from engine.synth.contact_sheet import write_contact_sheet
-
             write_contact_sheet(self.out)
         return path
 

@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 
 from engine.errors import OutputError
-from engine.io.atomic import atomic_path
 from engine.io.colour import srgb_encode
 from engine.io.exr import write_image
+from relume_host.atomic import atomic_path
 
 
 def write_labels_png(path: Path, labels: np.ndarray) -> None:

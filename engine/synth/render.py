@@ -124,14 +124,13 @@ class StageRenderer:
         """
         directions = torch.as_tensor(directions, dtype=torch.float32)
         irradiance = torch.as_tensor(irradiance, dtype=torch.float32)
-        m = surface.material
         step = int(min(MAX_LIGHT_CHUNK, max(1, MAX_CHUNK_VALUES // max(len(surface.pixels), 1))))
         with torch.no_grad():
             for start in range(0, len(directions), step):
                 chunk = directions[start:start + step]
                 visible = self.shadow(surface, chunk, self.shadow_resolution) if shadows else None
-                yield shade(surface.normal, surface.view, m.albedo, m.roughness, m.specular, m.wrap, chunk,
-                            irradiance[start:start + step], visible)
+                yield shade(surface.normal, surface.view, surface.material, chunk, irradiance[start:start + step],
+                            visible)
 
     def total_radiance(self, surface: FrameSurface, directions: np.ndarray | torch.Tensor,
                        irradiance: np.ndarray | torch.Tensor, shadows: bool = True) -> torch.Tensor:

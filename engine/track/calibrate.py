@@ -19,13 +19,13 @@ import torch
 from tqdm import tqdm
 
 from engine.face.model import FaceModel
-from engine.io.atomic import write_bytes_atomic
 from engine.render.camera import Camera
 from engine.synth.dome import make_dome
 from engine.synth.generate import SOURCE_AMBIENT, SOURCE_LIGHTS, make_performer, source_camera, stage_camera
 from engine.track.correspondence import TABLE_FORMAT, TABLE_PATH
 from engine.track.footage import auto_expose
 from engine.track.landmarks import POINT_COUNT, FaceMeshDetector
+from relume_host.atomic import write_bytes_atomic
 
 CALIBRATION_SEEDS = (900, 901, 902, 903)
 SPREAD_FULL_WEIGHT_MM = 1.5   # landmarks this stable or better get weight 1; weight falls as 1/spread^2

@@ -15,9 +15,9 @@ import torch
 
 from engine.errors import OutputError
 from engine.face.model import FaceModel
-from engine.io.atomic import atomic_path
 from engine.render.rasterize import rasterize
 from engine.track.geometry import track_camera, track_vertices
+from relume_host.atomic import atomic_path
 
 OPACITY = 0.45
 SHEET_TILES = 8

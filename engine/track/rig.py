@@ -35,8 +35,8 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.face.model import TRANSPARENT_MATERIALS, FaceModel
-from engine.io.atomic import write_bytes_atomic
 from engine.track.track_file import FORMAT, VERSION, frame_numbers, read_track
+from relume_host.atomic import write_bytes_atomic
 
 RIG_FORMAT = "relume-rig"
 RIG_VERSION = 1

@@ -32,7 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from engine.errors import InputError
-from engine.io.atomic import write_bytes_atomic
+from relume_host.atomic import write_bytes_atomic
 
 FORMAT = "relume-track"
 VERSION = 1

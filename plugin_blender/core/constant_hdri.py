@@ -12,6 +12,8 @@ import os
 import struct
 from collections.abc import Sequence
 
+from ..relume_host.atomic import write_bytes_atomic
+
 WIDTH, HEIGHT = 2, 1  # 2:1 lat-long; the engine resamples it for integration
 
 
@@ -26,9 +28,5 @@ def write_constant_hdri(color: Sequence[float], path: str) -> None:
     if os.path.isfile(path):
         return
     rgb = [float(c) for c in color[:3]]
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     data = f"PF\n{WIDTH} {HEIGHT}\n-1.0\n".encode("ascii") + struct.pack("<3f", *rgb) * (WIDTH * HEIGHT)
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, path)
+    write_bytes_atomic(path, data)

@@ -23,7 +23,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .engine_location import EngineLocation
+from ..relume_host.engine import EngineLocation
+from ..relume_host.vocabulary import JobState
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 120.0  # seconds; the first start imports torch and may build caches
@@ -115,7 +116,7 @@ class ServiceClient:
 
 def check_job(state: dict) -> dict:
     """Raise ServiceError for a failed job; return its state otherwise."""
-    if state.get("state") == "failed":
+    if state.get("state") == JobState.FAILED:
         raise ServiceError(state.get("error") or "the engine job failed")
     return state
 

@@ -7,9 +7,9 @@ import os
 import threading
 from collections.abc import Callable
 
-from ..core.engine_location import EngineLocation, EngineNotFound
 from ..core.service import EngineProcess, EngineStopped, ServiceClient, ServiceError
 from ..preferences import auto_start, engine_location
+from ..relume_host.engine import EngineLocation, EngineNotFound
 
 NOT_RUNNING = ("Relume engine is not running: press Start Engine in the Relume panel "
                "(or turn on Start Engine Automatically in the add-on preferences)")

@@ -16,6 +16,7 @@ import bpy
 from ..addon_config import Config
 from ..core.background import BackgroundCall
 from ..core.service import ServiceClient, ServiceError, check_job
+from ..relume_host.vocabulary import JobState
 from .engine_session import SESSION, engine_connector
 from .plan import PlanError
 from .status import set_status
@@ -67,10 +68,10 @@ class EngineTask:
     def poll(self) -> Outcome | None:
         """Follow the job in progress; the Outcome once the task has ended (ServiceError if a job failed)."""
         self.state = check_job(self.client.job(self.state["job"]))
-        if self.state["state"] == "cancelled":
+        if self.state["state"] == JobState.CANCELLED:
             return Outcome("CANCELLED", "WARNING",
                            f"{self.label} cancelled; {self.state['done']} finished frame(s) kept on disk")
-        if self.state["state"] != "done":
+        if self.state["state"] != JobState.DONE:
             return None
         following = self.job_done(self.state)
         if isinstance(following, Outcome):

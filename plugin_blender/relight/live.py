@@ -22,9 +22,9 @@ import time
 import bpy
 
 from ..addon_config import Config
-from ..core.engine_location import EngineLocation, EngineNotFound
 from ..core.service import ServiceError, check_job
 from ..preferences import auto_start, engine_location
+from ..relume_host.engine import EngineLocation, EngineNotFound
 from .engine_session import NOT_RUNNING, SESSION
 from .plan import PlanError, RelightPlan, build_plan
 from .plate import load_plate, show_plate

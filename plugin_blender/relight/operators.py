@@ -13,9 +13,11 @@ from bpy_extras.io_utils import ExportHelper
 
 from ..addon_config import Config
 from ..core.background import BackgroundCall
-from ..core.lights_file import lights_yaml
 from ..core.scene_to_lights import UnsupportedScene
 from ..core.service import ServiceError
+from ..relume_host.atomic import write_text_atomic
+from ..relume_host.errors import OutputError
+from ..relume_host.lights_file import lights_document, lights_text
 from .engine_session import SESSION, engine_client, engine_connector
 from .engine_task import TaskOperator, report_error
 from .live import LIVE
@@ -83,15 +85,12 @@ class RELUME_OT_export_lights(CheckedOperator, bpy.types.Operator, ExportHelper)
             conversion = convert_scene(scene, context.view_layer, os.path.dirname(path))
         except UnsupportedScene as exc:
             return report_error(self, "Unsupported lighting: " + "; ".join(exc.problems))
-        text = lights_yaml(conversion.lights, f"Relume lights from Blender scene '{scene.name}', subject "
+        text = lights_text(lights_document(conversion.lights), f"Relume lights from Blender scene '{scene.name}', subject "
                                               f"'{scene.relume.subject.name}' (engine frame: Y up, subject looking +Z)")
-        temporary = f"{path}.tmp"
         try:
-            with open(temporary, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(temporary, path)
-        except OSError as exc:
-            return report_error(self, f"{path}: cannot write ({exc.strerror or exc})")
+            write_text_atomic(path, text)
+        except OutputError as exc:
+            return report_error(self, str(exc))
         for warning in conversion.warnings:
             self.report({"WARNING"}, warning)
         self.report({"INFO"}, f"Wrote {len(conversion.lights)} light(s) to {path}")

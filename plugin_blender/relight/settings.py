@@ -4,9 +4,11 @@ and per performer object (``object.relume_performer``)."""
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
-METHODS = [
-    ("barycentric", "Barycentric", "Share light between the three nearest stage lights (smooth as lights move)"),
-    ("voronoi", "Nearest", "Give each direction's light to the nearest stage light"),
+from ..relume_host.vocabulary import DEFAULT_WEIGHT_METHOD, WeightMethod
+
+METHODS = [   # labels for relume_host's WeightMethod values (tests/test_host_contracts.py holds them equal)
+    (WeightMethod.BARYCENTRIC.value, "Barycentric", "Share light between the three nearest stage lights (smooth as lights move)"),
+    (WeightMethod.VORONOI.value, "Nearest", "Give each direction's light to the nearest stage light"),
 ]
 FRAMES = [
     ("CURRENT", "Current Frame", "Relight the current frame only"),
@@ -26,7 +28,7 @@ class RelumeSceneSettings(bpy.types.PropertyGroup):
                              description="Empty placed where the captured head is; lights are measured from it")
     exposure: FloatProperty(name="Exposure", default=0.0, soft_min=-10.0, soft_max=10.0, unit="NONE",
                             description="Exposure change of the relit plate, in stops")
-    method: EnumProperty(name="Interpolation", items=METHODS, default="barycentric")
+    method: EnumProperty(name="Interpolation", items=METHODS, default=DEFAULT_WEIGHT_METHOD.value)
     use_world: BoolProperty(name="World Lighting", default=True,
                             description="Include the world's environment (off: scene lights only)")
     frames: EnumProperty(name="Frames", items=FRAMES, default="CURRENT")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -24,31 +23,13 @@ import threading
 from dataclasses import dataclass
 
 import nuke
+from relume_host.atomic import write_text_atomic
+from relume_host.frames import frame_path, has_frame_field, output_stem
+from relume_host.lights_file import lights_document
 from relume_nuke import graph, live, state
 from relume_nuke.engine_cli import FARM_PROGRAM, EngineError
 from relume_nuke.engine_steps import Step, start
 from relume_nuke.host import os_path
-
-_HASHES = re.compile(r"#+")
-_PRINTF = re.compile(r"%0?(\d*)d")
-_FRAME_FIELD = re.compile(r"#+|%0?(\d*)d")
-
-
-def frame_path(pattern: str, frame: int) -> str:
-    """``pattern`` with its frame field (``####`` or ``%04d``) replaced by ``frame``. Only the file name holds
-    the field (``shot#1/`` is a folder name), as the engine's ``frame_output_path`` reads it."""
-    folder, name = os.path.split(pattern)
-    if _HASHES.search(name):
-        name = _HASHES.sub(lambda m: str(frame).zfill(len(m.group(0))), name)
-    else:
-        name = _PRINTF.sub(lambda m: str(frame).zfill(int(m.group(1) or 0)), name)
-    return os.path.join(folder, name)
-
-
-def output_stem(pattern: str) -> str:
-    """``relit`` for ``/shots/relit.####.exr``: names the lights file and the farm job."""
-    name = os.path.splitext(os.path.basename(pattern))[0]
-    return _FRAME_FIELD.sub("", name).rstrip("._-") or "relume"
 
 
 def default_output(gizmo) -> str:
@@ -98,14 +79,14 @@ def make_plan(gizmo, capture_folder: str | None = None) -> RenderPlan:
     if not entries and not frame_entries:
         raise EngineError(f"{gizmo.name()}: no lights connected (lights input or env input)")
     read_output = output_pattern(gizmo)
-    if frame_path(read_output, 1) == read_output:
+    if not has_frame_field(read_output):
         raise EngineError(f"{read_output}: the output needs a frame number field, e.g. name.####.exr")
     first, last = int(gizmo["frame_first"].value()), int(gizmo["frame_last"].value())
     if last < first:
         raise EngineError(f"{gizmo.name()}: frame range {first}-{last} is empty")
     output = os_path(read_output)
-    lights_path = os.path.join(os.path.dirname(output), f"{output_stem(output)}.lights.json")
-    lights_file = live.write_lights_file(live.lights_document(entries, frame_entries), lights_path)
+    lights_path = os.path.join(os.path.dirname(output), f"{output_stem(output)}.lights.yaml")
+    lights_file = live.write_lights_file(lights_document(entries, frame_entries), lights_path)
     return RenderPlan(gizmo.fullName(), os_path(capture_folder), lights_file.replace("\\", "/"), output, read_output,
                       first, last, float(gizmo["exposure"].value()), str(gizmo["method"].value()))
 
@@ -136,14 +117,11 @@ def write_farm_jobs(plan: RenderPlan, size: int) -> tuple:
 def write_job_files(folder: str, stem: str, job: dict, commands: list) -> tuple:
     """``<folder>/<stem>.job.json`` (``job``) and ``<stem>.commands.txt`` (one line per command, in an order
     that respects dependencies), each written atomically; returns both paths."""
-    os.makedirs(folder, exist_ok=True)
     job_path = os.path.join(folder, f"{stem}.job.json")
     commands_path = os.path.join(folder, f"{stem}.commands.txt")
     for path, text in ((job_path, json.dumps(job, indent=1)),
                        (commands_path, "".join(command_line(command) + "\n" for command in commands))):
-        with open(path + ".tmp", "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(path + ".tmp", path)
+        write_text_atomic(path, text)
     return job_path, commands_path
 
 

@@ -14,8 +14,10 @@ import contextlib
 import os
 
 import nuke
+from relume_host.frames import frame_path
 from relume_nuke import GIZMO_CLASS, batch, graph, live, state
 from relume_nuke.capture import load_capture
+from relume_nuke.engine_cli import PROBLEMS
 from relume_nuke.host import in_gui, os_path, undo_step
 from relume_nuke.lights import LIGHTING_KNOBS, read_file_path, upstream
 
@@ -36,7 +38,7 @@ def reported(gizmo, popup: bool):
     and in a message box too for explicit button presses (``popup``) in the GUI."""
     try:
         yield
-    except (RuntimeError, OSError, ValueError) as problem:
+    except (*PROBLEMS, ValueError) as problem:
         state.report_problem(gizmo, problem, popup)
 
 
@@ -49,7 +51,7 @@ def show_mode(gizmo) -> None:
     pattern, first = batch.output_pattern(gizmo), int(gizmo["frame_first"].value())
     graph.load_engine_render(gizmo, pattern, first, int(gizmo["frame_last"].value()))
     graph.show(gizmo, graph.SHOW_ENGINE)
-    if not os.path.isfile(os_path(batch.frame_path(pattern, first))):
+    if not os.path.isfile(os_path(frame_path(pattern, first))):
         state.set_status(gizmo, f"no engine render yet at {pattern}", problem=True)
 
 

@@ -11,30 +11,41 @@ import json
 import subprocess
 import sys
 
-from relume_nuke.config import child_environment, config_path, engine_python
+from relume_host.engine import EngineLocation, EngineNotFound, find_engine
+from relume_host.errors import RelumeError
 
 FARM_PROGRAM = "relume"
+# What an engine call, a file it needs or Nuke itself raises for the artist to read: EngineError is a RuntimeError,
+# as Nuke's own errors are, and relume_host's file errors (a lights file that cannot be written) are RelumeErrors.
+PROBLEMS = (RuntimeError, OSError, RelumeError)
 ENGINE_TIMEOUT_S = 600.0  # a weights call on a 4K HDRI takes seconds; this only catches a hung child
 
 
 class EngineError(RuntimeError):
-    """The engine refused or failed; the message names the file or setting and the problem."""
+    """The engine refused or failed, or none is configured; the message names the file or setting and the problem."""
 
 
-def popen_options() -> dict:
-    """subprocess options shared by every engine call (no console window on Windows)."""
-    options: dict = {"env": child_environment()}
+def engine() -> EngineLocation:
+    """The engine this machine runs: ``$RELUME_ENGINE_PYTHON``, else ``config.json`` (see :mod:`relume_host.engine`);
+    EngineError when none is set or the interpreter set is missing."""
+    try:
+        return find_engine()
+    except EngineNotFound as exc:
+        raise EngineError(str(exc)) from None
+
+
+def popen_options(location: EngineLocation) -> dict:
+    """subprocess options shared by every engine call: the engine's environment, no console window on Windows."""
+    options: dict = {"env": location.environment()}
     if sys.platform == "win32":
         options["creationflags"] = getattr(subprocess, "CREATE_NO_WINDOW", 0)
     return options
 
 
-def engine_command(*arguments: str, quiet: bool = True) -> list:
-    """The argument list of ``python -P -m engine -q ARGUMENTS`` with the configured interpreter (without
-    ``-q`` when not ``quiet``: the engine then draws tqdm progress on stderr). ``-P`` (Python 3.11+, the
-    engine's) keeps Nuke's working folder off ``sys.path``, so a ``yaml.py`` or an ``engine/`` folder where
-    Nuke was started is never imported by the engine."""
-    return [engine_python(), "-P", "-m", "engine", *(["-q"] if quiet else []), *arguments]
+def engine_command(location: EngineLocation, *arguments: str, quiet: bool = True) -> list:
+    """``python -P -m engine -q ARGUMENTS`` for ``location`` (without ``-q`` when not ``quiet``: the engine then
+    draws tqdm progress on stderr)."""
+    return location.command(*(["-q"] if quiet else []), *arguments)
 
 
 def farm_command(*arguments: str) -> list:
@@ -56,12 +67,12 @@ def error_message(stderr: str, returncode: int) -> str:
 
 def run_engine(*arguments: str, timeout: float = ENGINE_TIMEOUT_S) -> str:
     """Run an engine command to completion and return its stdout; raise EngineError on failure."""
-    command = engine_command(*arguments)
+    location = engine()
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False,
-                                **popen_options())
-    except FileNotFoundError:
-        raise EngineError(f"{command[0]}: engine Python not found (check {config_path()})") from None
+        result = subprocess.run(engine_command(location, *arguments), capture_output=True, text=True,
+                                timeout=timeout, check=False, **popen_options(location))
+    except OSError as exc:
+        raise EngineError(f"{location.python}: cannot run the engine Python ({exc.strerror or exc})") from None
     except subprocess.TimeoutExpired:
         raise EngineError(f"engine {arguments[0]} did not finish within {timeout:.0f} s") from None
     if result.returncode != 0:

@@ -19,7 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import nuke
-from relume_nuke.engine_cli import EngineError, engine_command, error_message, farm_command, popen_options
+from relume_host.engine import EngineLocation
+from relume_nuke.engine_cli import (
+    PROBLEMS,
+    EngineError,
+    engine,
+    engine_command,
+    error_message,
+    farm_command,
+    popen_options,
+)
 from relume_nuke.host import in_gui, in_main_thread
 
 POLL_S = 0.2
@@ -69,10 +78,9 @@ class Step:
     depends: tuple = ()
     progress: Callable[[str], tuple] = field(default=tqdm_status, compare=False)
 
-    @property
-    def command(self) -> list:
-        """The command line run here: this machine's engine interpreter, progress bars on."""
-        return engine_command(*self.arguments, quiet=False)
+    def command(self, location: EngineLocation) -> list:
+        """The command line run here by ``location`` (this machine's engine), progress bars on."""
+        return engine_command(location, *self.arguments, quiet=False)
 
     @property
     def farm_command(self) -> list:
@@ -82,8 +90,9 @@ class Step:
 
 def _run_one(step: Step, index: int, count: int, task) -> None:
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errors:
-        process = subprocess.Popen(step.command, stdout=subprocess.DEVNULL, stderr=errors, text=True,
-                                   **popen_options())
+        location = engine()
+        process = subprocess.Popen(step.command(location), stdout=subprocess.DEVNULL, stderr=errors, text=True,
+                                   **popen_options(location))
         shown = 0.0
         while process.poll() is None:
             errors.seek(0)
@@ -114,7 +123,7 @@ def _in_thread(title: str, steps: list, finish) -> None:
     try:
         run_steps(steps, task)
         in_main_thread(finish, None)
-    except (RuntimeError, OSError) as exc:
+    except PROBLEMS as exc:
         in_main_thread(finish, exc)
     finally:
         del task  # the progress bar closes when its task object goes away
@@ -129,7 +138,7 @@ def start(title: str, steps: list, finish) -> threading.Thread | None:
         return worker
     try:
         run_steps(steps, ConsoleProgress(title))
-    except (RuntimeError, OSError) as exc:
+    except PROBLEMS as exc:
         finish(exc)
         raise
     finish(None)

@@ -23,9 +23,11 @@ import threading
 from dataclasses import dataclass
 
 import nuke
+from relume_host.atomic import write_text_atomic
+from relume_host.lights_file import lights_document, lights_text
 from relume_nuke import graph, state
 from relume_nuke.capture import CaptureInfo
-from relume_nuke.engine_cli import run_engine_json
+from relume_nuke.engine_cli import PROBLEMS, run_engine_json
 from relume_nuke.host import in_gui, in_main_thread, os_path, undo_step
 from relume_nuke.lights import LIGHTING_KNOBS, Placement, environment_entry, knob_floats, scene_entries, upstream
 
@@ -54,14 +56,6 @@ class Request:
         text = json.dumps([self.capture.folder, self.entries, self.frame_entries, self.exposure, self.method,
                            self.warnings], sort_keys=True)
         return hashlib.sha1(text.encode("utf-8")).hexdigest()
-
-
-def lights_document(entries, frame_entries) -> dict:
-    """The lights file for some lighting: ``lights`` for every frame, ``frames`` for those lit otherwise."""
-    document = {"lights": list(entries)}
-    if frame_entries:
-        document["frames"] = {str(frame): list(lights) for frame, lights in frame_entries}
-    return document
 
 
 def lighting_entries(gizmo, frame: float | None = None) -> tuple:
@@ -126,19 +120,15 @@ def make_request(gizmo, capture: CaptureInfo) -> Request:
 
 
 def write_lights_file(document: dict, path: str | None = None) -> str:
-    """Write a lights file (JSON, which the engine's YAML reader accepts) atomically; by default
-    into a content-named file in the temp folder, reused while the lighting is the same."""
-    text = json.dumps(document, indent=1, sort_keys=True)
+    """Write a lights file (:func:`relume_host.lights_file.lights_document`) atomically; by default into a
+    content-named file in the temp folder, reused while the lighting is the same."""
+    text = lights_text(document)
     if path is None:
         folder = os.path.join(tempfile.gettempdir(), "relume_nuke")
-        path = os.path.join(folder, f"lights_{hashlib.sha1(text.encode('utf-8')).hexdigest()[:16]}.json")
+        path = os.path.join(folder, f"lights_{hashlib.sha1(text.encode('utf-8')).hexdigest()[:16]}.yaml")
         if os.path.isfile(path):
             return path
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temporary = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
+    write_text_atomic(path, text)
     return path
 
 
@@ -226,7 +216,7 @@ class UpdateQueue:
         while True:
             try:
                 outcome: object = compute(request)
-            except (RuntimeError, OSError) as exc:  # EngineError, EngineNotConfigured
+            except PROBLEMS as exc:
                 outcome = exc
             in_main_thread(_apply_by_name, node, request, outcome)
             with self._lock:
@@ -258,6 +248,6 @@ def request_update(gizmo) -> None:
         return
     try:
         apply(gizmo, request, compute(request))
-    except RuntimeError as exc:  # EngineError, EngineNotConfigured: shown, and fatal for a script
+    except PROBLEMS as exc:  # shown, and fatal for a script
         state.set_status(gizmo, str(exc), problem=True)
         raise

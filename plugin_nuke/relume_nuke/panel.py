@@ -221,7 +221,7 @@ def preview_path(hdri: str, width: int = 512) -> str:
 def environment_preview(hdri: str, node_name: str, width: int = 512) -> tuple:
     """(PNG path or None, problem or None) of the preview of ``hdri``. A missing preview is made by the engine on
     a worker thread, never in Nuke's GUI thread; the panel of ``node_name`` is refreshed when it is there."""
-    from relume_nuke.engine_cli import run_engine
+    from relume_nuke.engine_cli import PROBLEMS, run_engine
     from relume_nuke.host import in_main_thread
 
     out = preview_path(hdri, width)
@@ -236,7 +236,7 @@ def environment_preview(hdri: str, node_name: str, width: int = 512) -> tuple:
             os.makedirs(os.path.dirname(out), exist_ok=True)
             run_engine("hdri-preview", hdri, "--out", out, "--width", str(width))
             del _PREVIEWS[out]
-        except (RuntimeError, OSError) as problem:   # EngineError and the like: shown in the panel
+        except PROBLEMS as problem:   # shown in the panel
             _PREVIEWS[out] = f"environment preview: {problem}"
         in_main_thread(refresh_named, node_name)
 

@@ -6,7 +6,7 @@ import os
 
 import nuke
 from relume_nuke import GIZMO_CLASS, REENACT_CLASS
-from relume_nuke.config import EngineNotConfigured, engine_python
+from relume_nuke.engine_cli import EngineError, engine
 
 CREATE_GIZMO = f"nuke.createNode('{GIZMO_CLASS}')"
 CREATE_REENACT = "import relume_nuke.plugin; relume_nuke.plugin.create_reenact()"
@@ -49,8 +49,8 @@ def preview_selected() -> None:
 def show_engine() -> None:
     """Menu command: say which Python runs the engine (or why none is configured)."""
     try:
-        nuke.message(f"Relume engine Python:\n{engine_python()}")
-    except EngineNotConfigured as exc:
+        nuke.message(f"Relume engine Python:\n{engine().python}")
+    except EngineError as exc:
         nuke.message(f"Relume engine not configured:\n{exc}")
 
 

@@ -8,11 +8,8 @@ Cycles in test_blender_extension.py.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,22 +17,14 @@ import pytest
 import yaml
 
 from engine.lighting.lights import lights_from_dicts
+from relume_host.lights_file import lights_document, lights_text
+from support.blender_core import core_module
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "plugin_blender"
 
 
-def _load_core():
-    spec = importlib.util.spec_from_file_location("relume_core", PLUGIN / "core" / "__init__.py",
-                                                  submodule_search_locations=[str(PLUGIN / "core")])
-    package = importlib.util.module_from_spec(spec)
-    sys.modules["relume_core"] = package
-    spec.loader.exec_module(package)
-    return (importlib.import_module("relume_core.scene_to_lights"), importlib.import_module("relume_core.lights_file"),
-            importlib.import_module("relume_core.engine_location"))
-
-
-convert, lights_file, engine_location = _load_core()
+convert = core_module("scene_to_lights")
 BlenderLight, BlenderWorld = convert.BlenderLight, convert.BlenderWorld
 
 
@@ -174,39 +163,11 @@ def test_lights_file_round_trips_through_the_engine():
     ]
     world = BlenderWorld(hdri='/odd "name"/sky.exr', rotation=(0.0, 0.0, 1.0))
     entries = convert.scene_to_lights(lights, world, IDENTITY).lights
-    text = lights_file.lights_yaml(entries, "made by a test\nsecond line")
+    text = lights_text(lights_document(entries), "made by a test\nsecond line")
     assert yaml.safe_load(text) == {"lights": entries}
     assert json.loads(json.dumps(entries)) == entries  # what the service receives
     built = lights_from_dicts([e for e in entries if e["type"] != "environment"], "test")
     assert [type(light).__name__ for light in built] == ["SunLight", "PointLight", "AreaLight"]
-
-
-def test_engine_location_prefers_preferences_then_config(tmp_path, monkeypatch):
-    monkeypatch.setenv("RELUME_HOME", str(tmp_path))
-    with pytest.raises(engine_location.EngineNotFound, match="engine Python not set"):
-        engine_location.find_engine()
-    (tmp_path / "config.json").write_text(json.dumps({"engine_python": sys.executable, "repo": str(REPO),
-                                                       "device": "cpu"}))
-    found = engine_location.find_engine()
-    assert found.python == Path(sys.executable) and found.repo == REPO and found.device == "cpu"
-    assert found.command("serve")[1:] == ["-P", "-m", "engine", "serve"]
-    assert found.environment({"PYTHONHOME": "/blender", "HOME": "/h"}) == {"HOME": "/h", "PYTHONPATH": str(REPO)}
-    with pytest.raises(engine_location.EngineNotFound, match="/missing/python: engine Python not found"):
-        engine_location.find_engine("/missing/python")
-
-
-def test_the_engine_never_imports_from_the_hosts_working_folder(tmp_path, monkeypatch):
-    """An ``engine/`` package (or a ``yaml.py``) in the folder Blender was started from is not run."""
-    impostor = tmp_path / "engine"
-    impostor.mkdir()
-    (impostor / "__init__.py").write_text("")
-    (impostor / "__main__.py").write_text("print('IMPOSTOR')\n")
-    (tmp_path / "yaml.py").write_text("raise SystemExit('IMPOSTOR yaml')\n")
-    location = engine_location.EngineLocation(Path(sys.executable))
-    result = subprocess.run(location.command("--help"), cwd=tmp_path, env=location.environment(), capture_output=True,
-                            text=True, timeout=120)
-    assert result.returncode == 0 and "IMPOSTOR" not in result.stdout + result.stderr
-    assert "relume" in result.stdout
 
 
 def _imported_modules(path: Path) -> set[str]:

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from relume_host.engine import EngineLocation
 from support.blender_core import core_module
 
 service = core_module("service")
-engine_location = core_module("engine_location")
+
 
 
 class ResettingServer:
@@ -120,7 +121,7 @@ def test_a_started_engine_logs_to_its_session_and_cleans_up(tmp_path, monkeypatc
     session of a crashed host removed; stop() leaves nothing behind."""
     monkeypatch.setattr(service.tempfile, "tempdir", str(tmp_path))
     stale, _ = session(tmp_path, "crashed-host", held=False)
-    process = service.EngineProcess.start(engine_location.EngineLocation(Path(sys.executable), device="cpu"))
+    process = service.EngineProcess.start(EngineLocation(Path(sys.executable), device="cpu"))
     try:
         assert not stale.exists()
         assert service.remove_ended_sessions(tmp_path) == []        # this session's folder is held

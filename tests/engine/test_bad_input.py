@@ -282,7 +282,7 @@ def test_paths_that_are_not_utf8(run: Run) -> None:
 
 
 def test_two_relights_of_the_same_frame_cannot_both_succeed(run: Run) -> None:
-    from engine.io.atomic import exclusive_writer
+    from relume_host.atomic import exclusive_writer
 
     frame_path = Path(str(run.out).replace("####", str(FRAME)))
     with exclusive_writer(frame_path):                      # another relight is writing the frame

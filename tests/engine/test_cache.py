@@ -300,9 +300,9 @@ def test_a_file_size_limit_while_building_the_cache_falls_back_to_streaming(sphe
 
 def test_too_little_free_space_streams_without_writing(sphere_capture: Path, monkeypatch: pytest.MonkeyPatch,
                                                        caplog: pytest.LogCaptureFixture) -> None:
-    import engine.io.atomic as atomic
+    import engine.io.disk_space as disk_space
 
-    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda folder: shutil_usage(total=10**9, used=10**9 - 20_000,
+    monkeypatch.setattr(disk_space.shutil, "disk_usage", lambda folder: shutil_usage(total=10**9, used=10**9 - 20_000,
                                                                                   free=20_000))
     capture = Capture.load(sphere_capture)
     weights = random_weights(capture, 8)
@@ -313,7 +313,7 @@ def test_too_little_free_space_streams_without_writing(sphere_capture: Path, mon
 
 
 def test_a_dead_runs_temporary_files_are_removed(sphere_capture: Path) -> None:
-    from engine.io.atomic import _HOST
+    from relume_host.atomic import _HOST
 
     folder = sphere_capture / ".relume_cache"
     folder.mkdir()

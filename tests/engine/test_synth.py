@@ -44,15 +44,14 @@ from engine.synth.brdf import ggx_specular, shade
 from engine.synth.dome import make_dome
 from engine.synth.flow import warp_with_flow
 from engine.synth.generate import (
-    GROUND_TRUTH,
-    GT_PATTERNS,
-    RELIT_PATTERN,
     STAGE_STREAM,
     SynthOptions,
     generate,
     make_performer,
     stage_camera,
 )
+from engine.synth.layout import GROUND_TRUTH, GT_PATTERNS, RELIT_PATTERN
+from engine.synth.material import PixelMaterial
 from engine.synth.noise import fbm, value_noise
 from engine.synth.performer import make_performance
 from engine.synth.shadows import SurfaceSampler, render_shadow_maps, visibility
@@ -93,14 +92,15 @@ def test_dome_covers_the_sphere_with_calibrated_lights() -> None:
 def test_lambert_reads_irradiance_over_pi_and_wrap_keeps_energy() -> None:
     normal = torch.tensor([[0.0, 0.0, 1.0]])
     ones = torch.ones(1, 3)
-    out = shade(normal, normal, ones, torch.full((1,), 0.5), torch.zeros(1), torch.zeros(1, 3),
-                torch.tensor([[0.0, 0.0, 1.0]]), torch.tensor([[2.0, 3.0, 4.0]]))
+    lambert = PixelMaterial(albedo=ones, roughness=torch.full((1,), 0.5), specular=torch.zeros(1), wrap=torch.zeros(1, 3))
+    out = shade(normal, normal, lambert, torch.tensor([[0.0, 0.0, 1.0]]), torch.tensor([[2.0, 3.0, 4.0]]))
     np.testing.assert_allclose(out[0, 0].numpy(), np.array([2.0, 3.0, 4.0]) / np.pi, rtol=1e-6)
     # Under uniform light from every direction (radiance 1) wrapped diffuse still returns albedo.
     directions = torch.from_numpy(make_dome(4000, variation=0.0).directions).float()
     irradiance = torch.full((4000, 3), 4 * np.pi / 4000)
     wrap = torch.tensor([[0.0, 0.3, 0.6]])
-    radiance = shade(normal, normal, ones, torch.full((1,), 0.5), torch.zeros(1), wrap, directions, irradiance)
+    wrapped = PixelMaterial(albedo=ones, roughness=torch.full((1,), 0.5), specular=torch.zeros(1), wrap=wrap)
+    radiance = shade(normal, normal, wrapped, directions, irradiance)
     np.testing.assert_allclose(radiance.sum(dim=0)[0].numpy(), 1.0, atol=5e-3)
 
 

@@ -12,6 +12,7 @@ byte-identical" checks cover exactly the folders an artist owns.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import http.server
 import json
@@ -36,8 +37,8 @@ ASSETS = SHARED / "assets"
 MODEL = "ict_face_model"
 NPZ = f"{MODEL}/{MODEL}.npz"
 sys.path.insert(0, str(REPO))
-from engine.installer import cli, download, engine_env, errors, platform_paths  # noqa: E402
-from engine.installer.manifest import load_manifest  # noqa: E402
+from relume_install import cli, download, engine_env, errors, platform_paths  # noqa: E402
+from relume_install.manifest import load_manifest  # noqa: E402
 
 ARTIST_INIT = b"import nuke\r\nnuke.pluginAddPath('/studio/tools')"      # CRLF, no final newline
 EXT_MANIFEST = textwrap.dedent('''\
@@ -138,7 +139,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
-    """A small Relume checkout: the real assets.json, stand-in plugins (the real ones are in flux)."""
+    """A small Relume checkout: the real assets.json and relume_host, stand-in plugins (the real ones are in flux)."""
     repo = tmp_path / "relume"
     (repo / "plugin_nuke").mkdir(parents=True)
     (repo / "plugin_nuke" / "init.py").write_text("# Relume Nuke plugin (test stand-in)\n")
@@ -150,6 +151,7 @@ def source(tmp_path: Path) -> Path:
     (repo / "plugin_blender" / "blender_manifest.toml").write_text(EXT_MANIFEST)
     (repo / "plugin_blender" / "__init__.py").write_text(EXT_INIT)
     shutil.copy(REPO / "assets.json", repo / "assets.json")
+    shutil.copytree(REPO / "relume_host", repo / "relume_host", ignore=shutil.ignore_patterns("__pycache__"))
     (repo / "requirements.txt").write_text("# nothing: the venv test needs no package\n")
     return repo
 
@@ -267,9 +269,10 @@ def test_fresh_install(home: Path, source: Path, server, capsys: pytest.CaptureF
     config = json.loads((relume / "config.json").read_text())
     assert config == {"format": 1, "engine_python": sys.executable, "repo": str(source.resolve()), "device": config["device"]}
     assert config["device"] in ("cpu", "cuda")
-    # Blender 5.0 got the extension, without caches; 3.6 is too old and is named as such.
+    # Blender 5.0 got the extension with its copy of relume_host, without caches; 3.6 is too old and is named.
+    shared = sorted(f"relume_host/{p.name}" for p in (REPO / "relume_host").glob("*.py"))
     assert sorted(p.relative_to(ext_dir(home)).as_posix() for p in ext_dir(home).rglob("*")) == \
-        ["__init__.py", "blender_manifest.toml"]
+        sorted(["__init__.py", "blender_manifest.toml", "relume_host", *shared])
     assert not (home / ".config" / "blender" / "3.6" / "extensions").exists()
     assert "Blender 3.6 found" in out
     # Nuke: the artist's bytes untouched, a marked block appended in the file's CRLF style.
@@ -292,7 +295,7 @@ def test_second_run_is_a_no_op(home: Path, source: Path, server, capsys: pytest.
 
 def test_a_second_installer_on_the_same_home_waits_its_turn(home: Path, source: Path, server,
                                                               capsys: pytest.CaptureFixture) -> None:
-    from engine.io.atomic import exclusive_writer
+    from relume_host.atomic import exclusive_writer
 
     before = tree_state(home)
     with exclusive_writer(home / ".relume", busy="held by the test"):     # another install is running
@@ -310,7 +313,7 @@ def test_terminating_signals_roll_back_and_a_second_one_cannot_stop_the_rollback
         name: str) -> None:
     import signal as signals
 
-    from engine.installer import journal, nuke
+    from relume_install import journal, nuke
 
     number = getattr(signals, name)
     before, handler = tree_state(home), signals.getsignal(number)
@@ -632,7 +635,7 @@ def test_real_venv_is_created_and_removed(home: Path, source: Path, mirror: Path
 
 def test_a_half_built_environment_of_a_killed_run_is_cleared(home: Path, source: Path, mirror: Path, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture) -> None:
-    from engine.installer.engine_env import BUILDING
+    from relume_install.engine_env import BUILDING
 
     venv = tmp_path / "engine-venv"
     args = ["--yes", "--device", "cpu", "--prefix", str(venv), "--mirror", str(mirror), "--no-blender", "--no-nuke"]
@@ -672,15 +675,6 @@ def test_per_os_locations() -> None:
     assert platform_paths.download_cache_dir("linux", {}, linux) == linux / ".cache/relume"
     assert platform_paths.blender_config_root("linux", {"XDG_CONFIG_HOME": "/cfg"}, linux) == PurePosixPath("/cfg/blender")
     assert platform_paths.venv_python(linux / "v", "linux") == linux / "v/bin/python"
-
-
-def test_relume_home_is_shared_with_the_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from engine import paths
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.delenv("RELUME_HOME", raising=False)
-    assert paths.relume_home() == tmp_path / ".relume"
-    assert paths.assets_dir({"RELUME_HOME": "/studio/relume"}) == Path("/studio/relume/assets")
-    assert paths.config_path({"RELUME_HOME": "/studio/relume"}) == Path("/studio/relume/config.json")
 
 
 def test_pip_commands_pick_torch_and_onnxruntime_builds(tmp_path: Path) -> None:
@@ -739,3 +733,18 @@ def test_real_plugin_blender_registers(home: Path, source: Path, mirror: Path) -
     assert run(source, "--mirror", str(mirror), "--no-nuke") == 0
     report = bpy_check(home)
     assert "ENABLED True" in report and "PANEL True" in report, report
+
+
+def test_the_installer_needs_nothing_but_the_standard_library() -> None:
+    """install.py runs before anything is installed: with site-packages off (``-S``) it still starts, and its
+    package imports only the standard library, itself and relume_host (never the engine)."""
+    result = subprocess.run([sys.executable, "-S", str(REPO / "install.py"), "--help"], capture_output=True, text=True,
+                            timeout=60, cwd=REPO.parent)
+    assert result.returncode == 0 and "--uninstall" in result.stdout, result.stderr
+    allowed = set(sys.stdlib_module_names) | {"relume_install", "relume_host"}
+    for path in sorted((REPO / "relume_install").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            for name in names:
+                assert name.split(".")[0] in allowed or name == "requests", f"{path.name} imports {name}"

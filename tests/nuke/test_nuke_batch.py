@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -73,7 +74,7 @@ def test_local_render_in_terminal_mode_is_read_back(lit_gizmo, tmp_path: Path, c
         written = rgba(tmp_path / "renders" / f"relit.{frame}.exr")
         assert np.array_equal(evaluate(lit_gizmo, frame), written)  # the gizmo shows the engine's frames
         assert_half_close(live_image, written)  # and they match the live graph
-    lights = json.loads((tmp_path / "renders" / "relit.lights.json").read_text())["lights"]
+    lights = yaml.safe_load((tmp_path / "renders" / "relit.lights.yaml").read_text())["lights"]
     assert [entry["type"] for entry in lights] == ["sun"]
 
     saved = {name: lit_gizmo[name].value() for name in ("capture", "capture_json", "weights_json", "mode",

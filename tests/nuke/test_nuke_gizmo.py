@@ -24,7 +24,7 @@ import nuke  # noqa: E402
 from fake_nuke.gizmo_file import KNOB_TYPES, nuke_inputs, read_definition  # noqa: E402
 from fake_nuke.interpreter import evaluate  # noqa: E402
 from fake_nuke.scenes import nuke_session  # noqa: E402,F401,F811
-from relume_nuke import config  # noqa: E402
+from relume_nuke import engine_cli  # noqa: E402
 from relume_nuke.capture import CaptureInfo, nuke_sequence_path  # noqa: E402
 
 sys.path.insert(0, str(fake_nuke.GIZMOS / "src"))
@@ -206,9 +206,9 @@ def python_files() -> list:
 @pytest.mark.parametrize("path", python_files(), ids=lambda p: str(p.relative_to(fake_nuke.PLUGIN)))
 def test_plugin_code_is_python_37_syntax_and_standard_library_only(path: Path) -> None:
     """Nuke 13 runs Python 3.7, 14 3.9, 15 3.10, 16 3.11, none with numpy: plugin_nuke must parse
-    as Python 3.7 and import only the standard library, nuke, Qt (PySide2/PySide6) and itself."""
+    as Python 3.7 and import only the standard library, nuke, Qt (PySide2/PySide6), relume_host and itself."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 7))
-    allowed = set(sys.stdlib_module_names) | {"nuke", "PySide2", "PySide6", "relume_nuke"}
+    allowed = set(sys.stdlib_module_names) | {"nuke", "PySide2", "PySide6", "relume_host", "relume_nuke"}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             modules = [alias.name for alias in node.names]
@@ -243,35 +243,29 @@ def test_init_and_menu_register_paths_callbacks_and_menus(nuke_session) -> None:
 
 
 def test_engine_interpreter_from_env_or_installer_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The gizmo runs the engine relume_host finds ($RELUME_ENGINE_PYTHON, else config.json), and says where
+    to set it when there is none."""
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("USERPROFILE", str(tmp_path))
-    monkeypatch.delenv(config.ENV_VAR, raising=False)
+    monkeypatch.delenv("RELUME_ENGINE_PYTHON", raising=False)
     monkeypatch.delenv("RELUME_HOME", raising=False)
-    with pytest.raises(config.EngineNotConfigured, match=re.escape(str(tmp_path / ".relume" / "config.json"))):
-        config.engine_python()
+    with pytest.raises(engine_cli.EngineError, match=re.escape(str(tmp_path / ".relume" / "config.json"))):
+        engine_cli.engine()
     (tmp_path / ".relume").mkdir()
-    (tmp_path / ".relume" / "config.json").write_text(json.dumps({"format": 1, "engine_python": "/opt/relume/bin/python"}))
-    assert config.engine_python() == "/opt/relume/bin/python"
-    monkeypatch.setenv(config.ENV_VAR, "/farm/python")
-    assert config.engine_python() == "/farm/python"
+    installed, farm = tmp_path / "opt" / "python", tmp_path / "farm" / "python"
+    for python in (installed, farm):
+        python.parent.mkdir()
+        python.write_text("")
+    (tmp_path / ".relume" / "config.json").write_text(json.dumps({"format": 1, "engine_python": str(installed)}))
+    assert engine_cli.engine().python == installed
+    monkeypatch.setenv("RELUME_ENGINE_PYTHON", str(farm))
+    assert engine_cli.engine_command(engine_cli.engine(), "weights") == [str(farm), "-P", "-m", "engine", "-q", "weights"]
     monkeypatch.setenv("PYTHONPATH", "/nuke/lib/python3.10")
     monkeypatch.setenv("PYTHONHOME", "/nuke")
-    environment = config.child_environment()
+    environment = engine_cli.popen_options(engine_cli.engine())["env"]
     assert "PYTHONPATH" not in environment and "PYTHONHOME" not in environment and environment["HOME"] == str(tmp_path)
-
-
-def test_config_json_is_where_the_engine_and_installer_put_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from engine.paths import config_path
-
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.delenv("RELUME_HOME", raising=False)
-    assert Path(config.config_path()) == config_path() == tmp_path / ".relume" / "config.json"
-    monkeypatch.setenv("RELUME_HOME", str(tmp_path / "studio"))
-    assert Path(config.config_path()) == config_path() == tmp_path / "studio" / "config.json"
-    monkeypatch.delenv(config.ENV_VAR, raising=False)
-    (tmp_path / "studio").mkdir()
-    (tmp_path / "studio" / "config.json").write_text(json.dumps({"engine_python": "/studio/python"}))
-    assert config.engine_python() == "/studio/python"
+    monkeypatch.setenv("RELUME_ENGINE_PYTHON", str(tmp_path / "missing"))
+    with pytest.raises(engine_cli.EngineError, match="missing: engine Python not found"):
+        engine_cli.engine()
 
 
 def test_capture_patterns_become_nuke_sequences() -> None:
@@ -291,12 +285,14 @@ def test_capture_patterns_become_nuke_sequences() -> None:
 COMPAT_SCRIPT = """
 import importlib, sys
 sys.path[:0] = sys.argv[1:3]
-for name in ("config", "engine_cli", "capture", "lights", "graph", "state", "live", "batch", "callbacks", "plugin"):
+for name in ("engine_cli", "capture", "lights", "graph", "state", "live", "batch", "callbacks", "plugin"):
     importlib.import_module("relume_nuke." + name)
+import relume_host.engine, relume_host.home
 from relume_nuke import batch, capture, lights
+assert relume_host.__file__.endswith("relume_host/__init__.py")     # found beside plugin_nuke, not installed
 light = lights.NukeLight("P", "point", (1, 0, 0, 0, 0, 1, 0, 2, 0, 0, 1, 0, 0, 0, 0, 1), falloff="quadratic")
 print(lights.convert(light, lights.Placement())[0]["rgb"], capture.nuke_sequence_path("/c", "{frame:04d}.exr"),
-      batch.chunks(1, 5, 2))
+      batch.chunks(1, 5, 2), relume_host.frames.frame_path("/s/r.####.exr", 7))
 """
 
 
@@ -309,7 +305,7 @@ def test_plugin_runs_on_nukes_python_versions() -> None:
         result = subprocess.run([python, "-c", COMPAT_SCRIPT, str(fake_nuke.HERE), str(fake_nuke.PLUGIN)],
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, f"{python}: {result.stderr}"
-        assert result.stdout.split() == ["[1.0,", "1.0,", "1.0]", "/c/####.exr", "[(1,", "2),", "(3,", "4),", "(5,", "5)]"]
+        assert result.stdout.split() == ["[1.0,", "1.0,", "1.0]", "/c/####.exr", "[(1,", "2),", "(3,", "4),", "(5,", "5)]", "/s/r.0007.exr"]
 
 
 @pytest.mark.parametrize("gizmo_class", ["Relume_Relight", "Relume_Reenact"])

@@ -21,6 +21,7 @@ import nuke  # noqa: E402
 from engine.lighting.hdri import environment_samples  # noqa: E402
 from engine.lighting.lights import PointLight, SpotLight, SunLight, load_lights  # noqa: E402
 from fake_nuke.scenes import aim_rotation, hdri_read, make_light, matrix, nuke_session, sky, yaw  # noqa: E402,F401,F811
+from relume_host.lights_file import lights_document  # noqa: E402
 from relume_nuke import lights, live  # noqa: E402
 from relume_nuke.lights import NukeLight, Placement, convert, spot_cone  # noqa: E402
 
@@ -159,15 +160,15 @@ def test_gizmo_env_input_follows_the_engine_convention(nuke_session, sky: Path) 
 
 
 def test_written_lights_file_loads_in_the_engine(nuke_session, tmp_path: Path) -> None:
-    """The adapter writes JSON (no YAML library in Nuke); the engine's YAML loader reads it."""
+    """The adapter writes relume_host's lights file (no YAML library in Nuke); the engine's YAML loader reads it."""
     sun = make_light("DirectLight", matrix(aim_rotation([0.0, 0.0, 1.0])), intensity=1.5)
     point = make_light("Light2", matrix(translation=(0.0, 2.0, 0.0)), falloff_type="Quadratic")
     entries, _ = entries_of(sun, point)
-    path = live.write_lights_file(entries, str(tmp_path / "shot.lights.json"))
+    path = live.write_lights_file(lights_document(entries), str(tmp_path / "shot.lights.yaml"))
     loaded = load_lights(path)
     assert isinstance(loaded[0], SunLight) and isinstance(loaded[1], PointLight)
     np.testing.assert_allclose(loaded[0].direction, [0.0, 0.0, 1.0], atol=1e-12)
-    assert live.write_lights_file(entries) == live.write_lights_file(list(entries))  # content-named, reused
+    assert live.write_lights_file(lights_document(entries)) == live.write_lights_file(lights_document(list(entries)))  # content-named, reused
 
 
 def test_negative_or_degenerate_lights_are_skipped_with_a_reason(nuke_session) -> None:

@@ -134,7 +134,7 @@ def test_an_empty_model_folder_is_trained_first(source, small_target: dict, tmp_
     assert "trained" in gizmo["status"].value(), gizmo["status"].value()
     config = json.loads((model / "config.json").read_text())
     assert config["track"] == str(tmp_path / "work" / "target.track") and config["training"]["steps"] == 2
-    assert reenact.steps(gizmo, "train")[1].command[-1] == "--resume"     # a second Train continues
+    assert reenact.steps(gizmo, "train")[1].arguments[-1] == "--resume"     # a second Train continues
     assert [s.name for s in reenact.steps(gizmo, "reenact")] == ["track", "transfer", "reenact"]
 
 

@@ -2,7 +2,7 @@
 
 Blender's state is global, so each scenario runs in its own process with its own Blender user folder
 (BLENDER_USER_RESOURCES) and Relume home (RELUME_HOME, whose ``config.json`` is what install.py writes),
-from the zip of plugin_blender/ that ``blender --command extension build`` would make.
+from the extension zip that install.py builds for ``--blender EXE``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import json
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
+
+from relume_install.blender import build_extension_zip, extension_files
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,12 +29,9 @@ def blender_env(root: Path) -> dict:
 
 
 def extension_zip(folder: Path) -> Path:
-    """plugin_blender/ zipped with the manifest at the root, as `blender --command extension build` does."""
+    """The extension zip install.py gives Blender (plugin_blender/ plus the shared relume_host package)."""
     path = folder / "relume-0.1.0.zip"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for source in sorted((REPO / "plugin_blender").rglob("*")):
-            if source.is_file() and "__pycache__" not in source.parts:
-                archive.write(source, source.relative_to(REPO / "plugin_blender"))
+    build_extension_zip(extension_files(REPO), path)
     return path
 
 

@@ -1,6 +1,6 @@
 """Relume installer: one command sets an artist up; ``--uninstall`` takes back exactly what it added.
 
-``python install.py`` (from a Relume checkout) runs :func:`engine.installer.cli.main`, which:
+``python install.py`` (from a Relume checkout) runs :func:`relume_install.cli.main`, which:
 
 1. creates the engine's Python environment (a venv in the OS's per-user data folder, ``--prefix``
    to move it) with the pinned packages, CPU or CUDA builds of torch/onnxruntime (``--device``);

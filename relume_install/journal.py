@@ -7,13 +7,13 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 
-from engine.installer.errors import InstallError
-from engine.installer.fileops import move_file, remove_path, restore_bytes, rewrite_file, rmdir_if_empty
-from engine.installer.progress import human_size
+from relume_install.errors import InstallError
+from relume_install.fileops import move_file, remove_path, restore_bytes, rewrite_file, rmdir_if_empty
+from relume_install.progress import human_size
 
 
 class Journal:
@@ -82,22 +82,23 @@ class Journal:
             rewrite_file(path, data)
         return self._created(path)
 
-    def copy_tree(self, src: Path, dest: Path, files: list[str]) -> dict:
-        """Copy ``files`` (POSIX paths relative to ``src``) into ``dest`` (created when missing); an existing file
+    def copy_tree(self, files: Mapping[str, Path], dest: Path, source: str) -> dict:
+        """Copy ``files`` (POSIX path under ``dest`` -> source file; ``source`` names where they come from, for the
+        log) into ``dest`` (created when missing); an existing file
         there is refused, as not installed by Relume. The ``tree`` item lists the files, so that removing it
         (:meth:`remove_tree`) takes exactly them and keeps anything else someone put in ``dest``."""
         clash = next((rel for rel in files if self.exists(dest / rel)), None)
         if clash is not None:
             raise InstallError(dest / clash, "already exists and was not installed by Relume; move it away, then re-run")
         new = not self.exists(dest)
-        undo = partial(remove_path, dest) if new else partial(_remove_files, dest, files)
-        if self._will(f"copy {src} -> {dest} ({len(files)} files)", f"remove {dest}" if new else
+        undo = partial(remove_path, dest) if new else partial(_remove_files, dest, sorted(files))
+        if self._will(f"copy {source} -> {dest} ({len(files)} files)", f"remove {dest}" if new else
                       f"remove the {len(files)} files copied into {dest}", undo):
-            for rel in files:
+            for rel, source in sorted(files.items()):
                 (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src / rel, dest / rel)
+                shutil.copyfile(source, dest / rel)
         self._created(dest)
-        return {"type": "tree", "path": str(dest), "files": list(files)}
+        return {"type": "tree", "path": str(dest), "files": sorted(files)}
 
     def remove_tree(self, root: Path, files: list[str]) -> None:
         """Take back a ``tree`` item: its files (and the bytecode Python compiled from them), then the folders

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from engine import paths
-from engine.installer.errors import InstallError
-from engine.installer.journal import Journal
-from engine.installer.platform_paths import download_cache_dir
-from engine.installer.record import RECORD_NAME
+from relume_host.home import relume_home
+from relume_install.errors import InstallError
+from relume_install.journal import Journal
+from relume_install.platform_paths import download_cache_dir
+from relume_install.record import RECORD_NAME
 
 
 @dataclass
@@ -60,12 +60,13 @@ class Setup:
     warnings: list[str]
 
     @property
-    def relume_home(self) -> Path:
-        return paths.relume_home(self.env)
+    def relume_folder(self) -> Path:
+        """Relume's per-user folder for this run's environment."""
+        return relume_home(self.env)
 
     @property
     def record_path(self) -> Path:
-        return self.relume_home / RECORD_NAME
+        return self.relume_folder / RECORD_NAME
 
     @property
     def cache_dir(self) -> Path:

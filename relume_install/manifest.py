@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.installer.errors import UsageError
+from relume_install.errors import UsageError
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urljoin
 
-from engine.installer.errors import ChecksumError, InstallError, SourceError
-from engine.installer.journal import Journal
-from engine.installer.manifest import AssetFile
-from engine.installer.progress import Progress
-from engine.installer.sources import check_url
+from relume_install.errors import ChecksumError, InstallError, SourceError
+from relume_install.journal import Journal
+from relume_install.manifest import AssetFile
+from relume_install.progress import Progress
+from relume_install.sources import check_url
 
 CHUNK = 1 << 20                           # bytes read or written at a time
 RETRY_DELAYS_S = (0.5, 1.0, 2.0)          # waits before resuming a dropped download

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.installer.errors import InstallError
-from engine.installer.fileops import rewrite_file
-from engine.installer.journal import Journal
+from relume_install.errors import InstallError
+from relume_install.fileops import rewrite_file
+from relume_install.journal import Journal
 
 RECORD_NAME = "install_record.json"
 

@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 
-from engine.installer.errors import UsageError
-from engine.installer.journal import Journal
-from engine.installer.platform_paths import blender_config_root, user_path
-from engine.installer.steps import Setup, Step, already_there, digest, note
+from relume_install.errors import UsageError
+from relume_install.journal import Journal
+from relume_install.platform_paths import blender_config_root, user_path
+from relume_install.steps import Setup, Step, already_there, digest, note
 
 MIN_BLENDER = (4, 2)                      # first Blender with extensions (blender_manifest.toml)
+SHARED_PACKAGE = "relume_host"            # the checkout's host-contract package, copied into the extension
 
 
 def blender_extension_repos(platform: str, env: Mapping[str, str], home: Path) -> tuple[list[Path], list[str]]:
@@ -52,11 +53,20 @@ def plugin_files(folder: Path) -> list[str]:
     return files
 
 
-def tree_digest(folder: Path, files: list[str]) -> str:
-    """sha256 hex over the names and contents of ``files`` under ``folder``."""
+def extension_files(repo: Path) -> dict[str, Path]:
+    """The extension's files, by their path in the extension (POSIX): ``plugin_blender/``'s, and the shared
+    ``relume_host/`` package (the contracts the engine and the Nuke plug-in read alike) as its subpackage, since an
+    extension must be self-contained (the add-on imports it as ``from .relume_host import ...``)."""
+    files = {rel: repo / "plugin_blender" / rel for rel in plugin_files(repo / "plugin_blender")}
+    files.update({f"{SHARED_PACKAGE}/{rel}": repo / SHARED_PACKAGE / rel for rel in plugin_files(repo / SHARED_PACKAGE)})
+    return files
+
+
+def tree_digest(files: Mapping[str, Path]) -> str:
+    """sha256 hex over the names (in order) and contents of ``files`` (path in the extension -> file)."""
     hasher = hashlib.sha256()
-    for rel in files:
-        hasher.update(rel.encode("utf-8") + b"\0" + hashlib.sha256((folder / rel).read_bytes()).digest())
+    for rel in sorted(files):
+        hasher.update(rel.encode("utf-8") + b"\0" + hashlib.sha256(files[rel].read_bytes()).digest())
     return hasher.hexdigest()
 
 
@@ -65,11 +75,12 @@ def blender_command(blender: str, *args: str) -> list[str]:
     return [blender, "--command", "extension", *args]
 
 
-def build_extension_zip(src: Path, files: list[str], zip_path: Path) -> None:
-    """The extension package Blender installs: the plugin folder's files at the zip's root."""
+def build_extension_zip(files: Mapping[str, Path], zip_path: Path) -> None:
+    """The extension package Blender installs: ``files`` (path in the extension -> file) with the manifest at
+    the zip's root, as ``blender --command extension build`` lays it out."""
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for rel in files:
-            archive.write(src / rel, rel)
+        for rel in sorted(files):
+            archive.write(files[rel], rel)
 
 
 def plan_blender(s: Setup) -> list[Step]:
@@ -86,10 +97,13 @@ def plan_blender(s: Setup) -> list[Step]:
     if not match:
         raise UsageError(manifest, 'needs an id line such as id = "relume"')
     ext_id = match[1]
-    files = plugin_files(src)
-    tree = tree_digest(src, files)
+    if not (s.repo / SHARED_PACKAGE / "__init__.py").is_file():
+        raise UsageError(s.repo / SHARED_PACKAGE, "missing: the extension needs the checkout's shared package; "
+                                                  "use a complete Relume checkout")
+    files = extension_files(s.repo)
+    tree = tree_digest(files)
     if s.options.blender:
-        return [_plan_blender_cli(s, src, files, tree, ext_id)]
+        return [_plan_blender_cli(s, files, tree, ext_id)]
     repos, too_old = blender_extension_repos(s.platform, s.env, s.home)
     if too_old:
         note(f"Blender {', '.join(too_old)} found: Relume needs {MIN_BLENDER[0]}.{MIN_BLENDER[1]} or newer there")
@@ -102,19 +116,20 @@ def plan_blender(s: Setup) -> list[Step]:
     for repo_dir in repos:
         dest = repo_dir / ext_id
         key = f"blender:{dest}"
-        if already_there(s, key, dest, lambda dest=dest: tree_digest(dest, plugin_files(dest)) == tree):
+        if already_there(s, key, dest,
+                         lambda dest=dest: tree_digest({rel: dest / rel for rel in plugin_files(dest)}) == tree):
             continue
 
         def apply(journal: Journal, dest: Path = dest) -> list[dict]:
             # into the folder as it is: files someone else added to it (kept by an update) stay
-            return [*journal.mkdirs(dest.parent), journal.copy_tree(src, dest, files)]
+            return [*journal.mkdirs(dest.parent), journal.copy_tree(files, dest, f"{src} + {s.repo / SHARED_PACKAGE}")]
 
         steps.append(Step(key, f"Blender extension into {dest}", tree, apply,
                           hint="Blender: enable Relume once in Edit > Preferences > Add-ons."))
     return steps
 
 
-def _plan_blender_cli(s: Setup, src: Path, files: list[str], tree: str, ext_id: str) -> Step:
+def _plan_blender_cli(s: Setup, files: Mapping[str, Path], tree: str, ext_id: str) -> Step:
     """The step installing through ``--blender EXE``: zip the extension, run Blender's install-file."""
     blender = str(user_path(s.options.blender))
     if not (os.path.isfile(blender) and os.access(blender, os.X_OK)):
@@ -124,7 +139,7 @@ def _plan_blender_cli(s: Setup, src: Path, files: list[str], tree: str, ext_id: 
     def apply(journal: Journal) -> list[dict]:
         with tempfile.TemporaryDirectory(prefix="relume-") as tmp:
             zip_path = Path(tmp) / f"{ext_id}.zip"
-            build_extension_zip(src, files, zip_path)
+            build_extension_zip(files, zip_path)
             install = blender_command(blender, "install-file", "-r", "user_default", "--enable", str(zip_path))
             remove = blender_command(blender, "remove", package)
             journal.run(install, f"run Blender's remove for {package}", partial(subprocess.run, remove, check=True))

@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from engine.installer.errors import InstallError
-from engine.installer.journal import Journal
-from engine.installer.platform_paths import nuke_home
-from engine.installer.steps import Setup, Step, digest, note
+from relume_install.errors import InstallError
+from relume_install.journal import Journal
+from relume_install.platform_paths import nuke_home
+from relume_install.steps import Setup, Step, digest, note
 
 MARK_BEGIN = "# >>> relume >>>"
 MARK_END = "# <<< relume <<<"

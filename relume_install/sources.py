@@ -6,9 +6,9 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 from urllib.request import url2pathname
 
-from engine.installer.errors import SourceError, UsageError
-from engine.installer.manifest import AssetFile
-from engine.installer.platform_paths import user_path
+from relume_install.errors import SourceError, UsageError
+from relume_install.manifest import AssetFile
+from relume_install.platform_paths import user_path
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 

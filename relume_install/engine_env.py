@@ -7,10 +7,10 @@ import shutil
 import sys
 from pathlib import Path, PurePath
 
-from engine.installer.errors import UsageError
-from engine.installer.journal import Journal
-from engine.installer.platform_paths import default_venv_dir, os_family, user_path, venv_python
-from engine.installer.steps import Setup, Step, digest, place_new
+from relume_install.errors import UsageError
+from relume_install.journal import Journal
+from relume_install.platform_paths import default_venv_dir, os_family, user_path, venv_python
+from relume_install.steps import Setup, Step, digest, place_new
 
 # Where torch comes from when PyPI's default build is the wrong one: PyPI's Linux wheels bundle CUDA
 # (gigabytes a CPU machine does not need) and its Windows wheels are CPU-only.

@@ -5,18 +5,18 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from engine import paths
-from engine.installer.download import Downloader, sha256_file
-from engine.installer.errors import SourceError
-from engine.installer.journal import Journal
-from engine.installer.manifest import AssetFile, load_manifest, safe_dest
-from engine.installer.sources import asset_source, check_url
-from engine.installer.steps import Setup, Step, already_there, note, place_new
+from relume_host import home
+from relume_install.download import Downloader, sha256_file
+from relume_install.errors import SourceError
+from relume_install.journal import Journal
+from relume_install.manifest import AssetFile, load_manifest, safe_dest
+from relume_install.sources import asset_source, check_url
+from relume_install.steps import Setup, Step, already_there, note, place_new
 
 
 def plan_assets(s: Setup, downloader: Downloader) -> list[Step]:
     """A step per manifest file not yet installed; a file with no source becomes a warning."""
-    root = paths.assets_dir(s.env)
+    root = home.assets_dir(s.env)
     steps, licences = [], set()
     for file in load_manifest(s.repo / "assets.json"):
         if file.asset not in licences:

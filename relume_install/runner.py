@@ -9,17 +9,17 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.installer.assets import plan_assets
-from engine.installer.blender import plan_blender, remove_with_blender
-from engine.installer.download import Downloader
-from engine.installer.engine_env import plan_engine
-from engine.installer.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, InstallError, UsageError
-from engine.installer.journal import Journal
-from engine.installer.nuke import plan_nuke, remove_block
-from engine.installer.plugin_config import plan_config
-from engine.installer.record import items_intact, save_record
-from engine.installer.signals import Terminated, shielded
-from engine.installer.steps import Setup, Step
+from relume_install.assets import plan_assets
+from relume_install.blender import plan_blender, remove_with_blender
+from relume_install.download import Downloader
+from relume_install.engine_env import plan_engine
+from relume_install.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, InstallError, UsageError
+from relume_install.journal import Journal
+from relume_install.nuke import plan_nuke, remove_block
+from relume_install.plugin_config import plan_config
+from relume_install.record import items_intact, save_record
+from relume_install.signals import Terminated, shielded
+from relume_install.steps import Setup, Step
 
 
 def confirm(s: Setup, preview: Callable[[Journal], None], question: str) -> None:
@@ -100,7 +100,7 @@ def _is_current(s: Setup, step: Step, probe: Journal) -> bool:
 
 def install(s: Setup) -> int:
     """Install or update everything whose step changed; exit code."""
-    _banner(s, f"Relume installer: {s.repo} -> {s.relume_home}")
+    _banner(s, f"Relume installer: {s.repo} -> {s.relume_folder}")
     engine_step, engine_python, device = plan_engine(s)
     steps = [engine_step, *plan_assets(s, Downloader(s.cache_dir, engine_python)),
              *plan_config(s, engine_python, device), *plan_blender(s), *plan_nuke(s)]
@@ -111,9 +111,9 @@ def install(s: Setup) -> int:
         return EXIT_OK
 
     def work(journal: Journal, record: dict) -> None:
-        if not journal.exists(s.relume_home):
-            print(f"==> Relume folder {s.relume_home}")
-            record["home_dirs"] += [item["path"] for item in journal.mkdirs(s.relume_home)]
+        if not journal.exists(s.relume_folder):
+            print(f"==> Relume folder {s.relume_folder}")
+            record["home_dirs"] += [item["path"] for item in journal.mkdirs(s.relume_folder)]
         for step in todo:
             print(f"==> {step.title}")
             kept = []
@@ -140,7 +140,7 @@ def install(s: Setup) -> int:
 
 def uninstall(s: Setup) -> int:
     """Remove everything the install record lists, the download cache and the record; exit code."""
-    _banner(s, f"Relume uninstaller: {s.relume_home}")
+    _banner(s, f"Relume uninstaller: {s.relume_folder}")
     if not s.record_path.exists() and not s.cache_dir.exists():
         print(f"Relume is not installed for this user (no {s.record_path}): nothing to remove.")
         return EXIT_OK

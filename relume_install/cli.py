@@ -1,4 +1,4 @@
-"""``python install.py``: arguments and the entry point; exit codes as in :mod:`engine.installer.errors`."""
+"""``python install.py``: arguments and the entry point; exit codes as in :mod:`relume_install.errors`."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import os
 import sys
 from pathlib import Path
 
-from engine.errors import OutputError
-from engine.installer.errors import EXIT_FAILED, EXIT_INTERRUPTED, InstallError
-from engine.installer.record import load_record
-from engine.installer.runner import install, uninstall
-from engine.installer.signals import Terminated, rolled_back_on_signals
-from engine.installer.steps import InstallOptions, Setup
-from engine.io.atomic import exclusive_writer
+from relume_host.atomic import exclusive_writer
+from relume_host.errors import OutputError
+from relume_install.errors import EXIT_FAILED, EXIT_INTERRUPTED, InstallError
+from relume_install.record import load_record
+from relume_install.runner import install, uninstall
+from relume_install.signals import Terminated, rolled_back_on_signals
+from relume_install.steps import InstallOptions, Setup
 
-REPO = Path(__file__).resolve().parents[2]   # the checkout this package is in
+REPO = Path(__file__).resolve().parents[1]   # the checkout this package is in
 
 
 def parse_args(argv: list[str] | None) -> InstallOptions:
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None, *, repo: Path = REPO) -> int:
         setup = Setup(repo=repo.resolve(), platform=sys.platform, env=os.environ, home=Path.home(), options=options,
                       record={}, warnings=[])
         with rolled_back_on_signals(), \
-                exclusive_writer(setup.relume_home, busy="another Relume install or uninstall is running for this "
+                exclusive_writer(setup.relume_folder, busy="another Relume install or uninstall is running for this "
                                                          "folder: wait for it to finish, then run this again"):
             setup.record = load_record(setup.record_path)
             return uninstall(setup) if options.uninstall else install(setup)

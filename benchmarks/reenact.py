@@ -43,7 +43,7 @@ from engine.lighting.lights import EnvironmentLight
 from engine.lighting.weights import capture_weights
 from engine.reenact.evaluate import flicker, nearest_training_frames, psnr, temporal_error, true_backward_flows
 from engine.reenact.model_dir import ONNX_FILE
-from engine.relight.frame import relight_frame
+from engine.relight.frame import NO_CACHE, relight_frame
 from engine.stage.capture import Capture
 from engine.synth.generate import SynthOptions, generate
 from engine.track.footage import auto_expose
@@ -68,7 +68,7 @@ def relume(*args: object) -> float:
 
 def relit(capture: Capture, lights: list, frames: list[int]) -> np.ndarray:
     weights = capture_weights(capture, lights)
-    return np.stack([relight_frame(capture, weights, f, use_cache=False)[..., :3] for f in frames])
+    return np.stack([relight_frame(capture, weights, f, NO_CACHE)[..., :3] for f in frames])
 
 
 def main() -> None:

@@ -54,15 +54,16 @@ def _frames(args: argparse.Namespace, capture: Capture) -> list[int]:
 
 
 def run_relight(args: argparse.Namespace) -> int:
+    from engine.relight.frame import CacheOptions
     from engine.relight.job import RelightJob
     from engine.stage.cache import cache_folder
 
     capture = Capture.load(args.capture)
     cache = None if args.no_cache else cache_folder(capture, args.cache_dir)
     lighting, frames = _lighting(args, capture), _frames(args, capture)
-    job = RelightJob(capture, lighting.weights(cache), args.out, frames, args.skip_existing, args.cache_dir,
-                     not args.no_cache, args.rank, rebuild=not args.no_rebuild,
-                     frame_weights=lighting.frame_weights(frames, cache))
+    options = CacheOptions(enabled=not args.no_cache, folder=args.cache_dir, rank=args.rank, rebuild=not args.no_rebuild)
+    job = RelightJob(capture, lighting.weights(cache), args.out, frames, skip_existing=args.skip_existing,
+                     cache=options, frame_weights=lighting.frame_weights(frames, cache))
     written = job.run(progress=not args.quiet)
     skipped = len(job.frames) - len(written)
     print(f"relume: wrote {len(written)} frame(s)" + (f", skipped {skipped} existing" if skipped else ""))

@@ -26,7 +26,7 @@ from engine.io.colour import srgb_encode
 from engine.io.exr import read_image, write_image
 from engine.lighting.lights import EnvironmentLight
 from engine.lighting.weights import capture_weights
-from engine.relight.frame import relight_frame
+from engine.relight.frame import NO_CACHE, relight_frame
 from engine.stage.capture import Capture
 
 
@@ -54,7 +54,7 @@ class TransferDemoResult:
 
 def _relit(capture: Capture, lights: list, frames: list[int]) -> list[np.ndarray]:
     weights = capture_weights(capture, lights)
-    return [relight_frame(capture, weights, f, use_cache=False)[..., :3] for f in frames]
+    return [relight_frame(capture, weights, f, NO_CACHE)[..., :3] for f in frames]
 
 
 def _display(image: np.ndarray, scale: float) -> np.ndarray:

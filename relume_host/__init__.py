@@ -8,6 +8,7 @@ Blender's 3.11) have neither numpy nor torch. What lives here is what the three 
 - :mod:`.engine`: which Python runs the engine, its command line and its cleaned environment;
 - :mod:`.frames`: how an output pattern's frame field (``####``, ``%04d``) expands;
 - :mod:`.atomic`: writing a file so a reader never sees half of it;
+- :mod:`.process`: whether a process still runs (stale temporaries, the service's parent watch);
 - :mod:`.vocabulary`: closed choices that cross the seam (weight methods, job states);
 - :mod:`.lights_file`: the lights file both adapters write for the engine.
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterator, List, Union
 
 from relume_host.errors import OutputError
+from relume_host.process import process_alive
 
 try:
     import fcntl
@@ -79,26 +80,13 @@ def remove_stale_temporaries(folder: PathLike) -> List[Path]:
     with contextlib.suppress(OSError):
         for entry in os.scandir(str(folder)):
             match = _TEMPORARY.match(entry.name)
-            if match is None or match.group("host") != _HOST or _running(int(match.group("pid"))):
+            if match is None or match.group("host") != _HOST or process_alive(int(match.group("pid"))):
                 continue
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
     return removed
 
-
-def _running(pid: int) -> bool:
-    """Whether a process ``pid`` of this host runs (another user's counts as running). On Windows
-    ``os.kill(pid, 0)`` would terminate the process, so there every writer counts as running."""
-    if os.name == "nt":
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextlib.contextmanager

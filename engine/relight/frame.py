@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,26 +46,37 @@ def relight_from_cache(cache: FrameCache, weights: np.ndarray, rank: int | None 
     return colour, cache.alpha().astype(np.float32)
 
 
-def relight_frame(
-    capture: Capture,
-    weights: np.ndarray,
-    frame: int,
-    cache_dir: str | Path | None = None,
-    use_cache: bool = True,
-    rank: int | None = None,
-    rebuild: bool = True,
-) -> np.ndarray:
+@dataclass(frozen=True)
+class CacheOptions:
+    """How a relight uses the decoded OLAT cache (:mod:`engine.stage.cache`).
+
+    ``enabled``: read the frame from the cache, building it first when missing or stale (False: stream the
+    EXRs); ``folder``: where the cache lives (None: the capture's own, see :func:`cache_folder`); ``rank``:
+    relight from the rank-``rank`` low-rank form, built if missing (None: the full stack); ``rebuild``: a
+    damaged cache is rebuilt from the EXRs (False: an InputError).
+    """
+
+    enabled: bool = True
+    folder: str | Path | None = None
+    rank: int | None = None
+    rebuild: bool = True
+
+
+NO_CACHE = CacheOptions(enabled=False)
+
+
+def relight_frame(capture: Capture, weights: np.ndarray, frame: int, cache: CacheOptions = CacheOptions()) -> np.ndarray:
     """Relit RGBA (H, W, 4) float32 of ``frame``: sum_l weights[l] * OLAT_l, alpha carried through.
 
-    With ``use_cache`` a missing or stale cache is built first (later relights of the plate then
-    decode no EXR); when the cache cannot be written (no permission, too little free space, a full
-    disk or a file-size limit while writing) the EXRs are streamed instead.
-    ``rank`` relights from the low-rank form (built if missing). A damaged cache (its bytes do
-    not match their checksums) is rebuilt from the EXRs, or with ``rebuild=False`` is an InputError.
+    With the cache enabled a missing or stale cache is built first (later relights of the plate then decode
+    no EXR); when it cannot be written (no permission, too little free space, a full disk or a file-size
+    limit while writing) the EXRs are streamed instead. A damaged cache (its bytes do not match their
+    checksums) is rebuilt from the EXRs, or without ``cache.rebuild`` is an InputError.
     """
     colour = alpha = None
-    if use_cache:
-        folder = cache_folder(capture, cache_dir)
+    rank, rebuild = cache.rank, cache.rebuild
+    if cache.enabled:
+        folder = cache_folder(capture, cache.folder)
         try:
             try:
                 colour, alpha = _relight_cached(capture, frame, folder, weights, rank, force=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,7 @@ from tqdm import tqdm
 from engine.errors import InputError, OutputError
 from engine.io.exr import write_image
 from engine.relight.cache_policy import cache_pays
-from engine.relight.frame import relight_frame
+from engine.relight.frame import CacheOptions, relight_frame
 from engine.stage.capture import Capture, describe_frames
 from relume_host.atomic import atomic_path, exclusive_writer
 from relume_host.frames import frame_path
@@ -47,11 +47,9 @@ class RelightJob:
     weights: np.ndarray
     out_pattern: str
     frames: Sequence[int]
+    _: KW_ONLY
     skip_existing: bool = False
-    cache_dir: str | None = None
-    use_cache: bool = True
-    rank: int | None = None
-    rebuild: bool = True            # a damaged cache is rebuilt from the EXRs (False: an error)
+    cache: CacheOptions = CacheOptions()
     frame_weights: Mapping[int, np.ndarray] | None = None
 
     def pending_frames(self) -> list[int]:
@@ -66,8 +64,8 @@ class RelightJob:
                              f"(it has {describe_frames(self.capture.frames)})")
         check_output_pattern(self.out_pattern, list(self.frames))
         pending = self.pending_frames()
-        if self.use_cache and pending and not cache_pays(self.capture, pending, self.cache_dir):
-            self.use_cache = False
+        if self.cache.enabled and pending and not cache_pays(self.capture, pending, self.cache.folder):
+            self.cache = replace(self.cache, enabled=False)
         written = []
         for frame in tqdm(pending, desc="relight", unit="frame", disable=not progress):
             path = frame_output_path(self.out_pattern, frame)
@@ -80,7 +78,7 @@ class RelightJob:
 
     def _write_frame(self, frame: int, path: Path) -> None:
         weights = self.weights if not self.frame_weights else self.frame_weights.get(frame, self.weights)
-        rgba = relight_frame(self.capture, weights, frame, self.cache_dir, self.use_cache, self.rank, self.rebuild)
+        rgba = relight_frame(self.capture, weights, frame, self.cache)
         with np.errstate(over="ignore"):          # overflow is reported below, per frame
             rgba = rgba.astype(np.float16)
         bad = int(np.count_nonzero(~np.isfinite(rgba).all(axis=2)))

@@ -41,6 +41,7 @@ from engine.stage.cache import cache_folder
 from engine.track.rig import track_from_animation, write_rig
 from engine.track.track_file import write_track
 from relume_host.atomic import write_bytes_atomic
+from relume_host.process import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -66,29 +67,6 @@ def resolve_device(requested: str) -> str:
     if requested == "auto":
         return "cuda" if available else "cpu"
     return requested
-
-
-def process_alive(pid: int) -> bool:
-    """True while process ``pid`` exists (never signals it)."""
-    if os.name == "nt":
-        import ctypes
-
-        synchronize, wait_timeout = 0x00100000, 0x102
-        kernel32 = ctypes.windll.kernel32
-        handle = kernel32.OpenProcess(synchronize, False, pid)
-        if not handle:
-            return False
-        try:
-            return kernel32.WaitForSingleObject(handle, 0) == wait_timeout
-        finally:
-            kernel32.CloseHandle(handle)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class HttpError(Exception):
@@ -232,8 +210,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             request = RelightRequest.parse(self._body(), self.server.captures)
             lighting, cache = request.lighting, cache_folder(request.lighting.capture)
             return self._submit(RelightJob(lighting.capture, lighting.weights(cache), str(request.out), request.frames,
-                                           request.skip_existing,
-                                           frame_weights=lighting.frame_weights(request.frames, cache)),
+                                           skip_existing=request.skip_existing, frame_weights=lighting.frame_weights(request.frames, cache)),
                                 request.wait)
         if method == "POST" and path == "/rig":
             rig = RigRequest.parse(self._body())

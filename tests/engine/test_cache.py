@@ -18,7 +18,7 @@ from engine.errors import InputError
 from engine.io.exr import read_image, write_image
 from engine.lighting.lights import EnvironmentLight
 from engine.lighting.weights import capture_weights
-from engine.relight.frame import relight_frame
+from engine.relight.frame import NO_CACHE, CacheOptions, relight_frame
 from engine.relight.ingest import ingest_frame
 from engine.relight.lowrank import build_lowrank
 from engine.stage.cache import TILE_PIXELS, CacheDamaged, FrameCache, FrameLayout, cache_folder, source_fingerprint
@@ -74,7 +74,7 @@ def test_ingest_writes_a_memory_mappable_stack_equal_to_the_exrs(make_capture) -
 def test_relight_from_cache_equals_relight_from_files(sphere_capture: Path) -> None:
     capture = Capture.load(sphere_capture)
     weights = random_weights(capture)
-    from_files = relight_frame(capture, weights, FRAME, use_cache=False)
+    from_files = relight_frame(capture, weights, FRAME, NO_CACHE)
     assert not (sphere_capture / ".relume_cache").exists()
     from_cache = relight_frame(capture, weights, FRAME)
     assert (sphere_capture / ".relume_cache" / f"olat.{FRAME}.npy").is_file()
@@ -95,7 +95,7 @@ def test_cache_is_reused_without_decoding_an_exr(sphere_capture: Path, monkeypat
     np.testing.assert_array_equal(again, expected)
     assert stack.stat().st_mtime_ns == built
     with pytest.raises(AssertionError, match="an EXR was decoded"):  # the guard does bite
-        relight_frame(capture, weights, FRAME, use_cache=False)
+        relight_frame(capture, weights, FRAME, NO_CACHE)
 
 
 def test_stale_cache_is_rebuilt_when_an_exr_changes(sphere_capture: Path) -> None:
@@ -109,9 +109,9 @@ def test_stale_cache_is_rebuilt_when_an_exr_changes(sphere_capture: Path) -> Non
     write_image(path, np.concatenate([image.rgb * 3.0, image.alpha[..., None]], axis=2))
     after = relight_frame(capture, weights, FRAME)
     np.testing.assert_allclose(after[..., :3], 3.0 * before[..., :3], rtol=2e-3, atol=1e-4)
-    np.testing.assert_allclose(after, relight_frame(capture, weights, FRAME, use_cache=False), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(after, relight_frame(capture, weights, FRAME, NO_CACHE), rtol=1e-5, atol=1e-6)
     # the full-rank form built from the old stack is not reused either (it would give ``before``)
-    full_rank = relight_frame(capture, weights, FRAME, rank=capture.light_count)
+    full_rank = relight_frame(capture, weights, FRAME, CacheOptions(rank=capture.light_count))
     np.testing.assert_allclose(full_rank[..., :3], after[..., :3], atol=2e-3 * after[..., :3].max())
 
 
@@ -122,7 +122,7 @@ def test_lowrank_full_rank_equals_full_stack(sphere_capture: Path) -> None:
     assert error == pytest.approx(0.0, abs=1e-3)
     weights = random_weights(capture, 2)
     full = relight_frame(capture, weights, FRAME)
-    low = relight_frame(capture, weights, FRAME, rank=capture.light_count)
+    low = relight_frame(capture, weights, FRAME, CacheOptions(rank=capture.light_count))
     scale = np.abs(full[..., :3]).max()
     np.testing.assert_allclose(low[..., :3], full[..., :3], atol=2e-3 * scale)  # float16 coefficients
     np.testing.assert_array_equal(low[..., 3], full[..., 3])
@@ -147,7 +147,7 @@ def test_lowrank_reported_error_matches_measured_error(sphere_capture: Path, ran
     # and the relit image from the rank-K form is off by about that much
     weights = random_weights(capture, 3)
     full = relight_frame(capture, weights, FRAME)[..., :3]
-    low = relight_frame(capture, weights, FRAME, rank=rank)[..., :3]
+    low = relight_frame(capture, weights, FRAME, CacheOptions(rank=rank))[..., :3]
     assert np.linalg.norm(low - full) / np.linalg.norm(full) < 2 * reported
 
 
@@ -207,7 +207,7 @@ def test_damaged_cache_is_rebuilt_and_the_pixels_are_right(sphere_capture: Path,
                                                           caplog: pytest.LogCaptureFixture) -> None:
     capture = Capture.load(sphere_capture)
     weights = random_weights(capture, 3)
-    truth = relight_frame(capture, weights, FRAME, use_cache=False)
+    truth = relight_frame(capture, weights, FRAME, NO_CACHE)
     np.testing.assert_allclose(relight_frame(capture, weights, FRAME), truth, rtol=1e-5, atol=1e-6)  # builds
     DAMAGE[damage](sphere_capture / ".relume_cache")
     relit = relight_frame(capture, weights, FRAME)
@@ -222,7 +222,7 @@ def test_damaged_cache_is_an_error_under_no_rebuild(sphere_capture: Path, damage
     relight_frame(capture, weights, FRAME)
     DAMAGE[damage](sphere_capture / ".relume_cache")
     with pytest.raises(InputError, match=f"frame {FRAME}: damaged cache"):
-        relight_frame(capture, weights, FRAME, rebuild=False)
+        relight_frame(capture, weights, FRAME, CacheOptions(rebuild=False))
 
 
 def test_ingest_checks_every_tile_before_calling_a_cache_current(sphere_capture: Path, cli) -> None:
@@ -244,21 +244,21 @@ def test_damaged_lowrank_form_is_rebuilt(sphere_capture: Path) -> None:
     capture = Capture.load(sphere_capture)
     weights = random_weights(capture, 5)
     rank = capture.light_count // 2
-    expected = relight_frame(capture, weights, FRAME, rank=rank)
+    expected = relight_frame(capture, weights, FRAME, CacheOptions(rank=rank))
     coefficients, basis = FrameCache(cache_folder(capture), FRAME).lowrank_paths(rank)
     for path in (coefficients, basis):
         _flip(path, 7)
-        np.testing.assert_allclose(relight_frame(capture, weights, FRAME, rank=rank), expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(relight_frame(capture, weights, FRAME, CacheOptions(rank=rank)), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_each_tile_is_checked_where_it_is_read(make_capture) -> None:
     capture = make_capture(height=80, width=80, lights=6)                     # 6400 pixels: two tiles
     weights = random_weights(capture, 6)
-    truth = relight_frame(capture, weights, FRAME, use_cache=False)
+    truth = relight_frame(capture, weights, FRAME, NO_CACHE)
     relight_frame(capture, weights, FRAME)
     _flip(capture.folder / ".relume_cache" / f"olat.{FRAME}.npy", 3)          # the last tile
     with pytest.raises(InputError, match="tile 1 does not match its checksum"):
-        relight_frame(capture, weights, FRAME, rebuild=False)
+        relight_frame(capture, weights, FRAME, CacheOptions(rebuild=False))
     np.testing.assert_allclose(relight_frame(capture, weights, FRAME), truth, rtol=1e-5, atol=1e-6)
 
 
@@ -266,10 +266,10 @@ def test_a_low_rank_form_is_never_built_from_a_damaged_stack(sphere_capture: Pat
     capture = Capture.load(sphere_capture)
     weights = random_weights(capture, 7)
     rank = capture.light_count // 3
-    expected = relight_frame(capture, weights, FRAME, rank=rank)
+    expected = relight_frame(capture, weights, FRAME, CacheOptions(rank=rank))
     ingest_frame(capture, FRAME, cache_folder(capture), force=True)              # drops the low-rank form
     DAMAGE["flipped stack byte"](sphere_capture / ".relume_cache")
-    np.testing.assert_allclose(relight_frame(capture, weights, FRAME, rank=rank), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(relight_frame(capture, weights, FRAME, CacheOptions(rank=rank)), expected, rtol=1e-5, atol=1e-6)
 
 
 # ---------------------------------------------------------------------- disk limits
@@ -291,7 +291,7 @@ def test_a_file_size_limit_while_building_the_cache_falls_back_to_streaming(sphe
     assert done.returncode == 0, done.stderr
     assert "cache not written" in done.stderr and "File too large" in done.stderr
     capture = Capture.load(sphere_capture)
-    streamed = relight_frame(capture, capture_weights(capture, [EnvironmentLight(sky)]), FRAME, use_cache=False)
+    streamed = relight_frame(capture, capture_weights(capture, [EnvironmentLight(sky)]), FRAME, NO_CACHE)
     np.testing.assert_allclose(read_image(tmp_path / "out" / f"relit.{FRAME}.exr").rgb, streamed[..., :3],
                                rtol=1e-3, atol=1e-4)
     left = [p.name for p in (sphere_capture / ".relume_cache").rglob("*") if p.is_file()]
@@ -307,7 +307,7 @@ def test_too_little_free_space_streams_without_writing(sphere_capture: Path, mon
     capture = Capture.load(sphere_capture)
     weights = random_weights(capture, 8)
     relit = relight_frame(capture, weights, FRAME)
-    np.testing.assert_allclose(relit, relight_frame(capture, weights, FRAME, use_cache=False), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(relit, relight_frame(capture, weights, FRAME, NO_CACHE), rtol=1e-6, atol=1e-7)
     assert "GB free on its disk" in caplog.text
     assert not (sphere_capture / ".relume_cache" / f"olat.{FRAME}.npy").exists()
 
@@ -339,7 +339,7 @@ def test_low_rank_form_of_bright_olats_stays_in_half_float_range(sphere_capture:
         write_image(capture.olat_path(index, FRAME), np.concatenate([bright, image.alpha[..., None]], axis=2))
     weights = random_weights(capture, 9)
     full = relight_frame(capture, weights, FRAME)[..., :3]
-    low = relight_frame(capture, weights, FRAME, rank=capture.light_count)[..., :3]
+    low = relight_frame(capture, weights, FRAME, CacheOptions(rank=capture.light_count))[..., :3]
     assert np.isfinite(low).all()
     np.testing.assert_allclose(low, full, rtol=1e-2, atol=1e-3 * float(full.max()))
 

@@ -16,7 +16,7 @@ from engine.demo_scene import procedural_sky
 from engine.io.exr import read_image, write_image
 from engine.lighting.lights import EnvironmentLight, load_lights, load_lights_file
 from engine.lighting.weights import capture_weights
-from engine.relight.frame import relight_frame
+from engine.relight.frame import NO_CACHE, CacheOptions, relight_frame
 from engine.stage.capture import Capture
 
 FRAME = 1001
@@ -171,15 +171,15 @@ def test_ingest_builds_the_cache_that_relight_then_reuses(cli, sphere_capture: P
     assert np.load(stack, mmap_mode="r").shape[2] == capture.light_count
     built = stack.stat().st_mtime_ns, meta_path.stat().st_mtime_ns
     weights = capture_weights(capture, [EnvironmentLight(sky)])
-    expected = relight_frame(capture, weights, FRAME, use_cache=False)
+    expected = relight_frame(capture, weights, FRAME, NO_CACHE)
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("an EXR was decoded although the capture was ingested")
 
     monkeypatch.setattr("engine.relight.olat_reader.read_image", refuse)
-    np.testing.assert_allclose(relight_frame(capture, weights, FRAME, cache_dir=cache_dir), expected, rtol=1e-4,
+    np.testing.assert_allclose(relight_frame(capture, weights, FRAME, CacheOptions(folder=cache_dir)), expected, rtol=1e-4,
                                atol=1e-6)
-    low = relight_frame(capture, weights, FRAME, cache_dir=cache_dir, rank=4)[..., :3]
+    low = relight_frame(capture, weights, FRAME, CacheOptions(folder=cache_dir, rank=4))[..., :3]
     assert np.linalg.norm(low - expected[..., :3]) / np.linalg.norm(expected[..., :3]) < 2 * reported
     assert (stack.stat().st_mtime_ns, meta_path.stat().st_mtime_ns) == built  # reused, not rebuilt
     assert not (sphere_capture / ".relume_cache").exists()

@@ -38,7 +38,7 @@ from engine.io.exr import read_image, write_image
 from engine.lighting.lights import lights_from_dicts, load_lights
 from engine.lighting.sphere import fibonacci_sphere
 from engine.lighting.weights import capture_weights
-from engine.relight.frame import relight_frame
+from engine.relight.frame import NO_CACHE, relight_frame
 from engine.stage.capture import Capture
 from engine.synth.brdf import ggx_specular, shade
 from engine.synth.dome import make_dome
@@ -262,7 +262,7 @@ def test_environment_relit_from_olats_equals_the_direct_render(synth: SynthOptio
     capture = Capture.load(synth.out)
     weights = capture_weights(capture, load_lights(synth.relight))
     for frame in (1001, 1003):  # the frames with direct renders (relight_every=2)
-        relit = relight_frame(capture, weights, frame, use_cache=False)
+        relit = relight_frame(capture, weights, frame, NO_CACHE)
         direct = rgba(synth.out / GROUND_TRUTH / RELIT_PATTERN.format(frame=frame))
         np.testing.assert_array_equal(relit[..., 3], direct[..., 3])
         mask = direct[..., 3] > 0
@@ -281,7 +281,7 @@ def test_sun_relit_from_olats_equals_the_direct_render(synth: SynthOptions, perf
         direction = capture.directions[nearest].mean(axis=0)
         direction, rgb = direction / np.linalg.norm(direction), np.array([2.0, 1.9, 1.7])
     lights = lights_from_dicts([{"type": "sun", "direction": direction.tolist(), "rgb": rgb.tolist()}], "test")
-    relit = relight_frame(capture, capture_weights(capture, lights), 1002, use_cache=False)
+    relit = relight_frame(capture, capture_weights(capture, lights), 1002, NO_CACHE)
     surface = performer.renderer.surface(performer.vertices(1))
     direct = surface.to_image(performer.renderer.total_radiance(surface, direction[None], rgb[None])).numpy()
     mask = relit[..., 3] > 0

@@ -37,7 +37,7 @@ from engine.face.model import FaceModel
 from engine.io.exr import read_image, write_image
 from engine.lighting.lights import lights_from_dicts
 from engine.lighting.weights import capture_weights
-from engine.relight.frame import relight_frame
+from engine.relight.frame import NO_CACHE, relight_frame
 from engine.render.rasterize import vertex_normals
 from engine.stage.capture import Capture, write_capture_yaml
 from engine.synth.dome import make_dome
@@ -136,7 +136,7 @@ def test_direct_sun_matches_cycles(scene: dict, material: str) -> None:
 def test_relit_olats_match_cycles(scene: dict, lighting: str) -> None:
     capture = scene["capture"]
     lights = lights_from_dicts([SUN if lighting == "sun" else scene["env"]], "test")
-    relit = relight_frame(capture, capture_weights(capture, lights), 1001, use_cache=False)
+    relit = relight_frame(capture, capture_weights(capture, lights), 1001, NO_CACHE)
     psnr, ratio = _psnr_and_ratio(relit, scene["cycles"][f"lambert_{lighting}"])
     assert psnr >= (RELIT_SUN_BOUND_DB if lighting == "sun" else RELIT_ENV_BOUND_DB)
     assert abs(ratio - 1.0) < MEAN_TOLERANCE

@@ -5,7 +5,6 @@ up paths, callbacks and menus; the engine interpreter is found; capture paths be
 
 from __future__ import annotations
 
-import ast
 import importlib
 import json
 import os
@@ -26,6 +25,7 @@ from fake_nuke.interpreter import evaluate  # noqa: E402
 from fake_nuke.scenes import nuke_session  # noqa: E402,F401,F811
 from relume_nuke import engine_cli  # noqa: E402
 from relume_nuke.capture import CaptureInfo, nuke_sequence_path  # noqa: E402
+from support.host_python import foreign_imports  # noqa: E402
 
 sys.path.insert(0, str(fake_nuke.GIZMOS / "src"))
 import relight_gizmo  # noqa: E402
@@ -207,17 +207,7 @@ def python_files() -> list:
 def test_plugin_code_is_python_37_syntax_and_standard_library_only(path: Path) -> None:
     """Nuke 13 runs Python 3.7, 14 3.9, 15 3.10, 16 3.11, none with numpy: plugin_nuke must parse
     as Python 3.7 and import only the standard library, nuke, Qt (PySide2/PySide6), relume_host and itself."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 7))
-    allowed = set(sys.stdlib_module_names) | {"nuke", "PySide2", "PySide6", "relume_host", "relume_nuke"}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            modules = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            modules = [node.module or ""]
-        else:
-            continue
-        for module in modules:
-            assert module.split(".")[0] in allowed, f"{path.name} imports {module}"
+    assert foreign_imports(path, {"nuke", "PySide2", "PySide6", "relume_host", "relume_nuke"}) == []
 
 
 def test_init_and_menu_register_paths_callbacks_and_menus(nuke_session) -> None:

@@ -3,7 +3,6 @@ environment, frame fields, atomic writes. Standard library only and Python 3.7 s
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import stat
@@ -19,6 +18,7 @@ from relume_host.atomic import atomic_path, write_bytes_atomic, write_text_atomi
 from relume_host.engine import EngineLocation, EngineNotFound, find_engine
 from relume_host.errors import OutputError
 from relume_host.frames import frame_path, has_frame_field, output_stem
+from support.host_python import foreign_imports
 
 PACKAGE = Path(relume_host.__file__).parent
 REPO = PACKAGE.parent
@@ -26,16 +26,7 @@ REPO = PACKAGE.parent
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)
 def test_python_37_syntax_and_standard_library_only(path: Path) -> None:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 7))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            modules = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            modules = [node.module or ""]
-        else:
-            continue
-        for module in modules:
-            assert module.split(".")[0] in set(sys.stdlib_module_names) | {"relume_host"}, f"{path.name}: {module}"
+    assert foreign_imports(path, {"relume_host"}) == []
 
 
 def test_relume_home_config_and_assets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -10,7 +10,9 @@ Blender's 3.11) have neither numpy nor torch. What lives here is what the three 
 - :mod:`.atomic`: writing a file so a reader never sees half of it;
 - :mod:`.process`: whether a process still runs (stale temporaries, the service's parent watch);
 - :mod:`.vocabulary`: closed choices that cross the seam (weight methods, job states);
-- :mod:`.lights_file`: the lights file both adapters write for the engine.
+- :mod:`.lights_file`: the lights file both adapters write for the engine;
+- :mod:`.farm`: farm job files (written by the Nuke plug-in, read by submitters); :mod:`.deadline` submits
+  one to Thinkbox Deadline (``python -m relume_host.deadline JOB.json``).
 
 Where it lives: ``relume_host/`` at the top of the checkout. The engine finds it as an installed
 package (``pyproject.toml``); the Nuke plug-in beside ``plugin_nuke/`` in the same checkout

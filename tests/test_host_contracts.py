@@ -29,7 +29,7 @@ PARTS = {"engine": REPO / "engine", "nuke": REPO / "plugin_nuke", "blender": REP
 SHARED_NAMES = {"relume_home", "config_path", "assets_dir", "read_config", "find_engine", "EngineLocation",
                 "EngineNotFound", "HOST_PYTHON_VARIABLES", "frame_path", "output_stem", "has_frame_field",
                 "atomic_path", "write_bytes_atomic", "write_text_atomic", "remove_stale_temporaries",
-                "exclusive_writer", "process_alive", "JobState", "WeightMethod", "DEFAULT_WEIGHT_METHOD", "RelumeError", "InputError", "OutputError", "lights_document", "lights_text"}
+                "exclusive_writer", "process_alive", "command_line", "write_job_files", "read_job", "JobState", "WeightMethod", "DEFAULT_WEIGHT_METHOD", "RelumeError", "InputError", "OutputError", "lights_document", "lights_text"}
 SHARED_STRINGS = {"RELUME_HOME", "RELUME_ENGINE_PYTHON", "barycentric", "voronoi", "queued", "running", "cancelled"}
 # The installer's own file primitives: rewriting an artist's init.py in place (its inode, owner and mode stay
 # the artist's) and moving files aside for rollback are not atomic writes of new output.

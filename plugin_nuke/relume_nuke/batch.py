@@ -13,17 +13,13 @@ with this machine's interpreter; every path in them has been through Nuke's file
 
 from __future__ import annotations
 
-import json
 import os
-import shlex
-import subprocess
-import sys
 import tempfile
 import threading
 from dataclasses import dataclass
 
 import nuke
-from relume_host.atomic import write_text_atomic
+from relume_host.farm import JOB_FORMAT, write_job_files
 from relume_host.frames import frame_path, has_frame_field, output_stem
 from relume_host.lights_file import lights_document
 from relume_nuke import graph, live, state
@@ -97,32 +93,16 @@ def chunks(first: int, last: int, size: int) -> list:
     return [(start, min(start + size - 1, last)) for start in range(first, last + 1, size)]
 
 
-def command_line(command: list) -> str:
-    """One shell command line for ``command`` (cmd.exe quoting on Windows, POSIX elsewhere)."""
-    return subprocess.list2cmdline(command) if sys.platform == "win32" else " ".join(map(shlex.quote, command))
-
-
 def write_farm_jobs(plan: RenderPlan, size: int) -> tuple:
     """Write ``<output folder>/farm/<stem>.job.json`` and ``.commands.txt``; return both paths."""
     folder = os.path.join(os.path.dirname(plan.output), "farm")
     stem = output_stem(plan.output)
     parts = [{"frames": f"{a}-{b}", "command": plan.step(a, b).farm_command}
              for a, b in chunks(plan.first, plan.last, size)]
-    job = {"format": 2, "node": plan.node, "capture": plan.capture, "lights": plan.lights_file, "output": plan.output,
+    job = {"format": JOB_FORMAT, "node": plan.node, "capture": plan.capture, "lights": plan.lights_file, "output": plan.output,
            "frames": f"{plan.first}-{plan.last}", "exposure": plan.exposure, "method": plan.method,
            "engine": FARM_PROGRAM, "chunks": parts}
     return write_job_files(folder, stem, job, [p["command"] for p in parts])
-
-
-def write_job_files(folder: str, stem: str, job: dict, commands: list) -> tuple:
-    """``<folder>/<stem>.job.json`` (``job``) and ``<stem>.commands.txt`` (one line per command, in an order
-    that respects dependencies), each written atomically; returns both paths."""
-    job_path = os.path.join(folder, f"{stem}.job.json")
-    commands_path = os.path.join(folder, f"{stem}.commands.txt")
-    for path, text in ((job_path, json.dumps(job, indent=1)),
-                       (commands_path, "".join(command_line(command) + "\n" for command in commands))):
-        write_text_atomic(path, text)
-    return job_path, commands_path
 
 
 def finish(plan: RenderPlan, problem: Exception | None) -> None:

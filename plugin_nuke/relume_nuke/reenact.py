@@ -24,6 +24,7 @@ import re
 from dataclasses import replace
 
 import nuke
+from relume_host.farm import JOB_FORMAT, write_job_files
 from relume_nuke import GIZMO_CLASS, batch, callbacks, graph, state
 from relume_nuke.capture import capture_folder, load_capture
 from relume_nuke.engine_cli import FARM_PROGRAM, EngineError
@@ -217,9 +218,9 @@ def write_farm_jobs(gizmo, chunk_size: int) -> tuple:
         planned += [replace(plan.step(a, b, depends=("reenact",)), name=f"relight {relight.name()} {a}-{b}")
                     for a, b in batch.chunks(plan.first, plan.last, chunk_size)]
     tasks = [{"name": s.name, "command": s.farm_command, "depends": list(s.depends)} for s in planned]
-    job = {"format": 2, "kind": "relume-reenact", "node": gizmo.fullName(), "work_folder": os_path(work),
+    job = {"format": JOB_FORMAT, "kind": "relume-reenact", "node": gizmo.fullName(), "work_folder": os_path(work),
            "frames": f"{first}-{last}", "engine": FARM_PROGRAM, "tasks": tasks}
-    return batch.write_job_files(os_path(f"{work}/farm"), "reenact", job, [task["command"] for task in tasks])
+    return write_job_files(os_path(f"{work}/farm"), "reenact", job, [task["command"] for task in tasks])
 
 
 # ---------------------------------------------------------------- entry points the gizmo's hooks call with the node

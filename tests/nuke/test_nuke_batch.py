@@ -28,6 +28,7 @@ from fake_nuke.scenes import (  # noqa: E402,F401,F811
     relight_node,
     rgba,
 )
+from relume_host.farm import read_job  # noqa: E402
 from relume_nuke import batch, graph  # noqa: E402
 
 FRAMES = (1001, 1002, 1003)
@@ -123,6 +124,9 @@ def test_farm_chunks_run_as_written(lit_gizmo, tmp_path: Path) -> None:
     assert sys.executable not in text and os.path.dirname(sys.executable) not in text   # resolved on the worker
     lines = text.splitlines()
     assert len(lines) == 2 and all(line.startswith("relume -q relight ") for line in lines)
+    tasks = read_job(str(tmp_path / "renders" / "farm" / "relit.job.json"))     # what a farm submitter reads
+    assert [(t.name, list(t.command)) for t in tasks] == [(f"relight {c['frames']}", shlex.split(line))
+                                                          for c, line in zip(job["chunks"], lines)]
     result = subprocess.run(shlex.split(lines[1]), capture_output=True, text=True, timeout=300,
                             env=farm_worker_environment(), cwd=tmp_path)
     assert result.returncode == 0, result.stderr

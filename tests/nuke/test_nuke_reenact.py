@@ -21,6 +21,7 @@ from engine.io.colour import srgb_encode  # noqa: E402
 from engine.io.exr import write_image  # noqa: E402
 from fake_nuke.interpreter import colour_matrix, evaluate  # noqa: E402
 from fake_nuke.scenes import aim_rotation, make_light, matrix, nuke_session, rgba  # noqa: E402,F401,F811
+from relume_host.farm import read_job  # noqa: E402
 from relume_nuke import plugin, reenact  # noqa: E402
 
 FIRST, LAST = 1001, 1008
@@ -105,6 +106,9 @@ def test_farm_job_names_dependencies_and_runs_in_order(source, small_model: Path
     assert [task["depends"] for task in job["tasks"]] == [[], ["track"], ["transfer"], ["reenact"], ["reenact"]]
     lines = (farm / "reenact.commands.txt").read_text().splitlines()
     assert len(lines) == 5
+    tasks = read_job(str(farm / "reenact.job.json"))                          # what a farm submitter reads
+    assert [(t.name, list(t.command), list(t.depends)) for t in tasks] == [
+        (task["name"], shlex.split(line), task["depends"]) for task, line in zip(job["tasks"], lines)]
     assert job["engine"] == "relume" and all(line.startswith("relume -q ") for line in lines)
     worker = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     worker.pop("RELUME_ENGINE_PYTHON", None)

@@ -99,8 +99,8 @@ def write_farm_jobs(plan: RenderPlan, size: int) -> tuple:
     stem = output_stem(plan.output)
     parts = [{"frames": f"{a}-{b}", "command": plan.step(a, b).farm_command}
              for a, b in chunks(plan.first, plan.last, size)]
-    job = {"format": JOB_FORMAT, "node": plan.node, "capture": plan.capture, "lights": plan.lights_file, "output": plan.output,
-           "frames": f"{plan.first}-{plan.last}", "exposure": plan.exposure, "method": plan.method,
+    job = {"format": JOB_FORMAT, "node": plan.node, "capture": plan.capture, "lights": plan.lights_file,
+           "output": plan.output, "frames": f"{plan.first}-{plan.last}", "exposure": plan.exposure, "method": plan.method,
            "engine": FARM_PROGRAM, "chunks": parts}
     return write_job_files(folder, stem, job, [p["command"] for p in parts])
 
@@ -111,12 +111,18 @@ def finish(plan: RenderPlan, problem: Exception | None) -> None:
     if gizmo is None:
         return
     if problem is not None:
-        state.report_problem(gizmo, problem, popup=True, title="Relume render failed")
+        state.report_problem(gizmo, problem, popup=True, title="Relume render failed",
+                             level=state.Level.WARNING)   # the output is as it was
         return
     graph.load_engine_render(gizmo, plan.read_output, plan.first, plan.last)
     gizmo["mode"].setValue("engine render")  # programmatic: no knobChanged in Nuke 13-16, so shown here
     graph.show(gizmo, graph.SHOW_ENGINE)
-    state.set_status(gizmo, f"engine render {plan.first}-{plan.last} in {os.path.dirname(plan.output)}")
+    state.set_status(gizmo, render_summary(plan.output, plan.first, plan.last))
+
+
+def render_summary(pattern: str, first: int, last: int) -> str:
+    """The status of a node showing the engine's render of ``first``-``last`` at ``pattern``."""
+    return f"engine render {first}-{last} in {os.path.dirname(pattern)}"
 
 
 def render_local(gizmo) -> threading.Thread | None:

@@ -33,26 +33,37 @@ CAPTURE_SEARCH_DEPTH = 4  # folders above a plate Read's file searched for captu
 
 
 @contextlib.contextmanager
-def reported(gizmo, popup: bool):
-    """Show an engine, file or value problem in the gizmo's status knob instead of raising it,
-    and in a message box too for explicit button presses (``popup``) in the GUI."""
+def reported(gizmo, popup: bool, level: state.Level = state.Level.ERROR):
+    """Show an engine, file or value problem in the gizmo's status knob at ``level`` (see
+    :func:`state.report_problem`) instead of raising it, and in a message box too for explicit button presses
+    (``popup``) in the GUI."""
     try:
         yield
     except (*PROBLEMS, ValueError) as problem:
-        state.report_problem(gizmo, problem, popup)
+        state.report_problem(gizmo, problem, popup, level=level)
 
 
 def show_mode(gizmo) -> None:
-    """Switch the output to what the ``mode`` knob asks: the live graph, or the engine's frames
-    (``render_path`` over the frame range; the status says so if they are not there yet)."""
+    """Switch the output to what the ``mode`` knob asks, and say what it shows: the live graph, or the engine's
+    frames (``render_path`` over the frame range; a problem, so the node's error state, if they are not there)."""
+    info = state.stored_capture(gizmo)
     if gizmo["mode"].value() != "engine render":
         graph.show(gizmo, graph.SHOW_LIVE if graph.graph_light_count(gizmo) else graph.SHOW_PLATE)
+        state.set_status(gizmo, capture_summary(info) if info is not None else "choose a capture.yaml")
         return
-    pattern, first = batch.output_pattern(gizmo), int(gizmo["frame_first"].value())
-    graph.load_engine_render(gizmo, pattern, first, int(gizmo["frame_last"].value()))
+    pattern = batch.output_pattern(gizmo)
+    first, last = int(gizmo["frame_first"].value()), int(gizmo["frame_last"].value())
+    graph.load_engine_render(gizmo, pattern, first, last)
     graph.show(gizmo, graph.SHOW_ENGINE)
-    if not os.path.isfile(os_path(frame_path(pattern, first))):
-        state.set_status(gizmo, f"no engine render yet at {pattern}", problem=True)
+    if os.path.isfile(os_path(frame_path(pattern, first))):
+        state.set_status(gizmo, batch.render_summary(pattern, first, last))
+    else:
+        state.set_status(gizmo, f"no engine render yet at {pattern}", state.Level.ERROR)
+
+
+def capture_summary(info) -> str:
+    """The status of a node showing the live graph of capture ``info``."""
+    return f"{info.light_count} stage lights, frames {info.first_frame}-{info.last_frame}"
 
 
 def restore(gizmo) -> None:
@@ -88,7 +99,7 @@ def load(gizmo) -> None:
         gizmo["frame_last"].setValue(info.last_frame)
         gizmo["mode"].setValue("live")
         graph.show(gizmo, graph.SHOW_LIVE)
-        state.set_status(gizmo, f"{info.light_count} stage lights, frames {info.first_frame}-{info.last_frame}")
+        state.set_status(gizmo, capture_summary(info))
     live.request_update(gizmo)
 
 
@@ -152,14 +163,14 @@ def update_now(gizmo) -> None:
 
 
 def render_local(gizmo) -> None:
-    """'Render with engine' button."""
-    with reported(gizmo, popup=True):
+    """'Render with engine' button (a failure leaves the output as it was)."""
+    with reported(gizmo, popup=True, level=state.Level.WARNING):
         batch.render_local(gizmo)
 
 
 def write_farm_jobs(gizmo) -> None:
     """'Write farm jobs' button: job description and command lines, one per chunk of frames."""
-    with reported(gizmo, popup=True):
+    with reported(gizmo, popup=True, level=state.Level.WARNING):
         job, commands = batch.write_farm_jobs(batch.make_plan(gizmo), int(gizmo["chunk_size"].value()))
         state.set_status(gizmo, f"farm job written: {job}")
         if in_gui():

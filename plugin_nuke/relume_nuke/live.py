@@ -175,7 +175,8 @@ def apply(gizmo, request: Request, result: dict) -> None:
         graph.apply_weights(gizmo, result["weights"], frames)
         state.store_weights(gizmo, {"capture": result["capture"], "light_ids": result["light_ids"],
                                     "key": result["key"]})
-        state.set_status(gizmo, describe(request, result["weights"]), problem=bool(request.warnings))
+        state.set_status(gizmo, describe(request, result["weights"]),
+                         state.Level.WARNING if request.warnings else state.Level.INFO)
     panel = sys.modules.get("relume_nuke.panel")  # only when a panel was opened (Qt loaded)
     if panel is not None:
         panel.refresh(gizmo)
@@ -186,7 +187,7 @@ def _apply_by_name(name: str, request: Request, outcome: object) -> None:
     if gizmo is None:
         return  # deleted meanwhile
     if isinstance(outcome, Exception):
-        state.set_status(gizmo, str(outcome), problem=True)
+        state.set_status(gizmo, str(outcome), state.Level.ERROR)
     else:
         apply(gizmo, request, outcome)
 
@@ -249,5 +250,5 @@ def request_update(gizmo) -> None:
     try:
         apply(gizmo, request, compute(request))
     except PROBLEMS as exc:  # shown, and fatal for a script
-        state.set_status(gizmo, str(exc), problem=True)
+        state.set_status(gizmo, str(exc), state.Level.ERROR)
         raise

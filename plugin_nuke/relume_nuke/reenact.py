@@ -185,7 +185,8 @@ def _finished(node_name: str, through: str, problem: Exception | None) -> None:
     if gizmo is None:
         return
     if problem is not None:
-        state.report_problem(gizmo, problem, popup=True, title=f"Relume {through} failed")
+        state.report_problem(gizmo, problem, popup=True, title=f"Relume {through} failed",
+                             level=state.Level.WARNING)   # the output is as it was
         return
     if through == "train":
         state.set_status(gizmo, f"trained {_model(gizmo)}")
@@ -244,25 +245,25 @@ def knob_changed(gizmo, knob) -> None:
 
 def track_source(gizmo) -> None:
     """'Track source' button."""
-    with callbacks.reported(gizmo, popup=True):
+    with callbacks.reported(gizmo, popup=True, level=state.Level.WARNING):
         run(gizmo, "track")
 
 
 def train(gizmo) -> None:
     """'Train' button: track the target capture and train the model on it."""
-    with callbacks.reported(gizmo, popup=True):
+    with callbacks.reported(gizmo, popup=True, level=state.Level.WARNING):
         run(gizmo, "train")
 
 
 def reenact(gizmo) -> None:
     """'Reenact' button: track, (train,) transfer, reenact."""
-    with callbacks.reported(gizmo, popup=True):
+    with callbacks.reported(gizmo, popup=True, level=state.Level.WARNING):
         run(gizmo, "reenact")
 
 
 def write_farm(gizmo) -> None:
     """'Write farm jobs' button."""
-    with callbacks.reported(gizmo, popup=True):
+    with callbacks.reported(gizmo, popup=True, level=state.Level.WARNING):
         job, commands = write_farm_jobs(gizmo, int(gizmo["chunk_size"].value()))
         state.set_status(gizmo, f"farm job written: {job}")
         if in_gui():

@@ -79,14 +79,18 @@ def test_relight_gizmo_inputs_knobs_and_internal_wiring() -> None:
     hidden = {k.name for k in definition.user_knobs if "+INVISIBLE" in k.flags}
     slots = {k.name for k in definition.user_knobs if re.fullmatch(r"(w|olat)_\d{3}", k.name)}
     assert hidden - slots == {"capture_json", "weights_json", "light_count", "capture_first", "capture_last",
-                              "matte_file", "matte_channel"}
+                              "matte_file", "matte_channel", "failed", "error_file"}
     assert len(slots) == 2 * relight_gizmo.SLOTS and slots <= hidden
     switch = next(n for n in definition.children if n.name == "relume_switch")
     assert [source.name for source in nuke_inputs(switch)] == ["plate", "relume_engine_read", "relume_live"]
     colour = next(n for n in definition.children if n.name == "relume_colour")     # one conversion, after
     assert colour.class_name == "OCIOColorSpace" and nuke_inputs(colour) == [switch]  # the sum (see test_nuke_live)
+    failed = next(n for n in definition.children if n.name == "relume_failed")     # the error state (state.py)
+    error = next(n for n in definition.children if n.name == "relume_error")
+    assert nuke_inputs(failed) == [colour, error] and failed.get("which") == "{{parent.failed}}"
+    assert error.get("file") == '"\\[value parent.error_file]"' and error.get("on_error") == "error"
     output = next(n for n in definition.children if n.class_name == "Output")
-    assert nuke_inputs(output) == [colour]
+    assert nuke_inputs(output) == [failed]
 
 
 def test_checked_in_gizmo_is_the_generators_output() -> None:

@@ -4,7 +4,11 @@ Relume_Relight gizmo's live graph uses.
 Images are (H, W, 4) float32 RGBA, computed in float32 like Nuke. Semantics (Foundry's node
 reference, https://learn.foundry.com/nuke/content/reference_guide/):
 * Read: the file at the frame (#### / %04d expanded, then ``nuke.callbacks.filenameFilter``), raw (no colour conversion), frames outside
-  ``first``..``last`` held at the nearest (the Read's default "hold"); a channel the file lacks is 0.
+  ``first``..``last`` held at the nearest (the Read's default "hold"); a channel the file lacks is 0. A file that
+  cannot be opened raises :class:`RenderError` naming it, as a Read whose "missing frames" control is "error"
+  (the default) fails the render and shows the error in the Viewer (Foundry, "Loading Image Sequences" and
+  "Using the Precomp Node": missing frames "error" displays an error message); the other choices are not
+  interpreted.
 * Multiply: channels "rgb" or "rgba" multiplied by ``value`` (r, g, b, a); others pass through.
 * Merge2 with operation plus: input 0 is B, input 1 is A; the ``output`` channels get A + B, the
   other channels are B's.
@@ -37,10 +41,15 @@ def frame_file(pattern: str, frame: int) -> str:
     return re.sub(r"%0?(\d*)d", lambda m: str(frame).zfill(int(m.group(1) or 0)), pattern)
 
 
+class RenderError(Exception):
+    """What Nuke reports when a node of the tree cannot produce its image: the render fails (``nuke -x`` exits
+    non-zero) and the Viewer shows the message."""
+
+
 def read_rgba(path: str) -> np.ndarray:
     image = oiio.ImageInput.open(path)
     if image is None:
-        raise FileNotFoundError(path)
+        raise RenderError(f"Read error: can't open {path}")
     try:
         spec = image.spec()
         pixels = image.read_image(0, 0, 0, spec.nchannels, "float").reshape(spec.height, spec.width, spec.nchannels)
@@ -76,7 +85,7 @@ def colour_matrix(source: str, target: str) -> np.ndarray:
     """The 3x3 the fake OCIO config applies from ``source`` to ``target``."""
     unknown = [name for name in (source, target) if name not in TO_REC709]
     if unknown:
-        raise ValueError(f"OCIO: colour space {unknown[0]!r} not in the config")
+        raise RenderError(f"OCIO: colour space {unknown[0]!r} not in the config")
     return np.linalg.inv(TO_REC709[target]) @ TO_REC709[source]
 
 
@@ -118,6 +127,8 @@ def _evaluate(node, frame: int) -> np.ndarray | None:
         image[..., :3] = (image[..., :3] @ matrix.T.astype(np.float32)).astype(np.float32)
         return image
     if kind == "Read":  # before/after the first..last frames: "hold" (the Read's default)
+        if node["on_error"].value() != "error":
+            raise NotImplementedError(f"{node.name()}: missing frames {node['on_error'].value()!r} is not interpreted")
         held = min(max(frame, int(node["first"].value())), int(node["last"].value()))
         return read_rgba(nuke.callbacks.filenameFilter(frame_file(node["file"].evaluate(), held)))
     if kind == "Multiply":

@@ -453,7 +453,9 @@ CLASSES: dict = {
     "Read": (0, {"file": lambda: File_Knob("file", ""), "first": lambda: Int_Knob("first", 1),
                  "last": lambda: Int_Knob("last", 1), "origfirst": lambda: Int_Knob("origfirst", 1),
                  "origlast": lambda: Int_Knob("origlast", 1), "raw": lambda: Boolean_Knob("raw", False),
-                 "reload": lambda: Button_Knob("reload")}),
+                 "reload": lambda: Button_Knob("reload"),
+                 # "missing frames": error (the default) fails the render with an error in the Viewer; see interpreter
+                 "on_error": lambda: Enumeration_Knob("on_error", ["error", "black", "checkerboard", "nearest frame"])}),
     "Multiply": (2, {"channels": lambda: String_Knob("channels", "rgba"),
                      "value": lambda: Array_Knob("value", [1, 1, 1, 1], colour=True)}),
     "Merge2": (99, {"operation": lambda: Enumeration_Knob("operation", MERGE_OPERATIONS, "over"),
@@ -479,7 +481,8 @@ CLASSES: dict = {
 class Node:
     """nuke.Node (API + nuke.Node.html): Class(), name(), fullName(), knob(), __getitem__, knobs(),
     input(i), inputs() ("the maximum number of connected inputs"), setInput(i, node),
-    setXYpos(x, y), channels()."""
+    setXYpos(x, y), channels(), error() ("True if the node or any in its input tree have an error": here, when
+    the fake interpreter's render of it at the current frame fails)."""
 
     def __init__(self, node_class: str, group, max_inputs: int) -> None:
         self._class = node_class
@@ -499,6 +502,15 @@ class Node:
         """Node.addKnob: add knob k to this node."""
         knob._node = self
         self._knobs[knob.name()] = knob
+
+    def error(self) -> bool:
+        from fake_nuke.interpreter import RenderError, evaluate
+
+        try:
+            evaluate(self, int(frame()))
+        except RenderError:
+            return True
+        return False
 
     def Class(self) -> str:  # noqa: N802
         return self._class

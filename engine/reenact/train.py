@@ -278,7 +278,7 @@ class Trainer:
                 rng = np.random.default_rng([s.seed, self.step, self.dist.rank])
                 losses = self.losses(self._batch(rng), rng)
                 if not bool(torch.isfinite(losses["total"])):
-                    raise TrainingError(f"{self.folder}: the loss became {float(losses['total'])} at step "
+                    raise TrainingError(self.folder, f"the loss became {float(losses['total'])} at step "
                                         f"{self.step + 1}; stopped, the last checkpoint (step "
                                         f"{self._saved_step()}) is kept. Lower --learning-rate and --resume")
                 self.optimiser.zero_grad(set_to_none=True)

@@ -45,7 +45,9 @@ def _requirement_name(requirement: str) -> str:
 
 def pip_commands(python: PurePath, platform: str, device: str, requirements: list[str], repo: Path) -> list[list[str]]:
     """pip commands that fill the venv: torch from the right index first, then the pins, the pins installed
-    without their declared dependencies (``requirements-tracking.txt``), then the engine."""
+    without their declared dependencies (``requirements-tracking.txt``), then the engine, and last the engine's
+    bytecode compiled: an install a farm reads from a read-only share, or run under ``PYTHONDONTWRITEBYTECODE``,
+    would otherwise compile its modules again on every ``relume`` call (about 45 ms of a 0.45 s relight)."""
     pip = [str(python), "-m", "pip", "install"]
     if device == "cuda":
         requirements = ["onnxruntime-gpu" + r[len("onnxruntime"):] if _requirement_name(r) == "onnxruntime" else r
@@ -61,6 +63,7 @@ def pip_commands(python: PurePath, platform: str, device: str, requirements: lis
         commands.append([*pip, "--no-deps", "-r", str(repo / NO_DEPS_REQUIREMENTS)])
     if (repo / "pyproject.toml").is_file():
         commands.append([*pip, "--no-deps", "-e", str(repo)])
+        commands.append([str(python), "-m", "compileall", "-q", str(repo / "engine"), str(repo / "relume_host")])
     return commands
 
 

@@ -14,6 +14,9 @@ irradiance ``rgb``. Two schemes:
 
 Defaults (measured against Cycles in tests/engine/test_cycles_ground_truth.py): barycentric for
 every light type.
+
+SciPy (about 80 ms to import) is imported where a triangulation or an HDRI's locations on the stage are
+first built, not with this module: a ``relume relight`` whose environment integral is kept never needs it.
 """
 
 from __future__ import annotations
@@ -26,10 +29,9 @@ import threading
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
-from scipy.spatial import ConvexHull, QhullError
 
 from engine.errors import InputError, RelumeError
 from engine.lighting.hdri import DirectionalSamples, HdriFile, latlong_directions
@@ -38,6 +40,9 @@ from engine.stage.cache import CacheDamaged, checksum, load_checked
 from engine.stage.capture import Capture
 from relume_host.atomic import write_bytes_atomic
 from relume_host.vocabulary import DEFAULT_WEIGHT_METHOD, WeightMethod
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +77,8 @@ class StageTriangulation:
     """
 
     def __init__(self, directions: np.ndarray) -> None:
+        from scipy.spatial import ConvexHull  # here, not at the top: see the module docstring
+
         self.light_count = len(directions)
         points = np.asarray(directions, dtype=np.float64)
         mean = points.mean(axis=0)
@@ -125,6 +132,8 @@ def locate_on_stage(directions: np.ndarray, stage_directions: np.ndarray,
     if method not in METHODS:
         raise ValueError(f"unknown interpolation {method!r}; use one of {METHODS}")
     if method == WeightMethod.BARYCENTRIC:
+        from scipy.spatial import QhullError  # here, not at the top: see the module docstring
+
         try:
             return triangulation_for(stage_directions).locate(directions)
         except QhullError:  # all stage lights on one great circle or fewer than four: no dome to triangulate
@@ -158,6 +167,8 @@ def splat_irradiance(samples: DirectionalSamples, stage_directions: np.ndarray, 
 
 @lru_cache(maxsize=2)
 def _latlong_on_stage(height: int, width: int, stage_key: bytes, method: str) -> sparse.csr_matrix:
+    from scipy import sparse  # here, not at the top: see the module docstring
+
     stage = np.frombuffer(stage_key, dtype=np.float64).reshape(-1, 3)
     indices, shares = locate_on_stage(latlong_directions(height, width), stage, method)
     pixels = np.repeat(np.arange(len(indices)), indices.shape[1])

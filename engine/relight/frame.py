@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from engine.errors import InputError, OutputError
+from engine.io.half import half_to_float
 from engine.relight.ingest import ingest_frame
 from engine.relight.lowrank import build_lowrank, relight_lowrank
 from engine.relight.olat_reader import frame_alpha, iter_olat_images
@@ -25,15 +25,16 @@ def relight_from_files(capture: Capture, frame: int, weights: np.ndarray) -> tup
 
     Holds one accumulator and a few decoded images, never the whole stack.
     """
-    accumulator: torch.Tensor | None = None
-    alpha = None
+    accumulator = pixels = alpha = None
     for index, image in iter_olat_images(capture, frame):
-        pixels = torch.from_numpy(image.rgb)  # float16; addcmul_ widens it in the same pass
         if accumulator is None:
-            accumulator = torch.zeros(pixels.shape, dtype=torch.float32)
+            accumulator = np.zeros(image.rgb.shape, dtype=np.float32)
+            pixels = np.empty(image.rgb.shape, dtype=np.float32)
             alpha = frame_alpha(capture, frame, image)
-        accumulator.addcmul_(pixels, torch.from_numpy(weights[index].astype(np.float32)))
-    return accumulator.numpy(), np.asarray(alpha, dtype=np.float32)
+        half_to_float(image.rgb, pixels)
+        pixels *= weights[index].astype(np.float32)
+        accumulator += pixels
+    return accumulator, np.asarray(alpha, dtype=np.float32)
 
 
 def relight_from_cache(cache: FrameCache, weights: np.ndarray, rank: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -11,17 +11,17 @@ import math
 from collections.abc import Iterator
 
 import numpy as np
-import torch
 
 from engine.errors import InputError
+from engine.io.half import half_to_float
 from engine.relight.tiled import weighted_tile_sum
 from engine.stage.cache import CacheDamaged, FrameCache, checksum, load_checked, open_stack_writer, save_array
 
 HALF_SAFE = 16384.0      # stored coefficients stay below this (half float's largest is 65504)
 
 
-def _iter_tiles(cache: FrameCache) -> Iterator[torch.Tensor]:
-    """The cached stack tile by tile as float32 (3, L, TILE_PIXELS) tensors, each block checked against
+def _iter_tiles(cache: FrameCache) -> Iterator[np.ndarray]:
+    """The cached stack tile by tile as float32 (3, L, TILE_PIXELS) arrays, each block checked against
     its hash (CacheDamaged on a mismatch: a low-rank form is never built from damaged data)."""
     expected = cache.tile_checksums()
     stack = np.load(cache.stack_path, mmap_mode="r")
@@ -29,7 +29,7 @@ def _iter_tiles(cache: FrameCache) -> Iterator[torch.Tensor]:
         block = np.asarray(stack[tile])
         if any(checksum(block[channel]) != expected[3 * tile + channel] for channel in range(3)):
             raise CacheDamaged(cache.stack_path, f"tile {tile} does not match its checksum")
-        yield torch.from_numpy(block.astype(np.float32))  # (3, L, P)
+        yield half_to_float(block)  # (3, L, P)
 
 
 def build_lowrank(cache: FrameCache, rank: int) -> float:
@@ -37,25 +37,25 @@ def build_lowrank(cache: FrameCache, rank: int) -> float:
     layout = cache.layout()
     if not 1 <= rank <= layout.light_count:
         raise InputError("--rank", f"must be between 1 and the capture's {layout.light_count} lights, got {rank}")
-    gram = torch.zeros((layout.light_count, layout.light_count), dtype=torch.float64)
+    gram = np.zeros((layout.light_count, layout.light_count), dtype=np.float64)
     peak = 0.0                          # largest |s_p| over pixels and channels: bounds every |coefficient|
     for tile in _iter_tiles(cache):
-        gram += torch.einsum("clp,ckp->lk", tile, tile).double()
-        peak = max(peak, float((tile.double() ** 2).sum(dim=1).max()) ** 0.5)
-    eigenvalues, eigenvectors = torch.linalg.eigh(gram)
-    order = torch.argsort(eigenvalues, descending=True)
-    eigenvalues = eigenvalues[order].clamp(min=0.0)
-    basis = eigenvectors[:, order[:rank]].float()  # (L, K)
+        gram += np.matmul(tile, tile.transpose(0, 2, 1)).sum(axis=0)     # sum_c S_c S_c^T of the tile
+        peak = max(peak, float(np.square(tile, dtype=np.float64).sum(axis=1).max()) ** 0.5)
+    eigenvalues, eigenvectors = np.linalg.eigh(gram)
+    order = np.argsort(eigenvalues)[::-1]
+    eigenvalues = np.clip(eigenvalues[order], 0.0, None)
+    basis = eigenvectors[:, order[:rank]].astype(np.float32)  # (L, K)
     # the coefficients are stored as half floats: a power-of-two scale (exact) keeps them under HALF_SAFE,
     # and the stored basis carries its inverse, so basis^T w times the coefficients is unchanged
     scale = 2.0 ** -max(0, math.ceil(math.log2(peak / HALF_SAFE))) if peak > 0 else 1.0
     coefficients_path, basis_path = cache.lowrank_paths(rank)
     with open_stack_writer(coefficients_path, layout, rank) as writer:
         for index, tile in enumerate(_iter_tiles(cache)):
-            writer.write_tile(index, (scale * (basis.T @ tile)).numpy())  # (3, K, P)
+            writer.write_tile(index, scale * (basis.T @ tile))  # (3, K, P)
         tiles_xxh3 = writer.tile_hashes()
-    basis_xxh3 = save_array(basis_path, (basis / scale).numpy())
-    error = float(torch.sqrt(eigenvalues[rank:].sum() / eigenvalues.sum()))
+    basis_xxh3 = save_array(basis_path, basis / scale)
+    error = float(np.sqrt(eigenvalues[rank:].sum() / eigenvalues.sum()))
     meta = cache.read_meta() or {}
     meta.setdefault("lowrank", {})[str(rank)] = {"relative_error": error, "basis_xxh3": basis_xxh3,
                                                  "tiles_xxh3": tiles_xxh3}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ from engine.io.exr import read_image, write_image
 from engine.lighting.lights import EnvironmentLight, load_lights, load_lights_file
 from engine.lighting.weights import capture_weights
 from engine.relight.frame import NO_CACHE, CacheOptions, relight_frame
+from engine.relight.job import frame_output_path
 from engine.stage.capture import Capture
 
 FRAME = 1001
@@ -197,3 +200,29 @@ def test_demo_writes_exr_and_png_and_prints_their_paths(cli, tmp_path: Path) -> 
     preview = read_image(png).rgb
     assert preview.shape == (32, 32, 3) and 0.05 < preview.mean() < 0.95
     assert Path(printed["capture"], "capture.yaml").is_file() and Path(printed["HDRI"]).is_file()
+
+
+def test_relighting_never_imports_torch_nor_scipy_once_the_sky_is_integrated(sphere_capture: Path, sky: Path,
+                                                                              tmp_path: Path) -> None:
+    """A one-off relight (cache built, full sum, low-rank form, streamed) runs with torch unimportable: it
+    would cost over a second of import for nothing (issue 12.6). Once the capture's cache keeps the sky's
+    integral, a call needs no SciPy either (the HDRI's place on the stage is all it is used for)."""
+    blockers = tmp_path / "blocked"
+    for name in ("torch", "scipy"):
+        (blockers / name).mkdir(parents=True)
+        (blockers / name / "__init__.py").write_text(f"raise ImportError('relighting must not import {name}')\n")
+    (blockers / "scipy").rename(blockers / "scipy_later")
+
+    def relight(*extra: str) -> None:
+        out = tmp_path / f"relit{len(list(tmp_path.glob('relit*')))}" / "r.####.exr"
+        done = subprocess.run([sys.executable, "-m", "engine", "-q", "relight", str(sphere_capture), "--env", str(sky),
+                               "--out", str(out), *extra], env={**os.environ, "PYTHONPATH": str(blockers)},
+                              cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert frame_output_path(out, FRAME).is_file()
+
+    for extra in ([], ["--rank", "4"], ["--no-cache"]):
+        relight(*extra)
+    (blockers / "scipy_later").rename(blockers / "scipy")
+    relight()
+    relight("--rank", "4")

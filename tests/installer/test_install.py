@@ -689,7 +689,8 @@ def test_pip_commands_pick_torch_and_onnxruntime_builds(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[project]\n")
     mac = engine_env.pip_commands(PurePosixPath("/v/bin/python"), "darwin", "cpu", pins, tmp_path)
     assert mac == [["/v/bin/python", "-m", "pip", "install", *pins],
-                   ["/v/bin/python", "-m", "pip", "install", "--no-deps", "-e", str(tmp_path)]]
+                   ["/v/bin/python", "-m", "pip", "install", "--no-deps", "-e", str(tmp_path)],
+                   ["/v/bin/python", "-m", "compileall", "-q", str(tmp_path / "engine"), str(tmp_path / "relume_host")]]
     assert engine_env.python_satisfies(">=3.11,<3.12", (3, 11)) and not engine_env.python_satisfies(">=3.11,<3.12", (3, 12))
     (tmp_path / engine_env.NO_DEPS_REQUIREMENTS).write_text("mediapipe==0.10.21\n")
     tracking = engine_env.pip_commands(PurePosixPath("/v/bin/python"), "darwin", "cpu", pins, tmp_path)

@@ -18,8 +18,8 @@ def ingest_frame(capture: Capture, frame: int, folder: Path, force: bool = False
 
     Raises :class:`CacheDamaged` when the current cache fails the cheap checks (file sizes, headers,
     alpha; with ``verify`` also every tile's checksum): the caller rebuilds (``force``) or refuses.
-    Before building, a dead run's temporary files are removed and the free space is checked
-    (OutputError when the frame's cache would not fit).
+    Before building, the frame's old cache files and a dead run's temporary files are removed and the free
+    space is checked (OutputError when the frame's cache would not fit).
     """
     cache = FrameCache(folder, frame)
     fingerprint = source_fingerprint(capture, frame)
@@ -28,16 +28,17 @@ def ingest_frame(capture: Capture, frame: int, folder: Path, force: bool = False
         if verify:
             cache.verify()
         return cache
+    cache.discard()
     remove_stale_temporaries(folder)
     images = iter_olat_images(capture, frame)
     _, first = next(images)
     layout = FrameLayout(first.shape[0], first.shape[1], capture.light_count)
     check_free_space(cache.stack_path, int(np.prod(layout.shape())) * 2 + layout.height * layout.width * 2)
     with open_stack_writer(cache.stack_path, layout) as writer:
-        writer.write_row(0, layout.tile_image(first.rgb))
+        writer.write_row(0, first.rgb)
         alpha = frame_alpha(capture, frame, first)
         for index, image in images:
-            writer.write_row(index, layout.tile_image(image.rgb))
+            writer.write_row(index, image.rgb)
         tiles_xxh3 = writer.tile_hashes()
     alpha_xxh3 = save_array(cache.alpha_path, np.asarray(alpha, dtype=np.float16))
     cache.write_new_meta(layout, fingerprint, tiles_xxh3, alpha_xxh3)

@@ -8,11 +8,21 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.cores import usable_cores
 from engine.errors import InputError
 from engine.io.exr import ImageRGBA, read_image
 from engine.stage.capture import Capture
 
-READ_AHEAD = 2  # images decoded ahead of use: bounds memory for 4K plates
+READ_AHEAD_PER_CORE = 4          # images decoded ahead of use, each by its own thread, per usable core
+READ_AHEAD_BYTES = 256 << 20     # ... and at most this much of them (two 4K images at least)
+
+
+def read_ahead(image_bytes: int) -> int:
+    """How many images to decode ahead of use (and threads to decode them): ``READ_AHEAD_PER_CORE`` per
+    usable core, as far as ``READ_AHEAD_BYTES`` of decoded images allows, at least 2. A decode waits on the
+    file and on OpenEXR's own threads, so more decodes than cores keep the cores busy: 150 EXRs of 1024 px
+    on 2 cores ingest in 4.76 s with 2 ahead, 4.06 s with 6, 3.96 s with 8, 4.14 s with 12."""
+    return max(2, min(READ_AHEAD_PER_CORE * usable_cores(), READ_AHEAD_BYTES // max(image_bytes, 1)))
 
 
 def _checked(capture: Capture, index: int, frame: int, expected: tuple[int, int] | None) -> ImageRGBA:
@@ -56,12 +66,13 @@ def iter_olat_images(capture: Capture, frame: int) -> Iterator[tuple[int, ImageR
     capture.check_files(frame)
     first = _checked(capture, 0, frame, None)
     yield 0, first
-    with ThreadPoolExecutor(max_workers=READ_AHEAD) as pool:
+    ahead = read_ahead(first.rgb.nbytes + (0 if first.alpha is None else first.alpha.nbytes))
+    with ThreadPoolExecutor(max_workers=ahead) as pool:
         pending = [pool.submit(_checked, capture, i, frame, first.shape)
-                   for i in range(1, min(1 + READ_AHEAD, capture.light_count))]
+                   for i in range(1, min(1 + ahead, capture.light_count))]
         for index in range(1, capture.light_count):
             image = pending.pop(0).result()
-            following = index + READ_AHEAD
+            following = index + ahead
             if following < capture.light_count:
                 pending.append(pool.submit(_checked, capture, following, frame, first.shape))
             yield index, image

@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import engine.relight.ingest as ingest_module
 import engine.relight.olat_reader as olat_reader
+import engine.stage.cache as cache_module
 from engine.errors import InputError
 from engine.io.exr import read_image, write_image
 from engine.lighting.lights import EnvironmentLight
@@ -21,7 +23,15 @@ from engine.lighting.weights import capture_weights
 from engine.relight.frame import NO_CACHE, CacheOptions, relight_frame
 from engine.relight.ingest import ingest_frame
 from engine.relight.lowrank import build_lowrank
-from engine.stage.cache import TILE_PIXELS, CacheDamaged, FrameCache, FrameLayout, cache_folder, source_fingerprint
+from engine.stage.cache import (
+    TILE_PIXELS,
+    CacheDamaged,
+    FrameCache,
+    FrameLayout,
+    cache_folder,
+    open_stack_writer,
+    source_fingerprint,
+)
 from engine.stage.capture import Capture
 
 FRAME = 1001
@@ -53,8 +63,11 @@ def test_tile_layout_roundtrip(height: int, width: int, tile_pixels: int) -> Non
     np.testing.assert_array_equal(np.moveaxis(tiles, 1, 2).reshape(-1, 3)[height * width:], 0)  # zero padding
 
 
-def test_ingest_writes_a_memory_mappable_stack_equal_to_the_exrs(make_capture) -> None:
+@pytest.mark.parametrize("batch_rows", [1, 4, 6])  # one light per write; 4 + a partial 2; all at once
+def test_ingest_writes_a_memory_mappable_stack_equal_to_the_exrs(make_capture, batch_rows: int,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     capture = make_capture(lights=6, height=70, width=75)  # 5250 pixels: two tiles, the last one padded
+    monkeypatch.setattr(cache_module, "ROW_BATCH_BYTES", batch_rows * 2 * 3 * TILE_PIXELS * 2)
     cache = ingest_frame(capture, FRAME, cache_folder(capture))
     assert cache.stack_path.parent == capture.folder / ".relume_cache"
     layout = cache.layout()
@@ -69,6 +82,19 @@ def test_ingest_writes_a_memory_mappable_stack_equal_to_the_exrs(make_capture) -
     meta = json.loads(cache.meta_path.read_text())
     assert (meta["height"], meta["width"], meta["light_count"]) == (70, 75, 6)
     assert cache.is_current(source_fingerprint(capture, FRAME))
+
+
+def test_stack_writer_gathers_rows_in_any_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows given out of order, in batches of 3, land where a row-by-row writer puts them."""
+    layout = FrameLayout(9, 10, light_count=7, tile_pixels=16)   # 90 pixels: 6 tiles, the last one padded
+    rows = np.random.default_rng(2).random((7, 9, 10, 3)).astype(np.float16)
+    monkeypatch.setattr(cache_module, "ROW_BATCH_BYTES", 3 * layout.tile_count * 3 * 16 * 2)
+    with open_stack_writer(tmp_path / "stack.npy", layout) as writer:
+        for row in (3, 4, 0, 1, 2, 6, 5):
+            writer.write_row(row, rows[row])
+    stack = np.load(tmp_path / "stack.npy")
+    for row in range(7):
+        np.testing.assert_array_equal(layout.untile(stack[:, :, row]), rows[row])
 
 
 def test_relight_from_cache_equals_relight_from_files(sphere_capture: Path) -> None:
@@ -312,6 +338,24 @@ def test_too_little_free_space_streams_without_writing(sphere_capture: Path, mon
     assert not (sphere_capture / ".relume_cache" / f"olat.{FRAME}.npy").exists()
 
 
+def test_a_rebuild_removes_the_old_cache_before_writing(sphere_capture: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Re-ingesting needs disk room for one stack, not two: the old stack, alpha, sidecar and low-rank
+    forms are gone when the free space is checked, and the rebuilt cache is whole."""
+    capture = Capture.load(sphere_capture)
+    cache = ingest_frame(capture, FRAME, cache_folder(capture))
+    build_lowrank(cache, 2)
+    old = [cache.stack_path, cache.alpha_path, cache.meta_path, *cache.lowrank_paths(2)]
+    present_at_check = []
+    check_free_space = ingest_module.check_free_space
+    monkeypatch.setattr(ingest_module, "check_free_space",
+                        lambda target, size: (present_at_check.extend(p.exists() for p in old), check_free_space(target, size)))
+    ingest_frame(capture, FRAME, cache_folder(capture), force=True)
+    assert present_at_check == [False] * len(old)
+    assert not any(p.exists() for p in cache.lowrank_paths(2)) and not cache.has_lowrank(2)
+    cache.verify()
+    np.testing.assert_array_equal(cache.alpha(), read_image(capture.olat_path(0, FRAME), "half").alpha)
+
+
 def test_a_dead_runs_temporary_files_are_removed(sphere_capture: Path) -> None:
     from relume_host.atomic import _HOST
 
@@ -360,3 +404,11 @@ def test_a_batch_whose_cache_exceeds_the_budget_streams_and_says_so(sphere_captu
     forbid_exr_reads(monkeypatch)
     RelightJob(capture, weights, str(tmp_path / "b" / "r.####.exr"), [FRAME]).run(progress=False)
     np.testing.assert_array_equal(read_image(tmp_path / "b" / f"r.{FRAME}.exr").rgb, streamed)
+
+
+def test_read_ahead_keeps_every_core_busy_within_its_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Images decoded ahead: 4 per core at 1K, never more than 256 MB of them, and at least two (4K)."""
+    one_k, four_k = 1024 * 1024 * 4 * 2, 4096 * 4096 * 4 * 2         # half-float RGBA
+    for cores, image, expected in ((2, one_k, 8), (16, one_k, 32), (2, four_k, 2), (1, 100, 4)):
+        monkeypatch.setattr(olat_reader, "usable_cores", lambda cores=cores: cores)
+        assert olat_reader.read_ahead(image) == expected

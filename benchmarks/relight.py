@@ -1,6 +1,7 @@
 """Relighting benchmark: one frame of a synthetic light-stage capture, every path in one run.
 
-    python benchmarks/relight.py [--size 1024] [--lights 150] [--big 4096] [--hdri 4096] [--workdir DIR] [--keep]
+    python benchmarks/relight.py [--size 1024] [--lights 150] [--big 4096] [--hdri 4096] [--call-size 512]
+                                 [--call-frames 2] [--workdir DIR] [--keep]
 
 Measures, on the same machine in the same run (median of ``--repeats`` for the small frame):
 
@@ -9,20 +10,22 @@ Measures, on the same machine in the same run (median of ``--repeats`` for the s
 * naive      ``np.einsum('lhwc,lc->hwc', S, W)`` over a float32 copy S of the stack already in
              memory (its construction is not timed).
 * (a) files  ``relight_from_files``: the frame's OLAT EXRs decoded and summed, streamed.
-* (b) cache  ``relight_from_cache`` after ``ingest_frame`` (ingest itself timed once).
+* (b) cache  ``relight_from_cache`` after ``ingest_frame``.
+* ingest     ``ingest_frame`` with no cache yet, and again over a cache (``--force``), against a plain
+             decode: OpenImageIO decoding every OLAT EXR on as many threads as ingest decodes on, nothing kept.
 * (c) rank K ``relight_from_cache(rank=K)``; the low-rank form is built once, untimed for the
              table, and its PSNR is taken against (b).
 * per call   ``relume relight`` as an artist or a farm task runs it, one process per call (Python start,
              imports, capture and lights read, weights, the sum from the cache, the EXR written), against
              a naive script doing the same sum in its own process (OIIO decode of every OLAT EXR plus a
-             numpy weighted sum, the weights given to it for free), on the ``--call-size`` frame.
+             numpy weighted sum, the weights given to it for free), on ``--call-frames`` frames of ``--call-size``.
 * live edit  the stage weights of a live edit under an ``--hdri``-wide synthetic sky plus a point
              light: the HDRI integrated with nothing kept (what every edit cost before the integral
              was kept), a world rotation (the pixels' places on the stage kept) and an edit of the
              point light (the integral kept). Add (b) for the whole edit's engine time.
 
-Targets (issues 2 and 12): cache <= 1.5x bandwidth, naive >= 5x cache, a call >= 6x faster than the naive
-script, and a ``--big`` frame
+Targets (issues 2 and 12): cache <= 1.5x bandwidth, naive >= 5x cache, ingest <= 1.3x the plain decode, a
+call >= 6x faster than the naive script, and a ``--big`` frame
 (default 4096x4096, same light count) relit from the cache and from the files with peak
 memory under 3 GB. The big frame runs in child processes (one per step) so each step's peak
 resident memory (VmHWM) is its own. Writing ``--lights`` distinct 4K EXRs would take long

@@ -217,15 +217,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def flag_named(error: RelumeError, argv: list[str]) -> str:
+    """The error's message, naming the command-line flag where the engine named the setting: library code
+    (and the service, whose requests carry the same names) says ``rank: ...``, the command line that was given
+    ``--rank 40`` says ``--rank: ...``."""
+    flag = "--" + error.where.replace("_", "-")
+    given = error.where.isidentifier() and any(a == flag or a.startswith(flag + "=") for a in argv)
+    return f"{flag}: {error.problem}" if given else str(error)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="relume: %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except RelumeError as exc:
         # a path with bytes that are not UTF-8 is shown escaped (\xff), whatever the stream's encoding
-        print(f"relume: error: {exc}".encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"),
-              file=sys.stderr)
+        print(f"relume: error: {flag_named(exc, argv)}".encode("utf-8", "surrogateescape")
+              .decode("utf-8", "backslashreplace"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("relume: interrupted; finished frames and the last checkpoint are kept (resume with --skip-existing, "

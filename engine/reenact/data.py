@@ -114,7 +114,7 @@ def light_basis(stacks: np.ndarray, alpha: np.ndarray, rank: int, seed: int = 0)
     """Light basis and unit from up to ``BASIS_SAMPLES`` covered pixels of the stacks."""
     frames, lights = stacks.shape[:2]
     if rank > lights:
-        raise InputError("--rank", f"{rank} is more than the capture's {lights} stage lights")
+        raise InputError("rank", f"{rank} is more than the capture's {lights} stage lights")
     covered = np.argwhere(alpha > 0.5)
     rng = np.random.default_rng(seed)
     pick = covered[rng.choice(len(covered), min(BASIS_SAMPLES, len(covered)), replace=False)]

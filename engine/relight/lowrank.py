@@ -36,7 +36,7 @@ def build_lowrank(cache: FrameCache, rank: int) -> float:
     """Write the rank-``rank`` form of a cached frame; returns its relative Frobenius error."""
     layout = cache.layout()
     if not 1 <= rank <= layout.light_count:
-        raise InputError("--rank", f"must be between 1 and the capture's {layout.light_count} lights, got {rank}")
+        raise InputError("rank", f"must be between 1 and the capture's {layout.light_count} lights, got {rank}")
     gram = np.zeros((layout.light_count, layout.light_count), dtype=np.float64)
     peak = 0.0                          # largest |s_p| over pixels and channels: bounds every |coefficient|
     for tile in _iter_tiles(cache):

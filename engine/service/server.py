@@ -63,7 +63,7 @@ def resolve_device(requested: str) -> str:
 
     available = torch.cuda.is_available()
     if requested == "cuda" and not available:
-        raise InputError("--device", "cuda requested but torch sees no CUDA device")
+        raise InputError("device", "cuda requested but torch sees no CUDA device")
     if requested == "auto":
         return "cuda" if available else "cpu"
     return requested

@@ -109,7 +109,7 @@ class SynthOptions:
             if not ok:
                 raise InputError(where, problem)
         if self.floor_deg is not None and not -90.0 <= self.floor_deg < 90.0:
-            raise InputError("--floor-deg", "must be in [-90, 90)")
+            raise InputError("floor_deg", "must be in [-90, 90)")
 
     def signature(self) -> dict:
         """The options that decide the pictures (a resumed run must match them)."""

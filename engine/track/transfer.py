@@ -63,7 +63,7 @@ def transfer(source: dict, target: dict, options: TransferOptions = TransferOpti
     if source["model"].get("sha256") != target["model"].get("sha256"):
         raise InputError(source_path, f"made with another face model file than {target_path}")
     if not 0.0 <= options.percentile <= 100.0:
-        raise InputError("--neutral-percentile", "must be in [0, 100]")
+        raise InputError("neutral_percentile", "must be in [0, 100]")
     n_source = neutral(source, names, options.source_neutral, options.percentile, source_path)
     n_target = neutral(target, names, options.target_neutral, options.percentile, target_path)
     numbers, weights = _weights(source, names)

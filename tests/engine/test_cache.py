@@ -181,7 +181,7 @@ def test_lowrank_rank_out_of_range_is_an_input_error(sphere_capture: Path) -> No
     capture = Capture.load(sphere_capture)
     cache = ingest_frame(capture, FRAME, cache_folder(capture))
     for rank in (0, capture.light_count + 1):
-        with pytest.raises(InputError, match="--rank"):
+        with pytest.raises(InputError, match="^rank: "):
             build_lowrank(cache, rank)
 
 

@@ -14,7 +14,9 @@ import OpenImageIO as oiio
 import pytest
 import yaml
 
+import engine.cli as cli_module
 from engine.demo_scene import procedural_sky
+from engine.errors import InputError
 from engine.io.exr import read_image, write_image
 from engine.lighting.lights import EnvironmentLight, load_lights, load_lights_file
 from engine.lighting.weights import capture_weights
@@ -226,3 +228,17 @@ def test_relighting_never_imports_torch_nor_scipy_once_the_sky_is_integrated(sph
     (blockers / "scipy_later").rename(blockers / "scipy")
     relight()
     relight("--rank", "4")
+
+
+def test_library_errors_name_settings_and_the_command_line_names_its_flags(sphere_capture: Path, cli) -> None:
+    """build_lowrank says ``rank: ...`` (as the service, whose requests say ``rank``, reports it); the command
+    line that was given ``--rank`` says ``--rank: ...`` (issue 14.4)."""
+    for flag in (["--rank", "999"], ["--rank=999"]):
+        result = cli("ingest", sphere_capture, *flag)
+        assert result.returncode == 2
+        assert re.fullmatch(r"relume: error: --rank: must be between 1 and the capture's \d+ lights, got 999\n",
+                            result.stderr), result.stderr
+    error = InputError("rank", "too big")
+    assert cli_module.flag_named(error, ["ingest", "cap", "--rank", "9"]) == "--rank: too big"
+    assert cli_module.flag_named(error, ["ingest", "cap"]) == "rank: too big"          # not given: the setting
+    assert cli_module.flag_named(InputError("out", "x"), ["relight", "out"]) == "out: x"  # a path, not a flag

@@ -233,8 +233,8 @@ def test_frames_outside_the_capture(run: Run) -> None:
     ("--rotate", "inf", "--env (environment)", "'rotate_deg' must be finite"),
     ("--strength", "-1", "--env (environment)", "'strength' must be in [0.0, inf], got -1.0"),
     ("--strength", "nan", "--env (environment)", "'strength' must be in"),
-    ("--exposure", "200", "exposure", "must be between -24 and 24 stops, got 200.0"),
-    ("--exposure", "nan", "exposure", "must be between -24 and 24 stops"),
+    ("--exposure", "200", "--exposure", "must be between -24 and 24 stops, got 200.0"),  # the setting, as its flag
+    ("--exposure", "nan", "--exposure", "must be between -24 and 24 stops"),
 ])
 def test_bad_lighting_values_on_the_command_line(run: Run, option: str, value: str, where: str, problem: str) -> None:
     run.relight_fails(where, problem, "--env", run.sky, option, value)

@@ -76,15 +76,9 @@ class FrameLayout:
         flat = np.moveaxis(tiles, 1, 2).reshape(-1, channels)[: self.height * self.width]
         return flat.reshape(self.height, self.width, channels)
 
-    def tile_image(self, image: np.ndarray) -> np.ndarray:
-        """(H, W, C) image -> (tiles, C, TILE_PIXELS), zero padded."""
-        tiles = np.empty((self.tile_count, image.shape[2], self.tile_pixels), dtype=image.dtype)
-        self.tile_into(image, tiles)
-        return tiles
-
     def tile_into(self, image: np.ndarray, out: np.ndarray) -> None:
         """Write the (H, W, C) image into ``out`` (tiles, C, TILE_PIXELS), which may be a strided view (a row of
-        a stack), in one pass: the full tiles, then the last one zero padded."""
+        a stack), in one pass: the full tiles, then the last one zero padded. :meth:`untile` undoes it."""
         channels, pixels = image.shape[2], self.height * self.width
         flat = image.reshape(pixels, channels)
         full, rest = divmod(pixels, self.tile_pixels)

@@ -28,6 +28,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import xxhash
@@ -127,8 +128,8 @@ class FrameCache:
     def meta_path(self) -> Path:
         return self.folder / f"olat.{self.frame:04d}.json"
 
-    def lowrank_paths(self, rank: int) -> tuple[Path, Path]:
-        """(coefficients, basis) paths of the rank-``rank`` form."""
+    def lowrank_paths(self, rank: int | Literal["*"]) -> tuple[Path, Path]:
+        """(coefficients, basis) paths of the rank-``rank`` form; ``"*"``: glob patterns for every rank."""
         return (self.folder / f"lowrank{rank}.{self.frame:04d}.npy", self.folder / f"lowrank{rank}.{self.frame:04d}.basis.npy")
 
     def has_lowrank(self, rank: int) -> bool:
@@ -190,7 +191,7 @@ class FrameCache:
         before the rename returns: 1.5 s of a 5.4 s re-ingest at 1K). A reader that already opened the old
         files keeps reading them; one that opens them after finds no cache and rebuilds. A file another
         process holds open on Windows stays, and the rename replaces it."""
-        lowrank = [*self.folder.glob(f"lowrank*.{self.frame:04d}.npy"), *self.folder.glob(f"lowrank*.{self.frame:04d}.basis.npy")]
+        lowrank = [path for pattern in self.lowrank_paths("*") for path in self.folder.glob(pattern.name)]
         for path in (self.meta_path, self.stack_path, self.alpha_path, *lowrank):
             with contextlib.suppress(OSError):
                 path.unlink()

@@ -1,8 +1,10 @@
 """Reenactment quality and speed on known truth: the whole chain from footage, against baselines.
 
     python benchmarks/reenact.py [--steps 1500] [--workdir DIR] [--sheet docs/images/reenact_contact_sheet.png]
+                                 [--seed 21] [--width W] [--models network single plain]
 
-Data (synthetic stage, seed 21, never used elsewhere): a 60-frame, 40-light, 256 px capture of the target
+Data (synthetic stage, seed 21, never used elsewhere; ``--seed 22`` makes the tuning capture, same settings,
+on which design choices are tried and which is never reported): a 60-frame, 40-light, 256 px capture of the target
 with its source video (another performer). Frames 1001-1030 are the short training capture; frames
 1031-1060 are held out: expressions and head poses the network never sees, with their true OLATs.
 
@@ -51,6 +53,8 @@ from engine.track.track_file import read_track, write_track
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN, HELD_OUT = list(range(1001, 1031)), list(range(1031, 1061))
+VARIANTS = {"network": ("network (k=2, semantic)", []), "single": ("(b) single frame (k=0)", ["--history", "0"]),
+            "plain": ("(c) no semantic normalisation", ["--no-semantic"])}
 
 
 def hdri_folder() -> Path:
@@ -76,11 +80,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--sheet", type=Path)
+    parser.add_argument("--seed", type=int, default=21, help="synthetic data (21: reported; 22: tuning)")
+    parser.add_argument("--width", type=int, help="relume train --width for every model (default: train's)")
+    parser.add_argument("--models", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                        help="which networks to train and score (default: all three)")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="relume_reenact_bench_"))
     capture_dir = work / "capture"
     if not (capture_dir / "capture.yaml").is_file():
-        generate(SynthOptions(out=capture_dir, lights_count=40, frames=60, size=256, seed=21, source_video=True,
+        generate(SynthOptions(out=capture_dir, lights_count=40, frames=60, size=256, seed=args.seed, source_video=True,
                               progress=False))
     print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs; workdir {work}")
     if not (work / "target.track").is_file():
@@ -102,23 +110,24 @@ def main() -> None:
     nearest = nearest_training_frames(capture_dir, TRAIN, HELD_OUT)
     results = {"(a) nearest training frame": {n: relit(capture, lights, nearest) for n, lights in lightings.items()}}
     timings = {}
-    variants = {"network (k=2, semantic)": [], "(b) single frame (k=0)": ["--history", "0"],
-                "(c) no semantic normalisation": ["--no-semantic"]}
-    for name, extra in variants.items():
-        model = work / ("model_" + "".join(c for c in name if c.isalnum()))
+    width = ["--width", args.width] if args.width else []
+    suffix = f"_w{args.width}" if args.width else ""
+    models = {key: work / ("model_" + "".join(c for c in name if c.isalnum()) + suffix)
+              for key, (name, _) in VARIANTS.items() if key in args.models}
+    for key, model in models.items():
+        name, extra = VARIANTS[key]
         if not (model / ONNX_FILE).is_file():
             timings[name] = relume("train", capture_dir, "--track", work / "target.track", "--frames", "1001-1030",
-                                   "--out", model, "--steps", args.steps, *extra)
+                                   "--out", model, "--steps", args.steps, *extra, *width)
         out = work / ("reenacted_" + model.name)
         elapsed = relume("reenact", model, "--track", work / "held_out.track", "--out", out)
         timings[name + " reenact"] = elapsed
         reenacted = Capture.load(out)
         results[name] = {n: relit(reenacted, lights, HELD_OUT) for n, lights in lightings.items()}
-    timings["floor: the network alone (onnxruntime)"] = inference_floor(work / "model_networkk2semantic",
-                                                                        work / "held_out.track")
-    torch_out = work / "reenacted_torch"
-    timings["torch reenact"] = relume("reenact", work / "model_networkk2semantic", "--track", work / "held_out.track",
-                                      "--out", torch_out, "--runtime", "torch")
+    if "network" in models:
+        timings["floor: the network alone (onnxruntime)"] = inference_floor(models["network"], work / "held_out.track")
+        timings["torch reenact"] = relume("reenact", models["network"], "--track", work / "held_out.track", "--out",
+                                          work / f"reenacted_torch_{models['network'].name}", "--runtime", "torch")
 
     print(f"\n| method ({args.steps} training steps) | PSNR forest | PSNR sunset 120 | flicker forest | flicker sunset "
           "| temporal error forest | temporal error sunset |")
@@ -136,7 +145,7 @@ def main() -> None:
         per_frame = "reenact" in name or name.startswith("floor")
         per = f" ({seconds / len(HELD_OUT):.3f} s/frame)" if per_frame else f" ({seconds / args.steps:.3f} s/step)"
         print(f"| {name} | {seconds:.1f} s{per} |")
-    if args.sheet:
+    if args.sheet and "network" in models:
         write_sheet(args.sheet, capture, results["network (k=2, semantic)"], truth, list(lightings))
 
 

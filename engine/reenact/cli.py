@@ -28,7 +28,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--checkpoint-every", type=int, default=0, metavar="N", help="also every N steps")
     train.add_argument("--history", type=int, default=2, metavar="K", help="frames before t the network sees")
     train.add_argument("--rank", type=int, help="light-basis size (default 16, or the stage's light count if smaller)")
-    train.add_argument("--width", type=int, default=32, help="channels of the network's first level")
+    train.add_argument("--width", type=int, help="channels of the network's first level (default 32)")
     train.add_argument("--no-semantic", action="store_true", help="plain instance norm instead of SPADE")
     train.add_argument("--no-blend", action="store_true",
                        help="no temporal blend with the previous frame's warped output (k >= 1 only)")
@@ -71,6 +71,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.rank is None:
         args.rank = min(NetworkConfig.rank, Capture.load(args.capture).light_count)   # the default size
+    if args.width is None:
+        args.width = NetworkConfig.width
     for name in ("steps", "batch", "crop", "rank", "width", "learning_rate", "texture_learning_rate",
                  "checkpoint_minutes", "preview_every"):
         _positive("--" + name.replace("_", "-"), getattr(args, name))

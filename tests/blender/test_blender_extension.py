@@ -235,6 +235,30 @@ def test_plate_on_a_plane_fills_the_frame_and_renders_as_the_plate(main_result):
     np.testing.assert_allclose(rendered[..., 3], plate[..., 3], atol=2e-3)
 
 
+def test_the_modal_relight_keeps_the_ui_live_and_makes_the_blocking_plate(main_result):
+    """Relight Plate as a click runs it (invoke, then Blender's timer events, played by the child): from a
+    stopped engine it returns to the event loop at once, ignores other events, shows progress and makes the
+    same plate as the blocking form; no call stalls the UI while the engine starts (seconds) on a worker."""
+    modal = main_result["modal"]["plate"]
+    assert (modal["invoke"], modal["first"], modal["result"]) == (["RUNNING_MODAL"], ["PASS_THROUGH"], ["FINISHED"])
+    assert modal["handlers"] == 1 and main_result["modal"]["engine_was_started"]
+    assert modal["longest_call"] < 0.25 < modal["seconds"], modal
+    assert modal["progress"][0] == ["begin", 0.0, 1.0] and modal["progress"][-1] == ["end"], modal["progress"]
+    assert [level for level, _ in modal["reports"]] == [["INFO"]], modal["reports"]
+    np.testing.assert_array_equal(np.load(modal["plate_npy"]), np.load(main_result["cases"]["sun"]["plate_npy"]))
+
+
+def test_esc_cancels_a_modal_relight_and_keeps_finished_frames(main_result):
+    """Esc after the job is in: the operator ends CANCELLED with a warning saying how many frames were kept,
+    and only whole frames are on disk."""
+    cancel = main_result["modal"]["cancel"]
+    assert cancel["escaped"] and cancel["result"] == ["CANCELLED"], cancel
+    assert cancel["reports"][-1][0] == ["WARNING"] and "cancelled" in cancel["reports"][-1][1], cancel["reports"]
+    kept = int(re.search(r"(\d+) finished frame", cancel["reports"][-1][1]).group(1))
+    assert kept < 3 and len([f for f in cancel["files"] if f.endswith(".exr")]) == kept, cancel
+    assert not [f for f in cancel["files"] if not f.endswith(".exr")], cancel["files"]     # no temporaries left
+
+
 def test_frame_range_becomes_an_image_sequence(main_result):
     result = main_result["range"]
     assert result["error"] is None

@@ -13,6 +13,9 @@ Scenarios (``job["scenario"]``):
   exported lights file, the plate's pixels, a Cycles render of the truth; then the plate on a
   plane, a frame range, live relight, and the error cases with a scene fingerprint around each.
 - ``file_load``: live relight across File > Open and File > New (see :func:`file_load_scenario`).
+
+Within ``main``, :func:`modal_scenario` plays Blender's event loop for the modal Relight Plate, which
+headless bpy cannot run (``'INVOKE_DEFAULT'`` is refused without an area to run in).
 """
 
 import importlib
@@ -271,6 +274,102 @@ def range_scenario(scene, job):
     return result
 
 
+class ModalEvent:
+    """What a modal operator reads of Blender's event (``bpy.types.Event`` cannot be made in Python)."""
+
+    def __init__(self, kind):
+        self.type = kind
+
+
+class RecordingWindowManager:
+    """The real window manager for timers and progress; records the modal handler instead of adding it, since
+    only an operator Blender itself invoked can have one. The scenario then delivers the events."""
+
+    def __init__(self, real):
+        self.real, self.handlers, self.progress = real, [], []
+
+    def modal_handler_add(self, operator):
+        self.handlers.append(operator)
+        return True
+
+    def event_timer_add(self, time_step, window=None):
+        return self.real.event_timer_add(time_step, window=window)
+
+    def event_timer_remove(self, timer):
+        self.real.event_timer_remove(timer)
+
+    def progress_begin(self, low, high):
+        self.progress.append(("begin", low, high))
+
+    def progress_update(self, value):
+        self.progress.append(("update", value))
+
+    def progress_end(self):
+        self.progress.append(("end",))
+
+
+def modal_relight(scene, escape_after_submit):
+    """Relight Plate as a click runs it: ``invoke``, then TIMER events every 20 ms (a mouse move first) until
+    the operator ends; with ``escape_after_submit``, Esc right after the tick that saw the job submitted.
+    Returns the result, the reports, the window manager's record and the longest ``modal`` call (the UI's
+    stall: starting the engine and submitting must happen on workers)."""
+    operators, task_module = submodule("relight.operators"), submodule("relight.engine_task")
+
+    class Probe(task_module.TaskOperator):
+        make_task = operators.RELUME_OT_relight_plate.make_task
+
+        def __init__(self):
+            self.reports = []
+
+        def report(self, level, message):
+            self.reports.append([sorted(level), message])
+
+    probe = Probe()
+    manager = RecordingWindowManager(bpy.context.window_manager)
+    context = type("Context", (), {"scene": scene, "view_layer": bpy.context.view_layer,
+                                   "window": bpy.context.window, "window_manager": manager})()
+    started = time.monotonic()
+    invoked = sorted(probe.invoke(context, ModalEvent("NONE")))
+    longest = time.monotonic() - started
+    first = sorted(probe.modal(context, ModalEvent("MOUSEMOVE")))
+    results = [invoked]
+    escaped, deadline = False, time.monotonic() + 120
+    while results[-1] == ["RUNNING_MODAL"] and time.monotonic() < deadline:
+        kind = "TIMER"
+        if escape_after_submit and not escaped and probe.pending is None and getattr(probe, "task", None):
+            kind, escaped = "ESC", True           # at once: the 3 small frames take well under a second
+        else:
+            time.sleep(0.02)
+        tick = time.monotonic()
+        results.append(sorted(probe.modal(context, ModalEvent(kind))))
+        longest = max(longest, time.monotonic() - tick)
+    return {"invoke": invoked, "first": first, "result": results[-1], "ticks": len(results) - 1,
+            "handlers": len(manager.handlers), "progress": manager.progress, "reports": probe.reports,
+            "escaped": escaped, "longest_call": longest, "seconds": time.monotonic() - started}
+
+
+def modal_scenario(scene, job):
+    """The modal Relight Plate from a stopped engine (the start runs on a worker), then a 3-frame range
+    cancelled with Esc."""
+    session = submodule("relight.engine_session").SESSION
+    session.stop()
+    settings = scene.relume
+    settings.output_folder = os.path.join(job["work"], "modal") + os.sep
+    result = {"plate": modal_relight(scene, escape_after_submit=False), "engine_was_started": session.running}
+    if result["plate"]["result"] == ["FINISHED"]:
+        result["plate"]["plate_npy"] = os.path.join(job["work"], "modal_plate.npy")
+        plate_pixels(result["plate"]["plate_npy"])
+    settings.capture_folder, settings.frames, settings.frame_offset = job["long_capture"], "RANGE", 1000
+    scene.frame_start, scene.frame_end = 1, 3
+    settings.output_folder = os.path.join(job["work"], "modal_cancel") + os.sep
+    result["cancel"] = modal_relight(scene, escape_after_submit=True)
+    result["cancel"]["files"] = sorted(os.listdir(settings.output_folder)) if os.path.isdir(settings.output_folder) else []
+    settings.capture_folder, settings.frames = job["capture"], "CURRENT"
+    scene.frame_set(1)
+    remove_plate()
+    return result
+
+
 def live_scenario(scene, job):
     """Live relight: initial relight, edits re-relight once settled, no-op edits do not, ticks never block."""
     live = submodule("relight.live")
@@ -476,6 +575,7 @@ def main_scenario(job):
             result["plane"] = plane_scenario(scene, job["work"])
         undo_rig(scene, rig)
     set_case(scene, job["cases"][0], subject)
+    result["modal"] = modal_scenario(scene, job)
     result["range"] = range_scenario(scene, job)
     result["live"] = live_scenario(scene, job)
     result["errors"] = error_scenario(scene, job)

@@ -18,6 +18,7 @@ Within ``main``, :func:`modal_scenario` plays Blender's event loop for the modal
 headless bpy cannot run (``'INVOKE_DEFAULT'`` is refused without an area to run in).
 """
 
+import contextlib
 import importlib
 import json
 import math
@@ -251,26 +252,37 @@ def plane_scenario(scene, work):
     return result
 
 
-def range_scenario(scene, job):
-    """Relight the scene range 1-3 as capture frames 1001-1003 into an image sequence."""
+@contextlib.contextmanager
+def three_frame_range(scene, job, output):
+    """Set the scene range 1-3 to relight capture frames 1001-1003 of the long capture into ``output``; then
+    back to the current frame of the main capture, with the plate removed."""
     settings = scene.relume
     settings.capture_folder = job["long_capture"]
     settings.frames, settings.frame_offset = "RANGE", 1000
     scene.frame_start, scene.frame_end = 1, 3
-    settings.output_folder = os.path.join(job["work"], "range") + os.sep
-    error = run_operator(bpy.ops.relume.relight_plate)
-    result = {"error": error}
-    if error is None:
-        image = bpy.data.images["Relume Plate"]
-        user = scene.camera.data.background_images[0].image_user
-        scene.frame_set(2)
-        result.update(source=image.source, frame_start=user.frame_start, frame_duration=user.frame_duration,
-                      frame_offset=user.frame_offset, file_at_frame_2=image.filepath_from_user(image_user=user),
-                      files=sorted(os.listdir(os.path.join(job["work"], "range"))))
-    settings.capture_folder = job["capture"]
-    settings.frames, settings.frame_offset = "CURRENT", 1000
-    scene.frame_set(1)
-    remove_plate()
+    settings.output_folder = output + os.sep
+    try:
+        yield
+    finally:
+        settings.capture_folder = job["capture"]
+        settings.frames, settings.frame_offset = "CURRENT", 1000
+        scene.frame_set(1)
+        remove_plate()
+
+
+def range_scenario(scene, job):
+    """Relight the scene range 1-3 as capture frames 1001-1003 into an image sequence."""
+    output = os.path.join(job["work"], "range")
+    with three_frame_range(scene, job, output):
+        error = run_operator(bpy.ops.relume.relight_plate)
+        result = {"error": error}
+        if error is None:
+            image = bpy.data.images["Relume Plate"]
+            user = scene.camera.data.background_images[0].image_user
+            scene.frame_set(2)
+            result.update(source=image.source, frame_start=user.frame_start, frame_duration=user.frame_duration,
+                          frame_offset=user.frame_offset, file_at_frame_2=image.filepath_from_user(image_user=user),
+                          files=sorted(os.listdir(output)))
     return result
 
 
@@ -332,18 +344,18 @@ def modal_relight(scene, escape_after_submit):
     invoked = sorted(probe.invoke(context, ModalEvent("NONE")))
     longest = time.monotonic() - started
     first = sorted(probe.modal(context, ModalEvent("MOUSEMOVE")))
-    results = [invoked]
+    result, ticks = invoked, 0
     escaped, deadline = False, time.monotonic() + 120
-    while results[-1] == ["RUNNING_MODAL"] and time.monotonic() < deadline:
+    while result == ["RUNNING_MODAL"] and time.monotonic() < deadline:
         kind = "TIMER"
         if escape_after_submit and not escaped and probe.pending is None and getattr(probe, "task", None):
             kind, escaped = "ESC", True           # at once: the 3 small frames take well under a second
         else:
             time.sleep(0.02)
         tick = time.monotonic()
-        results.append(sorted(probe.modal(context, ModalEvent(kind))))
+        result, ticks = sorted(probe.modal(context, ModalEvent(kind))), ticks + 1
         longest = max(longest, time.monotonic() - tick)
-    return {"invoke": invoked, "first": first, "result": results[-1], "ticks": len(results) - 1,
+    return {"invoke": invoked, "first": first, "result": result, "ticks": ticks,
             "handlers": len(manager.handlers), "progress": manager.progress, "reports": probe.reports,
             "escaped": escaped, "longest_call": longest, "seconds": time.monotonic() - started}
 
@@ -359,14 +371,10 @@ def modal_scenario(scene, job):
     if result["plate"]["result"] == ["FINISHED"]:
         result["plate"]["plate_npy"] = os.path.join(job["work"], "modal_plate.npy")
         plate_pixels(result["plate"]["plate_npy"])
-    settings.capture_folder, settings.frames, settings.frame_offset = job["long_capture"], "RANGE", 1000
-    scene.frame_start, scene.frame_end = 1, 3
-    settings.output_folder = os.path.join(job["work"], "modal_cancel") + os.sep
-    result["cancel"] = modal_relight(scene, escape_after_submit=True)
-    result["cancel"]["files"] = sorted(os.listdir(settings.output_folder)) if os.path.isdir(settings.output_folder) else []
-    settings.capture_folder, settings.frames = job["capture"], "CURRENT"
-    scene.frame_set(1)
-    remove_plate()
+    output = os.path.join(job["work"], "modal_cancel")
+    with three_frame_range(scene, job, output):
+        result["cancel"] = modal_relight(scene, escape_after_submit=True)
+        result["cancel"]["files"] = sorted(os.listdir(output)) if os.path.isdir(output) else []
     return result
 
 

@@ -1,7 +1,8 @@
 """Reenactment quality and speed on known truth: the whole chain from footage, against baselines.
 
     python benchmarks/reenact.py [--steps 1500] [--workdir DIR] [--sheet docs/images/reenact_contact_sheet.png]
-                                 [--seed 21] [--width W] [--models network single plain]
+                                 [--seed 21] [--width W] [--temporal-weight T] [--models network single plain]
+                                 [--device cuda] [--hdris DIR]
 
 Data (synthetic stage, seed 21, never used elsewhere; ``--seed 22`` makes the tuning capture, same settings,
 on which design choices are tried and which is never reported): a 60-frame, 40-light, 256 px capture of the target
@@ -23,6 +24,8 @@ term included); (c) the network without semantic normalisation.
 Also: training time per step and in total, reenactment time per frame through onnxruntime (CPU, all
 40 lights decoded and written; the whole ``relume reenact`` command) and through torch (the naive
 runtime), and the floor: the network's forward pass alone through onnxruntime.
+``--device cuda`` tracks, trains (bf16 autocast) and runs the torch reenactment on the GPU; onnxruntime stays
+on the CPU. ``--hdris`` names a folder holding ``forest.exr`` and ``sunset.exr`` where Blender is absent.
 """
 
 from __future__ import annotations
@@ -84,6 +87,9 @@ def main() -> None:
     parser.add_argument("--width", type=int, help="relume train --width for every model (default: train's)")
     parser.add_argument("--models", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
                         help="which networks to train and score (default: all three)")
+    parser.add_argument("--temporal-weight", type=float, help="relume train --temporal-weight for every model")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda: track, train and the torch reenact")
+    parser.add_argument("--hdris", type=Path, help="folder with forest.exr and sunset.exr (default: Blender's)")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="relume_reenact_bench_"))
     capture_dir = work / "capture"
@@ -92,15 +98,16 @@ def main() -> None:
                               progress=False))
     print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs; workdir {work}")
     if not (work / "target.track").is_file():
-        relume("track", capture_dir, "--out", work / "target.track")
-        relume("track", capture_dir / "source/frames/frame.####.png", "--out", work / "source.track")
+        relume("track", capture_dir, "--out", work / "target.track", "--device", args.device)
+        relume("track", capture_dir / "source/frames/frame.####.png", "--out", work / "source.track",
+               "--device", args.device)
         relume("transfer", work / "source.track", "--onto", work / "target.track", "--out", work / "result.track")
     target = read_track(work / "target.track")
     held = dict(target, frames={str(f): target["frames"][str(f)] for f in HELD_OUT})
     write_track(work / "held_out.track", held)
 
     capture = Capture.load(capture_dir)
-    hdris = hdri_folder()
+    hdris = args.hdris or hdri_folder()
     lightings = {"forest": [EnvironmentLight(hdris / "forest.exr", 0.0, 1.0)],
                  "sunset 120": [EnvironmentLight(hdris / "sunset.exr", 120.0, 1.0)]}
     masks = np.stack([read_image(capture.matte_path(f)).rgb[..., 0] > 0.5 for f in HELD_OUT])
@@ -110,15 +117,17 @@ def main() -> None:
     nearest = nearest_training_frames(capture_dir, TRAIN, HELD_OUT)
     results = {"(a) nearest training frame": {n: relit(capture, lights, nearest) for n, lights in lightings.items()}}
     timings = {}
-    width = ["--width", args.width] if args.width else []
-    suffix = f"_w{args.width}" if args.width else ""
+    train_args = ["--width", args.width] if args.width else []
+    train_args += ["--temporal-weight", args.temporal_weight] if args.temporal_weight is not None else []
+    suffix = (f"_w{args.width}" if args.width else "") + \
+        (f"_t{args.temporal_weight:g}" if args.temporal_weight is not None else "")
     models = {key: work / ("model_" + "".join(c for c in name if c.isalnum()) + suffix)
               for key, (name, _) in VARIANTS.items() if key in args.models}
     for key, model in models.items():
         name, extra = VARIANTS[key]
         if not (model / ONNX_FILE).is_file():
             timings[name] = relume("train", capture_dir, "--track", work / "target.track", "--frames", "1001-1030",
-                                   "--out", model, "--steps", args.steps, *extra, *width)
+                                   "--out", model, "--steps", args.steps, "--device", args.device, *extra, *train_args)
         out = work / ("reenacted_" + model.name)
         elapsed = relume("reenact", model, "--track", work / "held_out.track", "--out", out)
         timings[name + " reenact"] = elapsed
@@ -127,7 +136,8 @@ def main() -> None:
     if "network" in models:
         timings["floor: the network alone (onnxruntime)"] = inference_floor(models["network"], work / "held_out.track")
         timings["torch reenact"] = relume("reenact", models["network"], "--track", work / "held_out.track", "--out",
-                                          work / f"reenacted_torch_{models['network'].name}", "--runtime", "torch")
+                                          work / f"reenacted_torch_{models['network'].name}", "--runtime", "torch",
+                                          "--device", args.device)
 
     print(f"\n| method ({args.steps} training steps) | PSNR forest | PSNR sunset 120 | flicker forest | flicker sunset "
           "| temporal error forest | temporal error sunset |")

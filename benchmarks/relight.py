@@ -61,7 +61,7 @@ import OpenImageIO as oiio
 
 from engine.cores import usable_cores
 from engine.demo_scene import procedural_sky
-from engine.io.exr import write_image
+from engine.io.exr import read_image, write_image
 from engine.lighting.hdri import HdriFile
 from engine.lighting.lights import EnvironmentLight, PointLight
 from engine.lighting.weights import (
@@ -320,7 +320,7 @@ def small_frame(args: argparse.Namespace, root: Path) -> Section:
     timings |= interleaved_timings({"naive": partial(np.einsum, "lhwc,lc->hwc", naive_stack(capture), weights)},
                                    slow_repeats)                   # the 1.9 GB stack is freed with the partial
     frame_cache = FrameCache(folder / "cache", FRAME)
-    decode_threads = read_ahead(args.size * args.size * 4 * 2)      # as many threads as ingest decodes on
+    decode_threads = read_ahead(read_image(capture.olat_path(0, FRAME), "half").nbytes)   # ingest's thread count
     timings |= interleaved_timings({"ingest": lambda: ingest_frame(capture, FRAME, folder / "cache"),
                                     "reingest": lambda: ingest_frame(capture, FRAME, folder / "cache", force=True),
                                     "decode": lambda: decode_all(capture, decode_threads)}, slow_repeats,

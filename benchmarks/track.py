@@ -1,6 +1,6 @@
 """Facial performance capture benchmark: ``relume track`` on a 100-frame, 256 px synthetic sequence.
 
-    python benchmarks/track.py [--frames 100] [--size 256] [--seed 12] [--workdir DIR] [--naive-frames 5]
+    python benchmarks/track.py [--frames 100] [--size 256] [--seed 12] [--workdir DIR] [--naive-frames 5] [--device cuda]
 
 Makes (or reuses in ``--workdir``) a synthetic capture of seed 12 with its source video (held out: the
 tracker was tuned on seed 905 and its landmark table measured on seeds 900-903), then, in one run:
@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--naive-frames", type=int, default=5)
+    parser.add_argument("--device", default="cpu", help="torch device of the fits (cpu or cuda)")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="relume_track_bench_"))
@@ -50,7 +51,8 @@ def main() -> None:
         generate(SynthOptions(out=capture, lights_count=20, frames=args.frames, size=args.size, seed=args.seed,
                               source_video=True, progress=False))
     model = FaceModel.load()
-    print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+    settings = FitSettings(device=args.device)
+    print(f"{args.device}; load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"{args.frames} frames at {args.size} px")
     rows = []
     for name, source, params in (("capture (tracking EXRs, OLAT normals)", capture,
@@ -58,14 +60,14 @@ def main() -> None:
                                  ("source video (PNG)", capture / "source/frames/frame.####.png",
                                   capture / "source/params.json")):
         start = time.perf_counter()
-        track = run_track(TrackOptions(str(source), work / "bench.track", progress=False))
+        track = run_track(TrackOptions(str(source), work / "bench.track", settings=settings, progress=False))
         total = time.perf_counter() - start
         options = TrackOptions(str(source), work / "floor.track", progress=False)
         start = time.perf_counter()
         detect(Footage(str(source), normals=False), options)
         floor = time.perf_counter() - start
         detected = detect(Footage(str(source)), options)
-        fitter = SequenceFitter(model, Correspondence.load(), detected.size, FitSettings())
+        fitter = SequenceFitter(model, Correspondence.load(), detected.size, settings)
         count = args.naive_frames
         start = time.perf_counter()
         for index in range(count):

@@ -32,6 +32,11 @@ class ImageRGBA:
     def shape(self) -> tuple[int, int]:
         return self.rgb.shape[0], self.rgb.shape[1]
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the decoded pixels, colour and alpha."""
+        return self.rgb.nbytes + (0 if self.alpha is None else self.alpha.nbytes)
+
 
 def _channel_index(names: list[str], wanted: str) -> int | None:
     """Index of channel ``wanted`` (R, G, B, A or Y), also when it carries a layer prefix."""

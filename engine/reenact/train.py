@@ -17,8 +17,9 @@ reenactment), and minimises:
 
 Model folder: ``config.json`` (written first), ``checkpoint.pt`` (model, optimiser, step, basis, unit; written
 atomically every ``checkpoint_seconds`` and at the end), ``losses.csv``, and ``model.onnx`` at the end.
-A loss that is not finite stops the run with an error and keeps the last checkpoint. Under ``torchrun``
-(``WORLD_SIZE`` > 1) it trains with DistributedDataParallel: gloo on CPU, NCCL on CUDA; rank 0 writes.
+A loss that is not finite stops the run with an error and keeps the last checkpoint. Under ``torchrun`` (one
+process or several) it trains with DistributedDataParallel: gloo on CPU, NCCL on CUDA (rank r on
+``cuda:LOCAL_RANK``); rank 0 writes.
 """
 
 from __future__ import annotations
@@ -81,33 +82,41 @@ class TrainSettings:
 
 @dataclass
 class Distributed:
-    """This process's place in a torchrun job (world of 1 without torchrun)."""
+    """This process's place in a torchrun job (rank 0 of 1, no process group, without torchrun).
 
+    Under torchrun (``RANK`` set, even with one process) it joins the process group: NCCL on CUDA, each
+    rank on the GPU ``LOCAL_RANK`` names (``cuda:LOCAL_RANK``, as torchrun's documentation asks), gloo on CPU.
+    """
+
+    device: torch.device
     rank: int = 0
-    world: int = 1
+    joined: bool = False
 
     @classmethod
     def start(cls, device: str) -> Distributed:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world <= 1:
-            return cls()
-        torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-        return cls(torch.distributed.get_rank(), world)
+        place = torch.device(device)
+        if "RANK" not in os.environ:
+            return cls(place)
+        if place.type == "cuda":
+            place = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(place)
+        torch.distributed.init_process_group("nccl" if place.type == "cuda" else "gloo")
+        return cls(place, torch.distributed.get_rank(), joined=True)
 
     @property
     def main(self) -> bool:
         return self.rank == 0
 
     def agree(self, flag: bool) -> bool:
-        """Rank 0's decision, on every rank."""
-        if self.world == 1:
+        """Rank 0's decision, on every rank (NCCL broadcasts only tensors on the rank's own GPU)."""
+        if not self.joined:
             return flag
-        value = torch.tensor([1.0 if flag else 0.0])
+        value = torch.tensor([1.0 if flag else 0.0], device=self.device)
         torch.distributed.broadcast(value, 0)
         return bool(value.item())
 
     def stop(self) -> None:
-        if self.world > 1:
+        if self.joined:
             torch.distributed.destroy_process_group()
 
 
@@ -136,8 +145,8 @@ class Trainer:
                  track_path: Path, resume: bool = False, preview: Path | None = None, progress: bool = True) -> None:
         self.data, self.folder, self.settings = data, Path(folder), settings
         self.preview, self.progress = preview, progress
-        self.device = torch.device(settings.device)
         self.dist = Distributed.start(settings.device)
+        self.device = self.dist.device
         self.config = {
             "format": "relume-reenact", "version": 2, "network": settings.network.as_dict(),
             "stage": {"light_ids": data.capture.light_ids, "directions": data.capture.directions.tolist(),
@@ -165,8 +174,10 @@ class Trainer:
             self._load(self.folder / CHECKPOINT_FILE)
         self.basis = self.basis.to(self.device)
         self.model = self.net
-        if self.dist.world > 1:
-            self.model = nn.parallel.DistributedDataParallel(self.net)
+        if self.dist.joined:
+            # the buffers (the basis's coefficient statistics) are equal on every rank and never change:
+            # re-broadcasting them each forward rewrites tensors that autograd saved (NCCL, cuda)
+            self.model = nn.parallel.DistributedDataParallel(self.net, broadcast_buffers=False)
 
     # ------------------------------------------------------------------ checkpoints
     def _load(self, path: Path) -> None:
@@ -226,8 +237,8 @@ class Trainer:
         lights = self.basis.shape[0]
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             out = split_outputs(self.model(batch["x"]), rank)
-            with torch.no_grad():
-                prev = split_outputs(self.model(batch["x_prev"]), rank)
+            with torch.no_grad():              # the plain network: no gradient, so nothing for DDP to reduce
+                prev = split_outputs(self.net(batch["x_prev"]), rank)
         own = coefficients = out["coefficients"].float()
         blends = "blend" in out
         if blends:                            # the first frame has no previous output: its own alone

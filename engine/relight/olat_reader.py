@@ -66,7 +66,7 @@ def iter_olat_images(capture: Capture, frame: int) -> Iterator[tuple[int, ImageR
     capture.check_files(frame)
     first = _checked(capture, 0, frame, None)
     yield 0, first
-    ahead = read_ahead(first.rgb.nbytes + (0 if first.alpha is None else first.alpha.nbytes))
+    ahead = read_ahead(first.nbytes)
     with ThreadPoolExecutor(max_workers=ahead) as pool:
         pending = [pool.submit(_checked, capture, i, frame, first.shape)
                    for i in range(1, min(1 + ahead, capture.light_count))]

@@ -216,20 +216,25 @@ def test_bad_input_track_size_other_stage_and_frames(small_target: dict, small_m
     result = cli("train", small_target["capture"], "--track", small_target["target"], "--out", tmp_path / "m",
                  "--rank", 40)
     assert result.returncode == 2 and "--rank: 40 is more than the capture's 12 stage lights" in result.stderr
+    result = cli("train", small_target["capture"], "--track", small_target["target"], "--out", tmp_path / "m",
+                 "--temporal-weight", -1)
+    assert result.returncode == 2 and "--temporal-weight: must be 0 or more" in result.stderr
     assert not (tmp_path / "x").exists() and not (tmp_path / "m" / CHECKPOINT_FILE).exists()
 
 
 @pytest.mark.slow
-def test_torchrun_trains_with_two_cpu_processes(small_target: dict, tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", [1, 2])
+def test_torchrun_trains_with_cpu_processes(small_target: dict, tmp_path: Path, processes: int) -> None:
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-               "--master_port", "29533", "-m", "engine", "-q", "train", str(small_target["capture"]), "--track",
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--master_addr",
+               "127.0.0.1", "--master_port", "29533", "-m", "engine", "-q", "train", str(small_target["capture"]), "--track",
                str(small_target["target"]), "--out", str(out), "--steps", "3", "--rank", "6", "--width", "8",
-               "--crop", "64", "--batch", "1"]
+               "--crop", "64", "--batch", "1", "--temporal-weight", "0.25"]
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert torch.load(out / CHECKPOINT_FILE, weights_only=False)["step"] == 3
+    assert json.loads((out / "config.json").read_text())["training"]["losses"]["temporal"] == 0.25
     assert len((out / "losses.csv").read_text().splitlines()) == 4      # rank 0 alone writes the log
 
 

@@ -1,6 +1,7 @@
 """Facial performance capture benchmark: ``relume track`` on a 100-frame, 256 px synthetic sequence.
 
-    python benchmarks/track.py [--frames 100] [--size 256] [--seed 12] [--workdir DIR] [--naive-frames 5] [--device cuda]
+    python benchmarks/track.py [--frames 100] [--size 256] [--seed 12] [--workdir DIR] [--naive-frames 5]
+                               [--device cuda]
 
 Makes (or reuses in ``--workdir``) a synthetic capture of seed 12 with its source video (held out: the
 tracker was tuned on seed 905 and its landmark table measured on seeds 900-903), then, in one run:

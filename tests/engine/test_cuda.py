@@ -46,7 +46,8 @@ def test_track_on_cuda_matches_the_cpu_fit(small_target: dict, tmp_path: Path, c
     model = FaceModel.load()
     on_cpu, on_cuda = accuracy(model, truth, cpu), accuracy(model, truth, cuda)
     weights = np.array([[frame["expression"][name] for name in sorted(frame["expression"])]
-                        for track in (cpu, cuda) for frame in track["frames"].values()]).reshape(2, len(cpu["frames"]), -1)
+                        for track in (cpu, cuda) for frame in track["frames"].values()])
+    weights = weights.reshape(2, len(cpu["frames"]), -1)
     difference = float(np.abs(weights[0] - weights[1]).mean())
     print(f"\ntrack: vertex error cpu {on_cpu.vertex_mm:.3f} mm, cuda {on_cuda.vertex_mm:.3f} mm; "
           f"expression weights differ by {difference:.4f} on average")

@@ -6,8 +6,9 @@
 
 Data (synthetic stage, seed 21, never used elsewhere; ``--seed 22`` makes the tuning capture, same settings,
 on which design choices are tried and which is never reported; ``--seed 24``, a second held-out capture): a
-60-frame, 40-light, 256 px capture of the target with its source video (another performer). Frames 1001-1030 are the short training capture; frames
-1031-1060 are held out: expressions and head poses the network never sees, with their true OLATs.
+60-frame, 40-light, 256 px capture of the target with its source video (another performer). Frames 1001-1030
+are the short training capture; frames 1031-1060 are held out: expressions and head poses the network never
+sees, with their true OLATs.
 
 Chain: ``relume track`` the capture (tracking frames) and the source video, ``relume transfer``,
 ``relume train`` on 1001-1030, ``relume reenact`` the held-out frames' own track (self-reenactment: the
@@ -117,10 +118,11 @@ def main() -> None:
     nearest = nearest_training_frames(capture_dir, TRAIN, HELD_OUT)
     results = {"(a) nearest training frame": {n: relit(capture, lights, nearest) for n, lights in lightings.items()}}
     timings = {}
-    train_args = ["--width", args.width] if args.width else []
-    train_args += ["--temporal-weight", args.temporal_weight] if args.temporal_weight is not None else []
-    suffix = (f"_w{args.width}" if args.width else "") + \
-        (f"_t{args.temporal_weight:g}" if args.temporal_weight is not None else "")
+    chosen = [(flag, tag, value) for flag, tag, value in (("--width", "w", args.width),
+                                                          ("--temporal-weight", "t", args.temporal_weight))
+              if value is not None]           # passed to every relume train, and named in the model folders
+    train_args = [item for flag, _, value in chosen for item in (flag, value)]
+    suffix = "".join(f"_{tag}{value:g}" for _, tag, value in chosen)
     models = {key: work / ("model_" + "".join(c for c in name if c.isalnum()) + suffix)
               for key, (name, _) in VARIANTS.items() if key in args.models}
     for key, model in models.items():

@@ -10,9 +10,6 @@ arithmetic (bf16 autocast in training, TF32 convolutions in inference) and await
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +22,10 @@ from engine.reenact.model_dir import CHECKPOINT_FILE, ONNX_FILE
 from engine.reenact.train import LOSSES_FILE
 from engine.track.evaluate import accuracy
 from engine.track.track_file import read_track
+from support.small_reenact import TRAIN_ARGS, torchrun_train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
-REPO = Path(__file__).resolve().parents[2]
-TINY_NETWORK = ("--rank", "6", "--width", "8", "--crop", "64", "--batch", "1")
 
 
 def _losses(folder: Path) -> list[dict[str, float]]:
@@ -60,7 +56,7 @@ def test_training_on_cuda_follows_the_cpu_run_in_bf16(small_target: dict, tmp_pa
     for device in ("cpu", "cuda"):
         out = tmp_path / device
         result = cli("train", small_target["capture"], "--track", small_target["target"], "--out", out,
-                     "--steps", "4", "--device", device, *TINY_NETWORK)
+                     "--steps", "4", "--device", device, *TRAIN_ARGS)
         assert result.returncode == 0, result.stderr
         runs[device] = out
     cpu, cuda = _losses(runs["cpu"]), _losses(runs["cuda"])
@@ -76,12 +72,8 @@ def test_training_on_cuda_follows_the_cpu_run_in_bf16(small_target: dict, tmp_pa
 
 def test_torchrun_trains_on_cuda_through_nccl(small_target: dict, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
-    env = dict(os.environ, NCCL_DEBUG="INFO", OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "1", "--master_addr", "127.0.0.1",
-               "--master_port", "29534", "-m", "engine", "-q", "train", str(small_target["capture"]), "--track",
-               str(small_target["target"]), "--out", str(out), "--steps", "3", "--checkpoint-every", "1",
-               "--device", "cuda", *TINY_NETWORK]
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    result = torchrun_train(small_target, out, 1, 29534, "--steps", "3", "--checkpoint-every", "1", "--device", "cuda",
+                            env={"NCCL_DEBUG": "INFO"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "NCCL INFO" in result.stdout + result.stderr           # the process group really was NCCL
     assert torch.load(out / CHECKPOINT_FILE, weights_only=False)["step"] == 3

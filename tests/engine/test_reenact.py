@@ -8,7 +8,6 @@ runs a handful of steps on 64 px crops, so these tests check the machinery, not 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from engine.reenact.model_dir import CHECKPOINT_FILE, TrainedModel
 from engine.reenact.train import TrainingError, train
 from engine.stage.capture import Capture
 from engine.synth.generate import SynthOptions, generate
-from support.small_reenact import SETTINGS
+from support.small_reenact import SETTINGS, TRAIN_ARGS, torchrun_train
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -226,12 +225,7 @@ def test_bad_input_track_size_other_stage_and_frames(small_target: dict, small_m
 @pytest.mark.parametrize("processes", [1, 2])
 def test_torchrun_trains_with_cpu_processes(small_target: dict, tmp_path: Path, processes: int) -> None:
     out = tmp_path / "ddp"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--master_addr",
-               "127.0.0.1", "--master_port", "29533", "-m", "engine", "-q", "train", str(small_target["capture"]), "--track",
-               str(small_target["target"]), "--out", str(out), "--steps", "3", "--rank", "6", "--width", "8",
-               "--crop", "64", "--batch", "1", "--temporal-weight", "0.25"]
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    result = torchrun_train(small_target, out, processes, 29533, "--steps", "3", "--temporal-weight", "0.25")
     assert result.returncode == 0, result.stderr[-3000:]
     assert torch.load(out / CHECKPOINT_FILE, weights_only=False)["step"] == 3
     assert json.loads((out / "config.json").read_text())["training"]["losses"]["temporal"] == 0.25
@@ -273,8 +267,7 @@ def test_ctrl_c_keeps_the_last_checkpoint_and_resume_continues(small_target: dic
 
     out = tmp_path / "interrupted"
     command = [sys.executable, "-m", "engine", "-q", "train", str(small_target["capture"]), "--track",
-               str(small_target["target"]), "--out", str(out), "--steps", "500", "--rank", "6", "--width", "8", "--crop", "64", "--batch", "1",
-               "--checkpoint-every", "1"]
+               str(small_target["target"]), "--out", str(out), "--steps", "500", *TRAIN_ARGS, "--checkpoint-every", "1"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while not (out / CHECKPOINT_FILE).is_file() and time.monotonic() < deadline:

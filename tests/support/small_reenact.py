@@ -7,6 +7,9 @@ exercise the machinery, not to judge quality (that is ``benchmarks/reenact.py``)
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +19,9 @@ from engine.synth.generate import SynthOptions, generate
 
 SETTINGS = TrainSettings(steps=4, batch=1, crop=64, checkpoint_every=2,
                          network=NetworkConfig(rank=6, width=8, levels=2, texture=4, texture_size=32))
+# what ``relume train`` can set of SETTINGS: a tiny network on the same crops
+TRAIN_ARGS = ("--rank", "6", "--width", "8", "--crop", "64", "--batch", "1")
+REPO = Path(__file__).resolve().parents[2]
 
 
 def make_target(root: Path, cli: Callable) -> dict[str, Path]:
@@ -36,3 +42,14 @@ def make_model(target: dict[str, Path], out: Path) -> Path:
     """The network trained on ``target`` with :data:`SETTINGS` into the model folder ``out``."""
     train(target["capture"], target["target"], out, SETTINGS, progress=False)
     return out
+
+
+def torchrun_train(target: dict[str, Path], out: Path, processes: int, port: int, *args: str,
+                   env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``torchrun --nproc_per_node PROCESSES -m engine train`` of the tiny network on ``target`` into ``out``, one
+    OpenMP thread per process; ``args`` are more ``relume train`` options, ``env`` more environment."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--master_addr",
+               "127.0.0.1", "--master_port", str(port), "-m", "engine", "-q", "train", str(target["capture"]),
+               "--track", str(target["target"]), "--out", str(out), *TRAIN_ARGS, *args]
+    return subprocess.run(command, cwd=REPO, env=dict(os.environ, OMP_NUM_THREADS="1", **(env or {})),
+                          capture_output=True, text=True, timeout=600)

@@ -10,7 +10,8 @@ Measures, on the same machine in the same run (median of ``--repeats`` for the s
 * naive      ``np.einsum('lhwc,lc->hwc', S, W)`` over a float32 copy S of the stack already in
              memory (its construction is not timed).
 * (a) files  ``relight_from_files``: the frame's OLAT EXRs decoded and summed, streamed.
-* (b) cache  ``relight_from_cache`` after ``ingest_frame``.
+* (b) cache  ``relight_from_cache`` after ``ingest_frame``, with the C tile kernel where it is built, and
+             (b') the same sum with the numpy kernel, the fallback where it is not.
 * ingest     ``ingest_frame`` with no cache yet, and again over a cache (``--force``), against a plain
              decode: OpenImageIO decoding every OLAT EXR on as many threads as ingest decodes on, nothing kept.
 * (c) rank K ``relight_from_cache(rank=K)``; the low-rank form is built once, untimed for the
@@ -75,6 +76,7 @@ from engine.relight.frame import relight_from_cache, relight_from_files
 from engine.relight.ingest import ingest_frame
 from engine.relight.lowrank import build_lowrank
 from engine.relight.olat_reader import iter_olat_images, read_ahead
+from engine.relight.tiled import DEFAULT_KERNEL, weighted_tile_sum
 from engine.stage.cache import FrameCache
 from engine.stage.capture import Capture, write_capture_yaml
 from relume_host.vocabulary import DEFAULT_WEIGHT_METHOD
@@ -310,11 +312,15 @@ def small_frame(args: argparse.Namespace, root: Path) -> Section:
     for path in (cache.stack_path, cache.lowrank_paths(args.rank)[0]):
         evict(path)
         read_once(path, chunk)  # warm-up: the page cache holds the file for every run below
-    timings = interleaved_timings({
+    paths = {
         "bandwidth": lambda: read_once(cache.stack_path, chunk),
         "cache": lambda: relight_from_cache(cache, weights)[0],
         "lowrank": lambda: relight_from_cache(cache, weights, rank=args.rank)[0],
-    }, args.repeats)
+    }
+    if DEFAULT_KERNEL == "c":
+        paths["cache_numpy"] = lambda: weighted_tile_sum(cache.stack_path, layout, weights, cache.tile_checksums(),
+                                                         kernel="numpy")
+    timings = interleaved_timings(paths, args.repeats)
     slow_repeats = max(1, args.repeats // 2)
     timings |= interleaved_timings({"files": lambda: relight_from_files(capture, FRAME, weights)[0]}, slow_repeats)
     timings |= interleaved_timings({"naive": partial(np.einsum, "lhwc,lc->hwc", naive_stack(capture), weights)},
@@ -349,7 +355,9 @@ def small_frame(args: argparse.Namespace, root: Path) -> Section:
         row("naive numpy einsum, float32 in memory", "naive",
             f"`einsum('lhwc,lc->hwc')`, stack {args.lights * args.size**2 * 12 / 1e9:.1f} GB, built untimed"),
         row("(a) relight from EXR files", "files", f"decode + sum, streamed; {vs_naive('files')}"),
-        row("(b) relight from cache", "cache", vs_naive("cache")),
+        row(f"(b) relight from cache, {DEFAULT_KERNEL} kernel", "cache", vs_naive("cache")),
+        *([row("(b') the same, numpy kernel (the fallback where the C one is not built)", "cache_numpy",
+               vs_naive("cache_numpy"))] if "cache_numpy" in t else []),
         row(f"(c) low-rank K={args.rank}", "lowrank",
             f"PSNR vs (b) {psnr(full, timings['lowrank'].result):.1f} dB; "
             f"stack relative error {error:.3f}; form built once in {lowrank_build_s:.1f} s"),

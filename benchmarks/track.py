@@ -1,10 +1,11 @@
 """Facial performance capture benchmark: ``relume track`` on a 100-frame, 256 px synthetic sequence.
 
-    python benchmarks/track.py [--frames 100] [--size 256] [--seed 12] [--workdir DIR] [--naive-frames 5]
-                               [--device cuda]
+    python benchmarks/track.py [--frames 100] [--size 256] [--seed 12] [--lights 20] [--workdir DIR]
+                               [--naive-frames 5] [--device cuda]
 
-Makes (or reuses in ``--workdir``) a synthetic capture of seed 12 with its source video (held out: the
-tracker was tuned on seed 905 and its landmark table measured on seeds 900-903), then, in one run:
+Makes (or reuses in ``--workdir``) a synthetic capture of seed 12 (``--lights`` stage lights) with its source
+video (held out: the tracker was tuned on seed 905 and its landmark table measured on seeds 900-903), then,
+in one run:
 
 * **track**: the whole command as the CLI runs it (footage decode, MediaPipe landmarks, the batched
   sequence fit with its photometric refinement; on the capture also its OLATs' photometric-stereo
@@ -41,20 +42,21 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--lights", type=int, default=20, help="stage lights of the capture (its OLAT normals)")
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--naive-frames", type=int, default=5)
     parser.add_argument("--device", default="cpu", help="torch device of the fits (cpu or cuda)")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="relume_track_bench_"))
-    capture = work / f"seed{args.seed}_{args.frames}f_{args.size}px"
+    capture = work / f"seed{args.seed}_{args.frames}f_{args.size}px_{args.lights}lights"
     if not (capture / "capture.yaml").is_file():
-        generate(SynthOptions(out=capture, lights_count=20, frames=args.frames, size=args.size, seed=args.seed,
-                              source_video=True, progress=False))
+        generate(SynthOptions(out=capture, lights_count=args.lights, frames=args.frames, size=args.size,
+                              seed=args.seed, source_video=True, progress=False))
     model = FaceModel.load()
     settings = FitSettings(device=args.device)
     print(f"{args.device}; load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"{args.frames} frames at {args.size} px")
+          f"{args.frames} frames at {args.size} px, {args.lights} stage lights")
     rows = []
     for name, source, params in (("capture (tracking EXRs, OLAT normals)", capture,
                                   capture / "ground_truth/params.json"),

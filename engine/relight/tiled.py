@@ -21,6 +21,7 @@ compute-bound on the float32 copy it writes and reads back.
 
 from __future__ import annotations
 
+import io
 import itertools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -59,7 +60,7 @@ def numpy_tile_sum(rows: int, pixels: int) -> TileSum:
     return tile_sum
 
 
-def read_fully(handle, buffer: memoryview) -> int:
+def read_fully(handle: io.RawIOBase, buffer: memoryview) -> int:
     """Fill ``buffer`` from the raw file ``handle`` (a read may return less than asked); returns the bytes read,
     fewer only at the end of the file."""
     done = 0

@@ -27,7 +27,8 @@ def cpu_flags() -> set[str]:
 
 
 @pytest.mark.skipif(platform.machine() != "x86_64" or shutil.which("cc") is None
-                    or not {"avx2", "fma", "f16c"} <= cpu_flags(), reason="needs x86-64 with AVX2/FMA/F16C and a C compiler")
+                    or not {"avx2", "fma", "f16c"} <= cpu_flags(),
+                    reason="needs x86-64 with AVX2/FMA/F16C and a C compiler")
 def test_the_c_kernel_is_built_where_it_can_be() -> None:
     """`pip install -e .` builds the optional extension; a silent fallback to numpy would leave it untested."""
     assert DEFAULT_KERNEL == "c"

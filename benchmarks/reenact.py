@@ -1,6 +1,6 @@
 """Reenactment quality and speed on known truth: the whole chain from footage, against baselines.
 
-    python benchmarks/reenact.py [--steps 1500] [--workdir DIR] [--sheet docs/images/reenact_contact_sheet.png]
+    python benchmarks/reenact.py [--steps 3000] [--workdir DIR] [--sheet docs/images/reenact_contact_sheet.png]
                                  [--seed 21] [--width W] [--temporal-weight T] [--models network single plain]
                                  [--device cuda] [--hdris DIR]
 
@@ -81,7 +81,7 @@ def relit(capture: Capture, lights: list, frames: list[int]) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--sheet", type=Path)
     parser.add_argument("--seed", type=int, default=21, help="synthetic data (21 and 24: reported; 22: tuning)")

@@ -18,7 +18,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--track", required=True, type=Path, help="the target's .track (relume track CAPTURE)")
     train.add_argument("--out", required=True, type=Path, help="model folder to write")
     train.add_argument("--frames", help="capture frames to train on, e.g. 1001-1030 (default: all)")
-    train.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
+    train.add_argument("--steps", type=int, help="training steps (default 3000)")
     train.add_argument("--seed", type=int, default=0, help="random seed (runs are deterministic on the CPU)")
     train.add_argument("--resume", action="store_true", help="continue the model in --out from its checkpoint")
     train.add_argument("--device", default="cpu", help="cpu (default) or cuda (mixed precision)")
@@ -75,6 +75,8 @@ def run_train(args: argparse.Namespace) -> int:
         args.rank = min(NetworkConfig.rank, Capture.load(args.capture).light_count)   # the default size
     if args.width is None:
         args.width = NetworkConfig.width
+    if args.steps is None:
+        args.steps = TrainSettings.steps
     for name in ("steps", "batch", "crop", "rank", "width", "learning_rate", "texture_learning_rate",
                  "checkpoint_minutes", "preview_every"):
         _positive("--" + name.replace("_", "-"), getattr(args, name))

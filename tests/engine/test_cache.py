@@ -33,6 +33,7 @@ from engine.stage.cache import (
     source_fingerprint,
 )
 from engine.stage.capture import Capture
+from support.damage import flip_byte
 
 FRAME = 1001
 shutil_usage = namedtuple("shutil_usage", "total used free")
@@ -208,21 +209,15 @@ def test_one_capture_spelt_four_ways_is_ingested_once(sphere_capture: Path, monk
 
 
 # ---------------------------------------------------------------------- a damaged cache never gives wrong pixels
-def _flip(path: Path, offset_from_end: int) -> None:
-    data = bytearray(path.read_bytes())
-    data[-offset_from_end] ^= 0x7C
-    path.write_bytes(bytes(data))
-
-
 def _truncate(path: Path, keep: int) -> None:
     path.write_bytes(path.read_bytes()[:keep])
 
 
 DAMAGE = {
-    "flipped stack byte": lambda c: _flip(c / f"olat.{FRAME}.npy", 7000),   # a pixel of the last light
+    "flipped stack byte": lambda c: flip_byte(c / f"olat.{FRAME}.npy", 7000),   # a pixel of the last light
     "truncated stack": lambda c: _truncate(c / f"olat.{FRAME}.npy", 300000),
     "truncated stack header": lambda c: _truncate(c / f"olat.{FRAME}.npy", 20),
-    "flipped alpha byte": lambda c: _flip(c / f"alpha.{FRAME}.npy", 10),
+    "flipped alpha byte": lambda c: flip_byte(c / f"alpha.{FRAME}.npy", 10),
     "truncated alpha": lambda c: _truncate(c / f"alpha.{FRAME}.npy", 100),
     "garbled sidecar": lambda c: _truncate(c / f"olat.{FRAME}.json", 40),
 }
@@ -256,7 +251,7 @@ def test_ingest_checks_every_tile_before_calling_a_cache_current(sphere_capture:
     folder = cache_folder(capture)
     cache = ingest_frame(capture, FRAME, folder)
     expected = np.load(cache.stack_path)
-    _flip(cache.stack_path, 7000)
+    flip_byte(cache.stack_path, 7000)
     ingest_frame(capture, FRAME, folder)                                # the cheap checks cannot see a flipped byte...
     with pytest.raises(CacheDamaged, match="olat.1001.npy: tile 0 does not match its checksum"):
         ingest_frame(capture, FRAME, folder, verify=True)               # ...reading every tile does
@@ -273,7 +268,7 @@ def test_damaged_lowrank_form_is_rebuilt(sphere_capture: Path) -> None:
     expected = relight_frame(capture, weights, FRAME, CacheOptions(rank=rank))
     coefficients, basis = FrameCache(cache_folder(capture), FRAME).lowrank_paths(rank)
     for path in (coefficients, basis):
-        _flip(path, 7)
+        flip_byte(path, 7)
         np.testing.assert_allclose(relight_frame(capture, weights, FRAME, CacheOptions(rank=rank)), expected, rtol=1e-5, atol=1e-6)
 
 
@@ -282,7 +277,7 @@ def test_each_tile_is_checked_where_it_is_read(make_capture) -> None:
     weights = random_weights(capture, 6)
     truth = relight_frame(capture, weights, FRAME, NO_CACHE)
     relight_frame(capture, weights, FRAME)
-    _flip(capture.folder / ".relume_cache" / f"olat.{FRAME}.npy", 3)          # the last tile
+    flip_byte(capture.folder / ".relume_cache" / f"olat.{FRAME}.npy", 3)          # the last tile
     with pytest.raises(InputError, match="tile 1 does not match its checksum"):
         relight_frame(capture, weights, FRAME, CacheOptions(rebuild=False))
     np.testing.assert_allclose(relight_frame(capture, weights, FRAME), truth, rtol=1e-5, atol=1e-6)

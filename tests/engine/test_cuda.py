@@ -27,7 +27,6 @@ from support.small_reenact import TRAIN_ARGS, torchrun_train
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
-
 def _losses(folder: Path) -> list[dict[str, float]]:
     with open(folder / LOSSES_FILE, newline="") as handle:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]

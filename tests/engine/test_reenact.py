@@ -25,7 +25,7 @@ from engine.reenact.model_dir import CHECKPOINT_FILE, TrainedModel
 from engine.reenact.train import TrainingError, train
 from engine.stage.capture import Capture
 from engine.synth.generate import SynthOptions, generate
-from support.small_reenact import SETTINGS, TRAIN_ARGS, torchrun_train
+from support.small_reenact import SETTINGS, torchrun_train, train_command
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -266,8 +266,7 @@ def test_ctrl_c_keeps_the_last_checkpoint_and_resume_continues(small_target: dic
     import time
 
     out = tmp_path / "interrupted"
-    command = [sys.executable, "-m", "engine", "-q", "train", str(small_target["capture"]), "--track",
-               str(small_target["target"]), "--out", str(out), "--steps", "500", *TRAIN_ARGS, "--checkpoint-every", "1"]
+    command = [sys.executable, *train_command(small_target, out, "--steps", "500", "--checkpoint-every", "1")]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while not (out / CHECKPOINT_FILE).is_file() and time.monotonic() < deadline:

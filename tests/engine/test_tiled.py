@@ -15,6 +15,7 @@ import engine.relight.tiled as tiled
 from engine.relight.ingest import ingest_frame
 from engine.relight.tiled import DEFAULT_KERNEL, numpy_tile_sum, weighted_tile_sum
 from engine.stage.cache import CacheDamaged
+from support.damage import flip_byte
 
 FRAME = 1001
 C_KERNEL = pytest.mark.skipif(DEFAULT_KERNEL != "c", reason="the C tile kernel is not built here")
@@ -128,8 +129,8 @@ def test_both_kernels_relight_a_cached_frame_alike(make_capture, monkeypatch: py
     weights = np.random.default_rng(2).random((capture.light_count, 3))
     args = (cache.stack_path, cache.layout(), weights, cache.tile_checksums())
     by_numpy = weighted_tile_sum(*args, kernel="numpy")
-    stack = np.stack([np.load(capture.folder / "cache" / f"olat.{FRAME}.npy")[:, c] for c in range(3)])
-    expected = np.einsum("rc,ctrp->tpc", weights, stack.astype(np.float64)).reshape(-1, 3)[: 80 * 70].reshape(80, 70, 3)
+    stack = np.load(cache.stack_path).astype(np.float64)                    # (tiles, 3, lights, pixels)
+    expected = cache.layout().untile(np.einsum("rc,tcrp->tcp", weights, stack))
     np.testing.assert_allclose(by_numpy, expected, rtol=2e-6, atol=1e-7)
     if DEFAULT_KERNEL == "c":
         np.testing.assert_allclose(weighted_tile_sum(*args, kernel="c"), by_numpy, rtol=2e-6, atol=1e-7)
@@ -144,8 +145,6 @@ def test_a_flipped_byte_is_caught_by_either_kernel(make_capture, kernel: str) ->
         pytest.skip("the C tile kernel is not built here")
     capture = make_capture(height=64, width=64, lights=6)
     cache = ingest_frame(capture, FRAME, capture.folder / "cache")
-    data = bytearray(cache.stack_path.read_bytes())
-    data[-100] ^= 0x10
-    cache.stack_path.write_bytes(bytes(data))
+    flip_byte(cache.stack_path, 100)
     with pytest.raises(CacheDamaged, match="tile 0 does not match its checksum"):
         weighted_tile_sum(cache.stack_path, cache.layout(), np.ones((6, 3)), cache.tile_checksums(), kernel=kernel)

@@ -44,12 +44,18 @@ def make_model(target: dict[str, Path], out: Path) -> Path:
     return out
 
 
+def train_command(target: dict[str, Path], out: Path, *args: str) -> list[str]:
+    """``-m engine -q train`` of the tiny network on ``target`` into ``out``, ``args`` more ``relume train`` options:
+    the arguments after a Python (or torchrun) executable."""
+    return ["-m", "engine", "-q", "train", str(target["capture"]), "--track", str(target["target"]), "--out", str(out),
+            *TRAIN_ARGS, *args]
+
+
 def torchrun_train(target: dict[str, Path], out: Path, processes: int, port: int, *args: str,
                    env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``torchrun --nproc_per_node PROCESSES -m engine train`` of the tiny network on ``target`` into ``out``, one
     OpenMP thread per process; ``args`` are more ``relume train`` options, ``env`` more environment."""
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--master_addr",
-               "127.0.0.1", "--master_port", str(port), "-m", "engine", "-q", "train", str(target["capture"]),
-               "--track", str(target["target"]), "--out", str(out), *TRAIN_ARGS, *args]
+               "127.0.0.1", "--master_port", str(port), *train_command(target, out, *args)]
     return subprocess.run(command, cwd=REPO, env=dict(os.environ, OMP_NUM_THREADS="1", **(env or {})),
                           capture_output=True, text=True, timeout=600)

@@ -38,7 +38,7 @@ class Accuracy:
         return asdict(self)
 
 
-def _umeyama(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+def umeyama(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """Similarity (s, R, t) minimising |s R source + t - target|^2 over (N, 3) points."""
     mu_s, mu_t = source.mean(0), target.mean(0)
     a, b = source - mu_s, target - mu_t
@@ -76,7 +76,7 @@ def accuracy(model: FaceModel, params_path: Path, track: dict) -> Accuracy:
     truth = true_camera_vertices(model, params, rows)
     face = slice(0, NARROW_FACE_VERTICES)
     fit_face, true_face = fitted[:, face].reshape(-1, 3), truth[:, face].reshape(-1, 3)
-    scale, rotation, shift = _umeyama(fit_face, true_face)
+    scale, rotation, shift = umeyama(fit_face, true_face)
     aligned = (scale * fit_face @ rotation.T + shift).reshape(len(frames), -1, 3)
     true_face = true_face.reshape(len(frames), -1, 3)
     vertex_mm = float(np.linalg.norm(aligned - true_face, axis=-1).mean() * 1000.0)

@@ -69,6 +69,7 @@ def test_ingest_writes_a_memory_mappable_stack_equal_to_the_exrs(make_capture, b
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     capture = make_capture(lights=6, height=70, width=75)  # 5250 pixels: two tiles, the last one padded
     monkeypatch.setattr(cache_module, "ROW_BATCH_BYTES", batch_rows * 2 * 3 * TILE_PIXELS * 2)
+    monkeypatch.setattr(cache_module, "MIN_BATCH_ROWS", 1)
     cache = ingest_frame(capture, FRAME, cache_folder(capture))
     assert cache.stack_path.parent == capture.folder / ".relume_cache"
     layout = cache.layout()
@@ -96,6 +97,19 @@ def test_stack_writer_gathers_rows_in_any_order(tmp_path: Path, monkeypatch: pyt
     stack = np.load(tmp_path / "stack.npy")
     for row in range(7):
         np.testing.assert_array_equal(layout.untile(stack[:, :, row]), rows[row])
+
+
+@pytest.mark.parametrize(("batch_bytes_rows", "lights", "capacity"), [(0, 7, 2), (5, 7, 5), (40, 7, 7), (1, 1, 1)])
+def test_stack_writer_batch_is_capped_by_bytes_with_a_floor_of_two_rows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_bytes_rows: int, lights: int, capacity: int) -> None:
+    """Rows per write: as many as ``ROW_BATCH_BYTES`` holds, at least two (a 4K row alone would be 8 KB
+    writes), at most the stack's."""
+    layout = FrameLayout(9, 10, light_count=lights, tile_pixels=16)
+    monkeypatch.setattr(cache_module, "ROW_BATCH_BYTES", batch_bytes_rows * layout.tile_count * 3 * 16 * 2)
+    with open_stack_writer(tmp_path / "stack.npy", layout) as writer:
+        assert writer.batch_capacity == capacity
+        for row in range(lights):
+            writer.write_row(row, np.zeros((9, 10, 3), np.float16))
 
 
 def test_relight_from_cache_equals_relight_from_files(sphere_capture: Path) -> None:

@@ -1,0 +1,113 @@
+"""Where a capture's vertex error sits: ``relume track`` on a tuning capture, its error taken apart.
+
+    python benchmarks/track_error_parts.py [--seed 905] [--frames 100] [--lights 20] [--workdir DIR]
+                                           [--focal PX] [--temporal W]
+
+A diagnostic, run on the **tuning** seed (905; never on the held-out seeds 11 and 12 the README reports).
+It tracks the capture as ``relume track`` does (optionally with a known focal length or another temporal
+weight) and prints, against the synthetic stage's truth (narrow face, millimetres):
+
+* the vertex error as reported (one similarity for the whole sequence, :mod:`engine.track.evaluate`);
+* each frame aligned by its own similarity (what is left without per-frame pose errors);
+* the identity alone: the fitted neutral against the true one, one similarity, and its x / y / z parts;
+* the expressions alone: the fitted weights on the true identity, in model space;
+* per-frame pose: the face centroid's error after the sequence's similarity (x, y, z), the residual rotation,
+  and the depth error's correlation with the true head yaw;
+* the fitted against the true focal length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.face.model import FaceModel
+from engine.synth.generate import SynthOptions, generate
+from engine.track.evaluate import accuracy, true_camera_vertices, umeyama
+from engine.track.fit import NARROW_FACE_VERTICES, FitSettings
+from engine.track.geometry import track_vertices
+from engine.track.pipeline import TrackOptions, run_track
+
+
+def aligned_error_mm(fitted: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, float]:
+    """(N, 3) points (metres) -> the fitted points moved by the best similarity onto the truth, and their
+    mean distance to it in millimetres."""
+    scale, rotation, shift = umeyama(fitted, truth)
+    moved = scale * fitted @ rotation.T + shift
+    return moved, float(np.linalg.norm(moved - truth, axis=-1).mean() * 1000.0)
+
+
+def neutral(model: FaceModel, identity: list[float]) -> np.ndarray:
+    """The narrow face (V, 3) of an identity with every expression weight 0 (model space, metres)."""
+    with torch.no_grad():
+        weights = torch.tensor(identity, dtype=torch.float32)[None]
+        return model.vertices(weights, torch.zeros(1, model.expression_count))[0].numpy()[:NARROW_FACE_VERTICES]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=905)
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--lights", type=int, default=20)
+    parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--focal", type=float, help="known focal length (px); default fitted")
+    parser.add_argument("--temporal", type=float, default=FitSettings.temporal)
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="relume_track_parts_"))
+    capture = work / f"seed{args.seed}_{args.frames}f_256px_{args.lights}lights"
+    if not (capture / "capture.yaml").is_file():
+        generate(SynthOptions(out=capture, lights_count=args.lights, frames=args.frames, size=256, seed=args.seed,
+                              source_video=True, progress=False))   # as benchmarks/track.py makes it
+    model = FaceModel.load()
+    settings = FitSettings(focal_px=args.focal, temporal=args.temporal)
+    track = run_track(TrackOptions(str(capture), work / "parts.track", settings=settings, progress=False))
+    params_path = capture / "ground_truth/params.json"
+    params = json.loads(params_path.read_text())
+    numbers = [int(f) for f in track["frames"]]
+    rows = [params["frames"].index(f) for f in numbers]
+    face = slice(0, NARROW_FACE_VERTICES)
+    fitted = track_vertices(model, track, numbers)[:, face]
+    truth = true_camera_vertices(model, params, rows)[:, face]
+
+    reported = accuracy(model, params_path, track)
+    per_frame = np.mean([aligned_error_mm(f, t)[1] for f, t in zip(fitted, truth)])
+    fitted_neutral, true_neutral = neutral(model, track["identity"]), neutral(model, params["identity"])
+    moved, identity_mm = aligned_error_mm(fitted_neutral, true_neutral)
+    identity_parts = np.abs(moved - true_neutral).mean(axis=0) * 1000.0
+    names = model.expression_names
+    weights = np.array([[track["frames"][str(n)]["expression"][name] for name in names] for n in numbers])
+    with torch.no_grad():
+        true_identity = torch.tensor(params["identity"], dtype=torch.float32)[None].expand(len(rows), -1)
+        on_truth = [model.vertices(true_identity, torch.tensor(w, dtype=torch.float32)).numpy()[:, face]
+                    for w in (weights, np.asarray(params["expressions"])[rows])]
+    expression_mm = np.linalg.norm(on_truth[0] - on_truth[1], axis=-1).mean() * 1000.0
+
+    sequence, _ = aligned_error_mm(fitted.reshape(-1, 3), truth.reshape(-1, 3))
+    sequence = sequence.reshape(fitted.shape)
+    centroid = (sequence.mean(axis=1) - truth.mean(axis=1)) * 1000.0
+    residual = [umeyama(f, t)[1] for f, t in zip(sequence, truth)]
+    angles = [np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))) for r in residual]
+    yaw = [np.arctan2(np.asarray(r)[0, 2], np.asarray(r)[2, 2]) for r in np.asarray(params["head_rotation"])[rows]]
+
+    print(f"seed {args.seed}, {args.frames} frames, {args.lights} lights; focal {args.focal or 'fitted'}, "
+          f"temporal {args.temporal}")
+    print(f"vertex error as reported (one similarity): {reported.vertex_mm:.2f} mm")
+    print(f"each frame aligned by its own similarity: {per_frame:.2f} mm")
+    print(f"identity alone (neutral): {identity_mm:.2f} mm; mean |dx|, |dy|, |dz| "
+          f"{identity_parts[0]:.2f}, {identity_parts[1]:.2f}, {identity_parts[2]:.2f} mm")
+    print(f"expressions alone (fitted weights on the true identity): {expression_mm:.2f} mm")
+    print("per-frame pose: centroid error mean |x|, |y|, |z| " + ", ".join(f"{v:.2f}" for v in np.abs(centroid).mean(0))
+          + f" mm; residual rotation {np.mean(angles):.2f} deg; depth error vs yaw correlation "
+          f"{np.corrcoef(centroid[:, 2], yaw)[0, 1]:+.2f}")
+    print(f"focal length: fitted {track['intrinsics']['focal_px']:.1f} px, true {params['camera']['K'][0][0]:.1f} px")
+
+
+if __name__ == "__main__":
+    main()

@@ -106,6 +106,9 @@ def main() -> None:
     print("per-frame pose: centroid error mean |x|, |y|, |z| " + ", ".join(f"{v:.2f}" for v in np.abs(centroid).mean(0))
           + f" mm; residual rotation {np.mean(angles):.2f} deg; depth error vs yaw correlation "
           f"{np.corrcoef(centroid[:, 2], yaw)[0, 1]:+.2f}")
+    true_depth = truth.mean(axis=1)[:, 2] * 1000.0
+    slope = np.polyfit(true_depth - true_depth.mean(), sequence.mean(axis=1)[:, 2] * 1000.0 - true_depth.mean(), 1)[0]
+    print(f"depth motion: the truth's spans {np.ptp(true_depth):.1f} mm; fitted against true depth, slope {slope:.2f}")
     print(f"focal length: fitted {track['intrinsics']['focal_px']:.1f} px, true {params['camera']['K'][0][0]:.1f} px")
 
 

@@ -18,6 +18,7 @@ environment L is the integral of L over that light's share of the sphere divided
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,7 @@ class Capture:
     tracking_pattern: str | None = None
     matte_pattern: str | None = None
     colorspace: str = DEFAULT_COLORSPACE
+    focal_px: float | None = None       # the stage camera's calibrated focal length, pixels of the images
     extra: dict = field(default_factory=dict)
 
     @property
@@ -165,7 +167,7 @@ class Capture:
             raise InputError(yaml_path, "light ids must be unique")
         if not np.all(np.isfinite(rgb)) or np.any(rgb <= 0):
             raise InputError(yaml_path, "light rgb values must be finite and positive")
-        known = {"frames", "olat", "lights", "tracking", "matte", "colorspace"}
+        known = {"frames", "olat", "lights", "tracking", "matte", "colorspace", "camera"}
         return cls(
             folder=folder,
             frames=parse_frames(data["frames"], yaml_path),
@@ -176,8 +178,23 @@ class Capture:
             tracking_pattern=data.get("tracking"),
             matte_pattern=data.get("matte"),
             colorspace=str(data.get("colorspace", DEFAULT_COLORSPACE)),
+            focal_px=_focal(data.get("camera"), yaml_path),
             extra={k: v for k, v in data.items() if k not in known},
         )
+
+
+def _focal(camera: object, yaml_path: Path) -> float | None:
+    """The optional ``camera: {focal_px: F}`` of capture.yaml (positive pixels), or None."""
+    if camera is None:
+        return None
+    focal = camera.get("focal_px") if isinstance(camera, dict) else None
+    try:
+        value = float(focal)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(yaml_path, f"camera must be a mapping with focal_px, a positive number of pixels (got {camera!r})")
+    return value
 
 
 def write_capture_yaml(
@@ -188,9 +205,11 @@ def write_capture_yaml(
     olat_pattern: str = DEFAULT_OLAT_PATTERN,
     tracking_pattern: str | None = None,
     matte_pattern: str | None = None,
+    focal_px: float | None = None,
     extra: dict | None = None,
 ) -> Path:
-    """Write ``capture.yaml`` for lights with ids 0..L-1; returns its path."""
+    """Write ``capture.yaml`` for lights with ids 0..L-1 (``focal_px``: the camera's calibrated focal length
+    in pixels, when known); returns its path."""
     data: dict = {
         "frames": [int(f) for f in frames],
         "olat": olat_pattern,
@@ -204,6 +223,8 @@ def write_capture_yaml(
         data["tracking"] = tracking_pattern
     if matte_pattern:
         data["matte"] = matte_pattern
+    if focal_px is not None:
+        data["camera"] = {"focal_px": round(float(focal_px), 4)}
     data.update(extra or {})
     path = Path(folder) / CAPTURE_FILE
     write_bytes_atomic(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=None).encode())

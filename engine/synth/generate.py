@@ -277,7 +277,7 @@ class StageJob:
             if self.options.source_video:
                 self._render_source(writer)
         path = write_capture_yaml(self.out, self.frames, self.dome.directions, self.dome.rgb, OLAT_PATTERN,
-                                  TRACKING_PATTERN, MATTE_PATTERN,
+                                  TRACKING_PATTERN, MATTE_PATTERN, focal_px=float(self.camera.K[0, 0]),
                                   extra={"synthetic": {"format": FORMAT, "seed": self.options.seed,
                                                        "ground_truth": GROUND_TRUTH}})
         if self.options.contact_sheet:

@@ -30,7 +30,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     track.add_argument("--face", type=int, default=0, metavar="N",
                        help="with several faces in frame, track the N-th largest (default 0, the largest)")
     track.add_argument("--strict", action="store_true", help="a frame without a face is an error")
-    track.add_argument("--focal", type=float, metavar="PX", help="known focal length in pixels (default: fitted)")
+    track.add_argument("--focal", type=float, metavar="PX",
+                       help="known focal length in pixels (default: a capture's calibrated camera.focal_px, else fitted)")
     track.add_argument("--no-normals", action="store_true",
                        help="on a capture, skip the shape term from its OLATs' photometric-stereo normals (which "
                             "reads every OLAT image of every frame)")

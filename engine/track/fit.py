@@ -1,4 +1,5 @@
-"""Fit the ICT face model to a sequence: one identity and focal length, per-frame pose and expression.
+"""Fit the ICT face model to a sequence: one identity and focal length (fixed where known: a capture's
+calibrated ``camera.focal_px``, or ``--focal``), per-frame pose and expression.
 
 Camera (the track's frame): the engine camera convention, x right, y up, looking down **-Z**, pixels as
 :class:`engine.render.Camera` (origin at the top-left corner, v down, principal point at the image
@@ -13,8 +14,8 @@ Energy, minimised jointly over the whole sequence (all frames batched):
   sequence's per-vertex texture, re-estimated as the visibility-weighted mean as the fit goes), sampled from the
   frame at the vertex's projection; visibility from the rasteriser's depth test;
 * **normals** (captures only): every visible dense vertex's normal should match the capture's
-  photometric-stereo normal at its projection (:mod:`engine.track.normals`; pseudo-Huber on the
-  difference of unit vectors). The mesh normals come from linear tangent masks
+  photometric-stereo normal at its projection (:mod:`engine.track.normals`; Cauchy on the difference
+  of unit vectors, so the few badly wrong normals, in cast shadows and highlights, stop pulling). The mesh normals come from linear tangent masks
   (:mod:`engine.face.tangents`), so they cost what the vertices cost. This is what fixes the
   identity's 3-D shape, which landmarks from one view cannot;
 * **priors**: identity ``|alpha|^2`` (N(0, 1) modes), expression sparsity (L1; weights stay in [0, 1]);
@@ -46,6 +47,7 @@ FACE_VERTICES = 9409            # face 0..9408 (with ears and forehead)
 DEFAULT_FOV_DEG = 30.0          # vertical field of view the focal length starts from
 DENSE_STRIDE = 2                # every 2nd face vertex carries the photometric term
 VISIBLE_DEPTH_M = 0.004         # a vertex within 4 mm of the depth buffer is visible
+NORMAL_SCALE = 0.1              # the normal term's Cauchy scale: |n_mesh - n_observed| of about 6 degrees
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,11 @@ def _pnp_start(model_points: np.ndarray, detections: list[np.ndarray | None], we
 def _robust(squared: torch.Tensor, scale: float) -> torch.Tensor:
     """Pseudo-Huber of squared distances (px^2): ~ d^2 / 2 near 0, ~ scale * d far away."""
     return scale * scale * (torch.sqrt(1.0 + squared / (scale * scale)) - 1.0)
+
+
+def _cauchy(squared: torch.Tensor, scale: float) -> torch.Tensor:
+    """Cauchy of squared distances: ~ d^2 near 0, ~ log d far away, so its pull fades beyond ``scale``."""
+    return scale * scale * torch.log1p(squared / (scale * scale))
 
 
 class SequenceFitter:
@@ -380,4 +387,4 @@ class _NormalTerm:
         sampled = _sample(self.maps, pixels)                                                # (T, V', 4)
         use = visible * (sampled[..., 3] > 0.999).float()
         squared = ((normals - sampled[..., :3]) ** 2).sum(-1)
-        return self.weight * (_robust(squared, 0.1) * use).sum() / use.sum().clamp(min=1.0)
+        return self.weight * (_cauchy(squared, NORMAL_SCALE) * use).sum() / use.sum().clamp(min=1.0)

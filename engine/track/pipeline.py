@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -102,8 +102,11 @@ def run_track(options: TrackOptions) -> dict:
     if options.identity_from is not None:
         identity = np.asarray(read_track(options.identity_from, model.source)["identity"], dtype=np.float32)
     footage = Footage(options.source, options.frames, options.first_frame, normals=options.settings.normal > 0)
+    settings = options.settings
+    if settings.focal_px is None and footage.kind == "capture" and footage.capture.focal_px is not None:
+        settings = replace(settings, focal_px=footage.capture.focal_px)     # the stage camera's calibration
     detected = detect(footage, options)
-    fitter = SequenceFitter(model, Correspondence.load(), detected.size, options.settings)
+    fitter = SequenceFitter(model, Correspondence.load(), detected.size, settings)
     bar = tqdm(desc="fit", unit="step", disable=not options.progress)
 
     def progress(stage: str, step: int, total: int) -> None:

@@ -20,7 +20,7 @@ import yaml
 from engine.cli import main
 from engine.demo_scene import procedural_sky
 from engine.io.exr import write_image
-from engine.stage.capture import Capture
+from engine.stage.capture import Capture, write_capture_yaml
 
 FRAME = 1001
 
@@ -192,6 +192,22 @@ def test_zero_direction_in_capture_yaml(run: Run) -> None:
     yaml_path = run.capture / "capture.yaml"
     edit_yaml(yaml_path, lambda data: data["lights"][3].update(direction=[0, 0, 0]))
     run.relight_fails(yaml_path, "light 3: zero or non-finite direction")
+
+
+@pytest.mark.parametrize("camera", [{"focal_px": -5}, {"focal_px": "long"}, {"focal_px": float("nan")}, {"f": 700}, 700])
+def test_bad_camera_in_capture_yaml(run: Run, camera: object) -> None:
+    yaml_path = run.capture / "capture.yaml"
+    edit_yaml(yaml_path, lambda data: data.update(camera=camera))
+    run.relight_fails(yaml_path, "camera must be a mapping with focal_px, a positive number of pixels")
+
+
+def test_capture_yaml_camera_focal_length_is_read_and_written(tmp_path: Path) -> None:
+    """The optional calibrated focal length round-trips; without it a capture has none."""
+    write_capture_yaml(tmp_path, [FRAME], np.array([[0.0, 1.0, 0.0]]), np.ones((1, 3)), focal_px=725.92407)
+    assert Capture.load(tmp_path).focal_px == 725.9241
+    assert "camera" not in Capture.load(tmp_path).extra
+    write_capture_yaml(tmp_path, [FRAME], np.array([[0.0, 1.0, 0.0]]), np.ones((1, 3)))
+    assert Capture.load(tmp_path).focal_px is None
 
 
 @pytest.mark.parametrize(("light", "problem"), [

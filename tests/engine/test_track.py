@@ -32,7 +32,7 @@ FRAMES = 30
 SOURCE_PATTERN = "source/frames/frame.####.png"
 
 # Bounds: the README's measured figures plus a margin for other CPUs' float rounding.
-BOUNDS = {"capture": {"vertex_mm": 1.5, "reprojection_px": 0.7, "expression_mae": 0.07, "jitter_mm": 0.35},
+BOUNDS = {"capture": {"vertex_mm": 0.9, "reprojection_px": 0.4, "expression_mae": 0.055, "jitter_mm": 0.26},
           "source": {"vertex_mm": 4.2, "reprojection_px": 1.6, "expression_mae": 0.075, "jitter_mm": 0.4}}
 
 
@@ -271,22 +271,30 @@ def _angles_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(np.clip((a * b).sum(-1), -1.0, 1.0)))
 
 
-def test_photometric_normals_of_a_wrapped_lambert_sphere_with_highlights() -> None:
-    """Exact answer: a sphere's normals, shaded by wrapped Lambert (the stage's diffuse model) plus a
-    white highlight; grazing and background pixels are left unknown."""
-    size = 96
+def _lit_sphere(lights: int, power: float, strength: float, size: int = 96) -> tuple[np.ndarray, ...]:
+    """A sphere's true normals (H, W, 3; 0 outside), its OLATs under ``lights`` distant lights, shaded by
+    wrapped Lambert (the stage's diffuse model) plus a white Phong highlight ``strength * (r . v)^power``,
+    the light directions and rgb."""
     axis = (np.arange(size) + 0.5) / size * 2.0 - 1.0
     x, y = np.meshgrid(axis, -axis)
     inside = x ** 2 + y ** 2 < 0.95 ** 2
     truth = np.stack([x, y, np.sqrt(np.clip(1.0 - x ** 2 - y ** 2, 0.0, None))], axis=-1) * inside[..., None]
-    directions = fibonacci_sphere(40)
-    rgb = np.linspace(0.5, 1.5, 40)[:, None] * np.array([1.0, 0.9, 0.8])
+    directions = fibonacci_sphere(lights)
+    rgb = np.linspace(0.5, 1.5, lights)[:, None] * np.array([1.0, 0.9, 0.8])
     albedo, wrap = np.array([0.7, 0.45, 0.35]), np.array([0.3, 0.15, 0.1])
     shading = np.einsum("hwc,lc->lhw", truth, directions)[..., None]
     diffuse = albedo * np.clip(shading + wrap, 0.0, None) / (1.0 + wrap) ** 2
     reflected = 2.0 * shading * truth[None] - directions[:, None, None, :]
-    highlight = 2.0 * np.clip(reflected[..., 2:3], 0.0, None) ** 60 * (shading > 0)
+    highlight = strength * np.clip(reflected[..., 2:3], 0.0, None) ** power * (shading > 0)
     olats = ((diffuse + highlight) * rgb[:, None, None, :] * inside[..., None]).astype(np.float32)
+    return truth, olats, directions, rgb
+
+
+def test_photometric_normals_of_a_wrapped_lambert_sphere_with_highlights() -> None:
+    """Exact answer: a sphere's normals under a sharp highlight; grazing and background pixels are left
+    unknown."""
+    truth, olats, directions, rgb = _lit_sphere(40, power=60, strength=2.0)
+    inside = np.abs(truth).sum(-1) > 0
     normals = photometric_normals(olats, directions, rgb)
     known = np.abs(normals).sum(-1) > 0
     assert not known[~inside].any()
@@ -294,6 +302,21 @@ def test_photometric_normals_of_a_wrapped_lambert_sphere_with_highlights() -> No
     angles = _angles_deg(normals[known], truth[known])
     assert np.median(angles) < 1.0 and np.percentile(angles, 95) < 4.0
     assert not photometric_normals(olats[:3], directions[:3], rgb[:3]).any()      # 4 unknowns need 4 lights
+
+
+def test_photometric_normals_leave_out_the_lights_of_a_broad_highlight() -> None:
+    """A broad highlight lights more than the brightest 15 % of the lights, on the far side of the normal
+    from the camera: leaving out the brightest alone tilted normals 0.74 degrees away from the camera
+    (median error 0.99); leaving out the lights near the camera's mirror direction, 0.29 (0.48)."""
+    truth, olats, directions, rgb = _lit_sphere(40, power=8, strength=0.3)
+    normals = photometric_normals(olats, directions, rgb)
+    known = np.abs(normals).sum(-1) > 0
+    angles = _angles_deg(normals[known], truth[known])
+    sideways = truth[known] * np.array([1.0, 1.0, 0.0])
+    length = np.linalg.norm(sideways, axis=1)
+    tilted = length > 0.1
+    tilt = ((normals[known] - truth[known])[tilted] * sideways[tilted] / length[tilted, None]).sum(1)
+    assert np.median(angles) < 0.7 and np.degrees(tilt.mean()) < 0.45, (np.median(angles), np.degrees(tilt.mean()))
 
 
 @pytest.mark.slow

@@ -15,9 +15,9 @@ Energy, minimised jointly over the whole sequence (all frames batched):
   frame at the vertex's projection; visibility from the rasteriser's depth test;
 * **normals** (captures only): every visible dense vertex's normal should match the capture's
   photometric-stereo normal at its projection (:mod:`engine.track.normals`; Cauchy on the difference
-  of unit vectors, so the few badly wrong normals, in cast shadows and highlights, stop pulling). The mesh normals come from linear tangent masks
-  (:mod:`engine.face.tangents`), so they cost what the vertices cost. This is what fixes the
-  identity's 3-D shape, which landmarks from one view cannot;
+  of unit vectors, so the few badly wrong normals, in cast shadows and highlights, stop pulling). The
+  mesh normals come from linear tangent masks (:mod:`engine.face.tangents`), so they cost what the
+  vertices cost. This is what fixes the identity's 3-D shape, which landmarks from one view cannot;
 * **priors**: identity ``|alpha|^2`` (N(0, 1) modes), expression sparsity (L1; weights stay in [0, 1]);
 * **temporal**: squared acceleration of the landmark points in millimetres (frame to frame), so the
   track is smooth where the detector jitters, and frames without a face are bridged.

@@ -22,9 +22,9 @@ On the synthetic stage (256 px, tuning seed 905, 20 lights, every 10th of 100 fr
 against the true normals is 2.0 degrees (mean 3.9); without step 3, 2.8 (mean 4.9), and with its cone at
 30 / 40 / 50 / 60 degrees 2.8 / 2.2 / 1.8 / 1.7 (mean 4.1 / 3.9 / 3.9 / 4.2: wider cones leave too few
 lights). Fitting every light and relying on the reweighting alone gave 5.4 degrees at 20 lights (shadowed
-lights, exactly 0, pulled the fit). Frame: the capture's light directions are in
-the engine frame (the subject looking +Z toward a stage camera that looks down -Z, y up), so the
-normals are in the tracking camera's frame (:mod:`engine.track.fit`).
+lights, exactly 0, pulled the fit). Frame: the capture's light directions are in the engine frame (the
+subject looking +Z toward a stage camera that looks down -Z, y up), so the normals are in the tracking
+camera's frame (:mod:`engine.track.fit`).
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@
                                            [--focal PX] [--temporal W]
 
 A diagnostic, run on the **tuning** seed (905; never on the held-out seeds 11 and 12 the README reports).
-It tracks the capture as ``relume track`` does (optionally with a known focal length or another temporal
-weight) and prints, against the synthetic stage's truth (narrow face, millimetres):
+It tracks the capture as ``relume track`` does (with ``--focal`` a known focal length, else the one its
+``capture.yaml`` gives, which the synthetic stage writes since 2026-12-04; a fitted one only where it
+gives none; ``--temporal`` another temporal weight) and prints, against the synthetic stage's truth (narrow face, millimetres):
 
 * the vertex error as reported (one similarity for the whole sequence, :mod:`engine.track.evaluate`);
 * each frame aligned by its own similarity (what is left without per-frame pose errors);
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 
 from engine.face.model import FaceModel
+from engine.stage.capture import Capture
 from engine.synth.generate import SynthOptions, generate
 from engine.track.evaluate import accuracy, true_camera_vertices, umeyama
 from engine.track.fit import NARROW_FACE_VERTICES, FitSettings
@@ -96,7 +98,9 @@ def main() -> None:
     angles = [np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))) for r in residual]
     yaw = [np.arctan2(np.asarray(r)[0, 2], np.asarray(r)[2, 2]) for r in np.asarray(params["head_rotation"])[rows]]
 
-    print(f"seed {args.seed}, {args.frames} frames, {args.lights} lights; focal {args.focal or 'fitted'}, "
+    focal_from = ("--focal" if args.focal else "capture.yaml's camera.focal_px" if Capture.load(capture).focal_px
+                  else "fitted")
+    print(f"seed {args.seed}, {args.frames} frames, {args.lights} lights; focal length {focal_from}, "
           f"temporal {args.temporal}")
     print(f"vertex error as reported (one similarity): {reported.vertex_mm:.2f} mm")
     print(f"each frame aligned by its own similarity: {per_frame:.2f} mm")
@@ -109,7 +113,7 @@ def main() -> None:
     true_depth = truth.mean(axis=1)[:, 2] * 1000.0
     slope = np.polyfit(true_depth - true_depth.mean(), sequence.mean(axis=1)[:, 2] * 1000.0 - true_depth.mean(), 1)[0]
     print(f"depth motion: the truth's spans {np.ptp(true_depth):.1f} mm; fitted against true depth, slope {slope:.2f}")
-    print(f"focal length: fitted {track['intrinsics']['focal_px']:.1f} px, true {params['camera']['K'][0][0]:.1f} px")
+    print(f"focal length: {track['intrinsics']['focal_px']:.1f} px ({focal_from}), true {params['camera']['K'][0][0]:.1f} px")
 
 
 if __name__ == "__main__":

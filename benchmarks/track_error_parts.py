@@ -1,19 +1,24 @@
-"""Where a capture's vertex error sits: ``relume track`` on a tuning capture, its error taken apart.
+"""Where a track's vertex error sits: ``relume track`` on a tuning capture or its source video, the error taken apart.
 
     python benchmarks/track_error_parts.py [--seed 905] [--frames 100] [--lights 20] [--workdir DIR]
-                                           [--focal PX] [--temporal W]
+                                           [--footage capture|source] [--focal PX] [--temporal W]
+                                           [--true-identity]
 
-A diagnostic, run on the **tuning** seed (905; never on the held-out seeds 11 and 12 the README reports).
-It tracks the capture as ``relume track`` does (with ``--focal`` a known focal length, else the one its
-``capture.yaml`` gives, which the synthetic stage writes since 2026-12-04; a fitted one only where it
-gives none; ``--temporal`` another temporal weight) and prints, against the synthetic stage's truth (narrow face, millimetres):
+A diagnostic, run on the **tuning** seeds (905-908; never on the held-out seeds 11 and 12 the README
+reports). It tracks the capture (or, with ``--footage source``, its source video) as ``relume track`` does
+(with ``--focal`` a known focal length, else the one the capture's ``capture.yaml`` gives, which the
+synthetic stage writes since 2026-12-04; a fitted one for a video or where it gives none; ``--temporal``
+another temporal weight; ``--true-identity`` the identity fixed at the truth, as ``--identity-from`` fixes
+it, to see what is left without any error of shape) and prints, against the synthetic stage's truth
+(narrow face, millimetres):
 
 * the vertex error as reported (one similarity for the whole sequence, :mod:`engine.track.evaluate`);
 * each frame aligned by its own similarity (what is left without per-frame pose errors);
 * the identity alone: the fitted neutral against the true one, one similarity, and its x / y / z parts;
 * the expressions alone: the fitted weights on the true identity, in model space;
 * per-frame pose: the face centroid's error after the sequence's similarity (x, y, z), the residual rotation,
-  and the depth error's correlation with the true head yaw;
+  the depth error's correlation with the true head yaw, and the per-frame vertex error's with the
+  per-frame depth error;
 * the fitted against the true focal length.
 """
 
@@ -35,6 +40,7 @@ from engine.track.evaluate import accuracy, true_camera_vertices, umeyama
 from engine.track.fit import NARROW_FACE_VERTICES, FitSettings
 from engine.track.geometry import track_vertices
 from engine.track.pipeline import TrackOptions, run_track
+from engine.track.track_file import write_track
 
 
 def aligned_error_mm(fitted: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, float]:
@@ -60,6 +66,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--focal", type=float, help="known focal length (px); default fitted")
     parser.add_argument("--temporal", type=float, default=FitSettings.temporal)
+    parser.add_argument("--footage", choices=("capture", "source"), default="capture",
+                        help="the capture (tracking frames, OLAT normals) or its source video")
+    parser.add_argument("--true-identity", action="store_true", help="fix the identity at the truth")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="relume_track_parts_"))
@@ -69,9 +78,14 @@ def main() -> None:
                               source_video=True, progress=False))   # as benchmarks/track.py makes it
     model = FaceModel.load()
     settings = FitSettings(focal_px=args.focal, temporal=args.temporal)
-    track = run_track(TrackOptions(str(capture), work / "parts.track", settings=settings, progress=False))
-    params_path = capture / "ground_truth/params.json"
+    source, params_path = ((str(capture), capture / "ground_truth/params.json") if args.footage == "capture" else
+                           (str(capture / "source/frames/frame.####.png"), capture / "source/params.json"))
     params = json.loads(params_path.read_text())
+    track = run_track(TrackOptions(source, work / "parts.track", settings=settings, progress=False))
+    if args.true_identity:                # the first track is only a valid file to carry the true identity
+        write_track(work / "true_identity.track", dict(track, identity=params["identity"]))
+        track = run_track(TrackOptions(source, work / "parts.track", settings=settings, progress=False,
+                                       identity_from=work / "true_identity.track"))
     numbers = [int(f) for f in track["frames"]]
     rows = [params["frames"].index(f) for f in numbers]
     face = slice(0, NARROW_FACE_VERTICES)
@@ -98,10 +112,10 @@ def main() -> None:
     angles = [np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))) for r in residual]
     yaw = [np.arctan2(np.asarray(r)[0, 2], np.asarray(r)[2, 2]) for r in np.asarray(params["head_rotation"])[rows]]
 
-    focal_from = ("--focal" if args.focal else "capture.yaml's camera.focal_px" if Capture.load(capture).focal_px
-                  else "fitted")
-    print(f"seed {args.seed}, {args.frames} frames, {args.lights} lights; focal length {focal_from}, "
-          f"temporal {args.temporal}")
+    focal_from = ("--focal" if args.focal else "capture.yaml's camera.focal_px"
+                  if args.footage == "capture" and Capture.load(capture).focal_px else "fitted")
+    print(f"seed {args.seed} {args.footage}, {args.frames} frames, {args.lights} lights; focal length {focal_from}, "
+          f"temporal {args.temporal}" + ("; identity fixed at the truth" if args.true_identity else ""))
     print(f"vertex error as reported (one similarity): {reported.vertex_mm:.2f} mm")
     print(f"each frame aligned by its own similarity: {per_frame:.2f} mm")
     print(f"identity alone (neutral): {identity_mm:.2f} mm; mean |dx|, |dy|, |dz| "
@@ -110,6 +124,9 @@ def main() -> None:
     print("per-frame pose: centroid error mean |x|, |y|, |z| " + ", ".join(f"{v:.2f}" for v in np.abs(centroid).mean(0))
           + f" mm; residual rotation {np.mean(angles):.2f} deg; depth error vs yaw correlation "
           f"{np.corrcoef(centroid[:, 2], yaw)[0, 1]:+.2f}")
+    frame_error = np.linalg.norm(sequence - truth, axis=-1).mean(axis=1) * 1000.0
+    print(f"per-frame vertex error {frame_error.mean():.2f} mm; its correlation with the per-frame |depth error| "
+          f"{np.corrcoef(frame_error, np.abs(centroid[:, 2]))[0, 1]:+.2f}")
     true_depth = truth.mean(axis=1)[:, 2] * 1000.0
     slope = np.polyfit(true_depth - true_depth.mean(), sequence.mean(axis=1)[:, 2] * 1000.0 - true_depth.mean(), 1)[0]
     print(f"depth motion: the truth's spans {np.ptp(true_depth):.1f} mm; fitted against true depth, slope {slope:.2f}")

@@ -98,9 +98,11 @@ def test_c_kernel_refuses_what_does_not_fit() -> None:
 @C_KERNEL
 def test_c_kernel_lets_other_threads_run() -> None:
     """It releases the GIL. With a switch interval far longer than the test, the main thread never hands the GIL
-    over by itself, so a counting thread advances during the kernel call only if the kernel lets it go."""
-    tile, weights = random_tile(150, 4096, 1)
-    out = np.empty((4096, 3), np.float32)
+    over by itself, so a counting thread advances during the kernel call only if the kernel lets it go. The
+    tile is large enough (about 10 ms, 1/20 of the interval) for the waiting thread to wake on a loaded machine:
+    at 4096 pixels (0.4 ms) it sometimes had not yet run when the kernel returned."""
+    tile, weights = random_tile(150, 65536, 1)
+    out = np.empty((65536, 3), np.float32)
     counted, running = [0], threading.Event()
 
     def count() -> None:

@@ -9,7 +9,8 @@ centre unless given). A frame's head pose maps model-space metres to camera spac
 Energy, minimised jointly over the whole sequence (all frames batched):
 
 * **landmarks**: robust (pseudo-Huber, ``robust_px``) reprojection error of the detector's 478 points,
-  each placed on the mesh by :mod:`engine.track.correspondence` and weighted by its measured stability;
+  each placed on the mesh by :mod:`engine.track.correspondence` and weighted by its measured stability
+  (this term, the temporal one and the priors are :class:`engine.track.landmark_energy.LandmarkEnergy`);
 * **photometric**: every visible face vertex should show the same colour in every frame (the
   sequence's per-vertex texture, re-estimated as the visibility-weighted mean as the fit goes), sampled from the
   frame at the vertex's projection; visibility from the rasteriser's depth test;
@@ -22,8 +23,10 @@ Energy, minimised jointly over the whole sequence (all frames batched):
 * **temporal**: squared acceleration of the landmark points in millimetres (frame to frame), so the
   track is smooth where the detector jitters, and frames without a face are bridged.
 
-Stages: a per-frame PnP start (OpenCV), rigid pose and focal, then everything on landmarks, then the
-photometric (and normal) refinement (visibility from the project's rasteriser, refreshed once at its start).
+Stages: a per-frame PnP start (OpenCV), rigid pose and focal (Adam), then everything on landmarks
+(Levenberg-Marquardt on the landmark, temporal and prior terms: :mod:`engine.track.landmark_energy`),
+then the photometric (and normal) refinement (Adam; visibility from the project's rasteriser, refreshed
+once at its start).
 """
 
 from __future__ import annotations
@@ -41,6 +44,15 @@ from engine.face.tangents import tangent_masks
 from engine.render.camera import Camera
 from engine.render.rasterize import rasterize
 from engine.track.correspondence import Correspondence
+from engine.track.landmark_energy import (
+    Basis,
+    LandmarkEnergy,
+    LandmarkParameters,
+    energy_weights,
+    project,
+    robust,
+    rotation_matrices,
+)
 
 NARROW_FACE_VERTICES = 6706     # upstream: the narrow face is vertices 0..6705
 FACE_VERTICES = 9409            # face 0..9408 (with ears and forehead)
@@ -58,7 +70,7 @@ class FitSettings:
     principal_point: tuple[float, float] | None = None  # (cx, cy) pixels; None = image centre
     identity_modes: int = 100
     rigid_iterations: int = 80
-    landmark_iterations: int = 2000        # Adam converges slowly here: 500 left 0.9 px with exact landmarks
+    landmark_iterations: int = 30          # Levenberg-Marquardt steps at most (it stops when converged)
     refine_iterations: int = 300
     robust_px: float = 1.5
     identity_prior: float = 1e-3           # on |alpha|^2, against the landmark term in px^2
@@ -84,58 +96,6 @@ class SequenceFit:
     landmark_error_px: np.ndarray   # (T,) weighted mean distance of the detected to the fitted points
     face_found: np.ndarray          # (T,) bool
     confidence: np.ndarray          # (T,) in [0, 1]
-
-
-def rotation_matrices(rotvec: torch.Tensor) -> torch.Tensor:
-    """Rotation matrices (..., 3, 3) from axis-angle vectors (..., 3) (radians); differentiable at 0."""
-    zero = torch.zeros_like(rotvec[..., 0])
-    skew = torch.stack([zero, -rotvec[..., 2], rotvec[..., 1], rotvec[..., 2], zero, -rotvec[..., 0],
-                        -rotvec[..., 1], rotvec[..., 0], zero], dim=-1).reshape(*rotvec.shape[:-1], 3, 3)
-    return torch.linalg.matrix_exp(skew)
-
-
-def project(points: torch.Tensor, focal: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
-    """Camera-space points (..., 3) (looking down -Z) -> pixels (..., 2), v down."""
-    depth = (-points[..., 2]).clamp(min=1e-3)
-    return torch.stack([focal * points[..., 0] / depth + centre[0], -focal * points[..., 1] / depth + centre[1]],
-                       dim=-1)
-
-
-class _Basis:
-    """The model seen through a linear map of its vertices: neutral (V', 3) and bases (K, V', 3).
-
-    ``vertex_ids`` picks vertices; a sparse (V', V) ``mix`` takes linear combinations of them instead
-    (:mod:`engine.face.tangents`), which the model's linearity carries over to its bases.
-    """
-
-    def __init__(self, model: FaceModel, identity_modes: int, vertex_ids: torch.Tensor | None = None,
-                 mix: torch.Tensor | None = None) -> None:
-        count = model.vertex_count
-        identity = model.identity_basis[:identity_modes].reshape(identity_modes, count, 3)
-        expression = model.expression_basis.reshape(-1, count, 3)
-        if mix is None:
-            ids = vertex_ids.to(model.device)
-            self.neutral, self.identity, self.expression = model.neutral[ids], identity[:, ids], expression[:, ids]
-        else:
-            def apply(basis: torch.Tensor) -> torch.Tensor:             # (K, V, 3) -> (K, V', 3)
-                flat = basis.permute(1, 0, 2).reshape(count, -1)
-                return torch.sparse.mm(mix, flat).reshape(mix.shape[0], len(basis), 3).permute(1, 0, 2).contiguous()
-
-            self.neutral = apply(model.neutral[None])[0]
-            self.identity, self.expression = apply(identity), apply(expression)
-
-    def to(self, device: str) -> _Basis:
-        for name in ("neutral", "identity", "expression"):
-            setattr(self, name, getattr(self, name).to(device))
-        return self
-
-    def shape(self, identity: torch.Tensor) -> torch.Tensor:
-        """Neutral of this identity (V', 3)."""
-        return self.neutral + torch.einsum("k,kvc->vc", identity, self.identity)
-
-    def vertices(self, identity_shape: torch.Tensor, expression: torch.Tensor) -> torch.Tensor:
-        """(T, V', 3) model-space vertices for expressions (T, 53)."""
-        return identity_shape[None] + torch.einsum("tk,kvc->tvc", expression, self.expression)
 
 
 def _pnp_start(model_points: np.ndarray, detections: list[np.ndarray | None], weights: np.ndarray, focal: float,
@@ -165,11 +125,6 @@ def _pnp_start(model_points: np.ndarray, detections: list[np.ndarray | None], we
     return rotvecs, translations
 
 
-def _robust(squared: torch.Tensor, scale: float) -> torch.Tensor:
-    """Pseudo-Huber of squared distances (px^2): ~ d^2 / 2 near 0, ~ scale * d far away."""
-    return scale * scale * (torch.sqrt(1.0 + squared / (scale * scale)) - 1.0)
-
-
 def _cauchy(squared: torch.Tensor, scale: float) -> torch.Tensor:
     """Cauchy of squared distances: ~ d^2 near 0, ~ log d far away, so its pull fades beyond ``scale``."""
     return scale * scale * torch.log1p(squared / (scale * scale))
@@ -186,17 +141,19 @@ class SequenceFitter:
         self.device = torch.device(settings.device)
         self.correspondence = correspondence
         corners = correspondence.corners(model.triangles)                      # (N, 3) vertex ids
-        self.landmark_ids, inverse = torch.unique(corners.reshape(-1), return_inverse=True)
-        self.landmark_corners = inverse.reshape(corners.shape).to(self.device)
-        self.landmark_basis = _Basis(model, settings.identity_modes, self.landmark_ids).to(settings.device)
+        count = len(corners)
+        barycentric = torch.sparse_coo_tensor(
+            torch.stack([torch.arange(count).repeat_interleave(3), corners.reshape(-1).cpu()]),
+            correspondence.barycentrics.reshape(-1), (count, model.vertex_count), check_invariants=True).coalesce()
+        self.landmark_basis = Basis(model, settings.identity_modes, mix=barycentric).to(settings.device)
         self.weights = correspondence.weight.to(self.device)
         self.dense_ids = torch.arange(0, FACE_VERTICES, DENSE_STRIDE)
-        self.dense_basis = _Basis(model, settings.identity_modes, self.dense_ids).to(settings.device)
+        self.dense_basis = Basis(model, settings.identity_modes, self.dense_ids).to(settings.device)
         self.submesh = model.submesh("face_and_head")
         tangent_u, tangent_v, valid = tangent_masks(self.submesh.triangles.numpy(), self.dense_ids.numpy(),
                                                     model.vertex_count)
-        self.tangent_bases = (_Basis(model, settings.identity_modes, mix=tangent_u).to(settings.device),
-                              _Basis(model, settings.identity_modes, mix=tangent_v).to(settings.device))
+        self.tangent_bases = (Basis(model, settings.identity_modes, mix=tangent_u).to(settings.device),
+                              Basis(model, settings.identity_modes, mix=tangent_v).to(settings.device))
         self.tangent_valid = torch.from_numpy(valid).float().to(self.device)
 
     # ------------------------------------------------------------------ helpers
@@ -226,10 +183,6 @@ class SequenceFitter:
             visible.append(inside & covered & ((-points[..., 2]) - buffer < VISIBLE_DEPTH_M))
         return torch.cat(visible)
 
-    def _landmarks(self, basis_vertices: torch.Tensor) -> torch.Tensor:
-        bary = self.correspondence.barycentrics.to(basis_vertices)
-        return (basis_vertices[:, self.landmark_corners] * bary[None, :, :, None]).sum(dim=2)
-
     def fit(self, detections: list[np.ndarray | None], identity: np.ndarray | None = None,
             frames: list | None = None, progress: Callable[[str, int, int], None] | None = None) -> SequenceFit:
         """Landmark fit of the whole sequence (identity fixed when given); see the module doc."""
@@ -241,7 +194,7 @@ class SequenceFitter:
             raise ValueError("no face found in any frame")
         centre = s.principal_point or (self.width / 2.0, self.height / 2.0)
         focal0 = s.focal_px or 0.5 * self.height / math.tan(math.radians(DEFAULT_FOV_DEG) / 2.0)
-        mean_points = self._landmarks(self.landmark_basis.neutral[None])[0].cpu().numpy()
+        mean_points = self.landmark_basis.neutral.cpu().numpy()
         rotvec0, translation0 = _pnp_start(mean_points, detections, self.weights.cpu().numpy(), focal0, centre)
 
         target = torch.zeros(count, len(self.weights), 2, device=dev)
@@ -249,7 +202,6 @@ class SequenceFitter:
             if points is not None:
                 target[index] = torch.as_tensor(points, dtype=torch.float32, device=dev)
         present = torch.as_tensor(found, device=dev).float()
-        landmark_weight = self.weights / self.weights.sum()
         centre_t = torch.tensor(centre, device=dev)
 
         rotvec = torch.tensor(rotvec0, dtype=torch.float32, device=dev, requires_grad=True)
@@ -261,6 +213,9 @@ class SequenceFitter:
             alpha = torch.as_tensor(identity[: s.identity_modes], dtype=torch.float32, device=dev).clone()
         alpha.requires_grad_(not fixed_identity)
         beta = torch.zeros(count, self.model.expression_count, device=dev, requires_grad=True)
+        params = LandmarkParameters(rotvec, translation, beta, alpha, log_focal)
+        landmarks = LandmarkEnergy(self.landmark_basis, self.weights, target, present, focal0, centre_t,
+                                   energy_weights(s))
 
         dense = None if frames is None or s.photometric <= 0 else _DenseTerm(frames, s.photometric, dev)
         normal_term = None
@@ -268,22 +223,10 @@ class SequenceFitter:
             normal_term = _NormalTerm(frames, s.normal, dev)
 
         def energy() -> tuple[torch.Tensor, torch.Tensor]:
-            shape = self.landmark_basis.shape(alpha)
-            verts = self.landmark_basis.vertices(shape, beta)
-            model_points = self._landmarks(verts)                                   # (T, N, 3)
-            rotation = rotation_matrices(rotvec)
-            camera_points = model_points @ rotation.transpose(1, 2) + translation[:, None]
-            focal = focal0 * torch.exp(log_focal)
-            pixels = project(camera_points, focal, centre_t)
-            squared = ((pixels - target) ** 2).sum(dim=-1)
-            data = (_robust(squared, s.robust_px) * landmark_weight).sum(dim=1)
-            total = (data * present).sum() / present.sum()
-            if count > 2:
-                accel = (camera_points[2:] - 2 * camera_points[1:-1] + camera_points[:-2]) * 1000.0
-                total = total + s.temporal * ((accel ** 2).sum(-1) * landmark_weight).sum(-1).mean()
-            total = total + s.identity_prior * (alpha ** 2).sum() + s.expression_l1 * beta.sum(dim=1).mean()
-            total = total + s.focal_prior * log_focal ** 2
+            total, squared = landmarks(params)
             if dense is not None and dense.active:
+                rotation = rotation_matrices(rotvec)
+                focal = focal0 * torch.exp(log_focal)
                 dense_verts = self.dense_basis.vertices(self.dense_basis.shape(alpha), beta)
                 dense_pixels = project(dense_verts @ rotation.transpose(1, 2) + translation[:, None], focal, centre_t)
                 total = total + dense.loss(dense_pixels)
@@ -291,7 +234,7 @@ class SequenceFitter:
                     u, v = (basis.vertices(basis.shape(alpha), beta) for basis in self.tangent_bases)
                     normals = torch.nn.functional.normalize(torch.linalg.cross(u, v), dim=-1) @ rotation.transpose(1, 2)
                     total = total + normal_term.loss(dense_pixels, normals, dense.visible * self.tangent_valid)
-            return total, squared.detach()
+            return total, squared
 
         # Adam moves every parameter by about its learning rate per step: scale each to its units.
         rates = {id(rotvec): 0.01, id(translation): 0.002, id(log_focal): 0.01, id(alpha): 0.05, id(beta): 0.02}
@@ -313,7 +256,8 @@ class SequenceFitter:
                     progress(stage, step + 1, iterations)
 
         run([rotvec, translation, log_focal], s.rigid_iterations, "rigid")
-        run([rotvec, translation, log_focal, alpha, beta], s.landmark_iterations, "landmarks")
+        landmarks.solve(params, s.landmark_iterations, free_identity=not fixed_identity, free_focal=s.focal_px is None,
+                        progress=None if progress is None else lambda step, total: progress("landmarks", step, total))
         if dense is not None and s.refine_iterations > 0:
             with torch.no_grad():
                 focal = focal0 * float(torch.exp(log_focal))
@@ -322,8 +266,7 @@ class SequenceFitter:
         with torch.no_grad():
             _, squared = energy()
         distance = squared.sqrt()
-        weights = landmark_weight[None]
-        error = (distance * weights).sum(dim=1).cpu().numpy()
+        error = (distance * landmarks.weight[None]).sum(dim=1).cpu().numpy()
         error[~found] = np.nan
         confidence = np.where(found, np.exp(-np.nan_to_num(error) / 3.0), 0.0)
         return SequenceFit(
@@ -370,7 +313,7 @@ class _DenseTerm:
         with torch.no_grad():
             texture = (colours * visible[..., None]).sum(0) / visible.sum(0).clamp(min=1.0)[:, None]
         squared = ((colours - texture[None]) ** 2).sum(-1)
-        return self.weight * (_robust(squared, 0.1) * visible).sum() / visible.sum().clamp(min=1.0)
+        return self.weight * (robust(squared, 0.1) * visible).sum() / visible.sum().clamp(min=1.0)
 
 
 class _NormalTerm:

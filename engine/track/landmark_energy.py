@@ -206,12 +206,12 @@ class LandmarkEnergy:
     def normal_equations(self, p: LandmarkParameters) -> _BlockSystem:
         """Gauss-Newton Hessian and gradient of the energy over [frame 0, ..., frame T-1, sequence]; the
         robust term enters through its IRLS weights."""
-        count, width = p.frame_vector().shape
         x, y = p.frame_vector(), p.sequence_vector()
+        count, width = x.shape
         blocks = _BlockSystem(count, width, len(y), x.device)
         scale = self.w.robust_px ** 2
         coeffs = (1.0, -2.0, 1.0)
-        accel_weight = 2.0 * self.w.temporal / max(count - 2, 1) * self.weight
+        accel_weight = (2.0 * self.w.temporal / max(count - 2, 1) * self.weight).repeat_interleave(3)  # (3N,)
         for start in range(0, count, FRAME_CHUNK):
             stop = min(start + FRAME_CHUNK, count)
             lo, hi = max(start - 1, 0), min(stop + 1, count)                # one frame of halo each side
@@ -224,12 +224,13 @@ class LandmarkEnergy:
                 1.0 + (residual ** 2).sum(-1) / scale)                      # (C, N)
             pf = pix_f[own].reshape(stop - start, -1, width)                  # (C, 2N, F)
             pg = pix_g[own].reshape(stop - start, -1, len(y))                 # (C, 2N, G)
-            weighted = pf * irls.repeat_interleave(2, dim=1)[..., None]
+            irls = irls.repeat_interleave(2, dim=1)[..., None]                # per pixel coordinate
+            weighted = pf * irls
             residual = residual.reshape(stop - start, -1)
             blocks.add_pair(rows, 0, weighted.transpose(1, 2) @ pf)
             blocks.add_cross(rows, weighted.transpose(1, 2) @ pg)
             blocks.add_frame_gradient(rows, torch.einsum("tr,trf->tf", residual, weighted))
-            weighted_g = pg * irls.repeat_interleave(2, dim=1)[..., None]
+            weighted_g = pg * irls
             blocks.add_sequence(weighted_g.reshape(-1, len(y)).T @ pg.reshape(-1, len(y)),
                                 torch.einsum("tr,trg->g", residual, weighted_g))
             # accelerations centred on frames max(start, 1)..min(stop, count - 1) - 1 (mm / frame^2)
@@ -241,7 +242,7 @@ class LandmarkEnergy:
             cam_f = MM_PER_M * cam_f.reshape(hi - lo, -1, width)            # (W, 3N, F) mm per unit
             cam = MM_PER_M * camera.reshape(hi - lo, -1)
             accel = sum(c * cam[k + o] for o, c in zip((-1, 0, 1), coeffs))                    # (C, 3N)
-            weighted = cam_f * accel_weight.repeat_interleave(3)[:, None]
+            weighted = cam_f * accel_weight[:, None]
             gram = {d: weighted[:len(cam_f) - d].transpose(1, 2) @ cam_f[d:] for d in (0, 1, 2)}  # J(s)' W J(s + d)
             cam_g = MM_PER_M * cam_g.reshape(hi - lo, -1, len(y))
             for i in range(3):
@@ -250,9 +251,8 @@ class LandmarkEnergy:
                 blocks.add_frame_gradient(centres + i - 1, coeffs[i] * torch.einsum("tr,trf->tf", accel, weighted[k + i - 1]))
             # the identity moves the acceleration only through the head's rotation: its Hessian blocks here
             # are left out (the gradient keeps them)
-            blocks.add_sequence(torch.zeros_like(blocks.sequence_hessian), sum(
-                coeffs[i] * torch.einsum("tr,trg->g", accel * accel_weight.repeat_interleave(3), cam_g[k + i - 1])
-                for i in range(3)))
+            blocks.sequence_gradient += sum(coeffs[i] * torch.einsum("tr,trg->g", accel * accel_weight, cam_g[k + i - 1])
+                                            for i in range(3)).double()
         # priors: identity (quadratic), expression L1 (linear), focal (quadratic)
         blocks.sequence_hessian[:-1, :-1] += 2.0 * self.w.identity_prior * torch.eye(len(y) - 1, dtype=torch.float64, device=x.device)
         blocks.sequence_gradient[:-1] += 2.0 * self.w.identity_prior * p.alpha.double()

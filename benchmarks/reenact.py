@@ -1,7 +1,8 @@
 """Reenactment quality and speed on known truth: the whole chain from footage, against baselines.
 
     python benchmarks/reenact.py [--steps 3000] [--workdir DIR] [--sheet docs/images/reenact_contact_sheet.png]
-                                 [--seed 21] [--width W] [--temporal-weight T] [--models network single plain]
+                                 [--seed 21] [--width W] [--temporal-weight T] [--temporal-smoothing S]
+                                 [--models network single plain]
                                  [--device cuda] [--hdris DIR]
 
 Data (synthetic stage, seed 21, never used elsewhere; ``--seed 22`` makes the tuning capture, same settings,
@@ -21,7 +22,9 @@ marks visible (the truth's own value is the floor; blur lowers it too); and the 
 frame-to-frame change compared with the truth's, which blur does not lower (``engine.reenact.evaluate``). Against (a) nearest-neighbour retrieval: the
 training frame whose true expression weights are closest, its true OLATs relit; (b) the network with
 k = 0 (frame t alone in, so no blend with frame t-1's output either; the same losses, flow and temporal
-term included); (c) the network without semantic normalisation.
+term included); (c) the network without semantic normalisation. The reenactments use ``relume reenact``'s
+temporal smoothing (default 0.5; ``--temporal-smoothing S``, 0 = the learned blend alone), which acts on the
+networks with the blend only: (b) has no previous output to blend with.
 Also: training time per step and in total, reenactment time per frame through onnxruntime (CPU, all
 40 lights decoded and written; the whole ``relume reenact`` command) and through torch (the naive
 runtime), and the floor: the network's forward pass alone through onnxruntime.
@@ -89,6 +92,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
                         help="which networks to train and score (default: all three)")
     parser.add_argument("--temporal-weight", type=float, help="relume train --temporal-weight for every model")
+    parser.add_argument("--temporal-smoothing", type=float,
+                        help="relume reenact --temporal-smoothing for every model (default: reenact's)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda: track, train and the torch reenact")
     parser.add_argument("--hdris", type=Path, help="folder with forest.exr and sunset.exr (default: Blender's)")
     args = parser.parse_args()
@@ -123,6 +128,7 @@ def main() -> None:
               if value is not None]           # passed to every relume train, and named in the model folders
     train_args = [item for flag, _, value in chosen for item in (flag, value)]
     suffix = "".join(f"_{tag}{value:g}" for _, tag, value in chosen)
+    reenact_args = [] if args.temporal_smoothing is None else ["--temporal-smoothing", args.temporal_smoothing]
     models = {key: work / ("model_" + "".join(c for c in name if c.isalnum()) + suffix)
               for key, (name, _) in VARIANTS.items() if key in args.models}
     for key, model in models.items():
@@ -131,7 +137,7 @@ def main() -> None:
             timings[name] = relume("train", capture_dir, "--track", work / "target.track", "--frames", "1001-1030",
                                    "--out", model, "--steps", args.steps, "--device", args.device, *extra, *train_args)
         out = work / ("reenacted_" + model.name)
-        elapsed = relume("reenact", model, "--track", work / "held_out.track", "--out", out)
+        elapsed = relume("reenact", model, "--track", work / "held_out.track", "--out", out, *reenact_args)
         timings[name + " reenact"] = elapsed
         reenacted = Capture.load(out)
         results[name] = {n: relit(reenacted, lights, HELD_OUT) for n, lights in lightings.items()}
@@ -139,7 +145,7 @@ def main() -> None:
         timings["floor: the network alone (onnxruntime)"] = inference_floor(models["network"], work / "held_out.track")
         timings["torch reenact"] = relume("reenact", models["network"], "--track", work / "held_out.track", "--out",
                                           work / f"reenacted_torch_{models['network'].name}", "--runtime", "torch",
-                                          "--device", args.device)
+                                          "--device", args.device, *reenact_args)
 
     print(f"\n| method ({args.steps} training steps) | PSNR forest | PSNR sunset 120 | flicker forest | flicker sunset "
           "| temporal error forest | temporal error sunset |")

@@ -50,6 +50,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     reenact.add_argument("--runtime", choices=("onnxruntime", "torch"), default="onnxruntime")
     reenact.add_argument("--device", default="cpu", help="torch runtime's device (onnxruntime uses CUDA if present)")
     reenact.add_argument("--skip-existing", action="store_true", help="resume: keep frames already written")
+    reenact.add_argument("--temporal-smoothing", type=float, metavar="S",
+                         help="0 to below 1: how much of the previous frame's warped output a recurrent network's "
+                              "frame keeps beyond its learned blend (default 0.5; 0 = the learned blend alone)")
     reenact.add_argument("--model", type=Path, help="ict_face_model.npz (default: installed model)")
     reenact.set_defaults(handler=run_reenact)
 
@@ -107,8 +110,9 @@ def run_reenact(args: argparse.Namespace) -> int:
     from engine.reenact.reenact import Runtime, reenact
     from engine.track.cli import device
 
+    smoothing = {} if args.temporal_smoothing is None else {"temporal_smoothing": args.temporal_smoothing}
     path = reenact(args.model_dir, args.track, args.out, Runtime(args.runtime), args.skip_existing,
-                   device(args.device), not args.quiet, args.model)
+                   device(args.device), not args.quiet, args.model, **smoothing)
     print(f"relume: reenacted capture in {path.parent}")
     return 0
 

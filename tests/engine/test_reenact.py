@@ -130,7 +130,29 @@ def test_reenact_writes_a_capture_that_relight_reads_and_resumes(small_target: d
     a = read_image(out / "olat/L005/frame.1002.exr").rgb.astype(np.float32)
     b = read_image(torch_out / "olat/L005/frame.1002.exr").rgb.astype(np.float32)
     assert np.abs(a - b).max() <= 2e-3 * max(1.0, float(np.abs(b).max()))   # half-float rounding
-    assert np.abs(b - _recurrent_olat(small_model, small_target["result"], 1, 5)).max() <= 2e-3 * max(1.0, b.max())
+    assert np.abs(b - _recurrent_olat(small_model, small_target["result"], 1, 5, 0.5)).max() <= 2e-3 * max(1.0, b.max())
+
+
+@pytest.mark.slow
+def test_temporal_smoothing_scales_the_learned_blend_and_is_checked(small_target: dict, small_model: Path,
+                                                                  tmp_path: Path, cli) -> None:
+    written = {}
+    for smoothing in (0.0, 0.75):
+        out = tmp_path / f"smoothing_{smoothing:g}"
+        result = cli("reenact", small_model, "--track", small_target["result"], "--out", out, "--runtime", "torch",
+                     "--temporal-smoothing", smoothing)
+        assert result.returncode == 0, result.stderr
+        assert Capture.load(out).extra["reenacted"]["temporal_smoothing"] == smoothing   # recorded
+        written[smoothing] = read_image(out / "olat/L005/frame.1003.exr").rgb.astype(np.float32)
+        expected = _recurrent_olat(small_model, small_target["result"], 2, 5, smoothing)
+        half_float = 1e-3 * float(expected.max())             # the EXR's rounding (2^-11 relative), with room
+        assert np.abs(written[smoothing] - expected).max() <= half_float, smoothing
+    assert np.abs(written[0.0] - written[0.75]).max() > 20 * half_float     # frame 1003 does depend on it
+    for bad in ("1", "-0.1"):
+        result = cli("reenact", small_model, "--track", small_target["result"], "--out", tmp_path / "bad",
+                     "--temporal-smoothing", bad)
+        assert result.returncode == 2 and not (tmp_path / "bad").exists()
+        assert result.stderr.strip().endswith(f"--temporal-smoothing: must be at least 0 and below 1, not {float(bad):g}")
 
 
 def test_decoded_olats_and_tracking_frame_match_the_light_basis_sum() -> None:
@@ -150,9 +172,10 @@ def test_decoded_olats_and_tracking_frame_match_the_light_basis_sum() -> None:
     np.testing.assert_array_equal(decoded.tracking[..., 3], alpha)
 
 
-def _recurrent_olat(model: Path, track: Path, index: int, light: int) -> np.ndarray:
+def _recurrent_olat(model: Path, track: Path, index: int, light: int, smoothing: float) -> np.ndarray:
     """Frame ``index``'s OLAT of ``light`` from the network by hand: frame 0 its own output, each later frame
-    blended with the one before (what reenact must write for a recurrent network)."""
+    blended with the one before, the learned blend weight times ``1 - smoothing`` (what reenact must write
+    for a recurrent network)."""
     from engine.face.model import FaceModel
     from engine.reenact.conditioning import render_conditions
     from engine.reenact.network import blend_previous, split_outputs
@@ -170,7 +193,8 @@ def _recurrent_olat(model: Path, track: Path, index: int, light: int) -> np.ndar
         for i in range(index + 1):
             out = split_outputs(trained.net(torch.from_numpy(conditions.history(i, config.history)[None])), config.rank)
             own = out["coefficients"]
-            previous = own if previous is None else blend_previous(own, out["blend"], out["flow"], previous)
+            blend = (1.0 - smoothing) * out["blend"]
+            previous = own if previous is None else blend_previous(own, blend, out["flow"], previous)
     decoded = decode_olats(trained.basis, previous[0].numpy(), out["alpha"][0, 0].numpy())
     return decoded.olats[light, ..., :3].astype(np.float32)
 

@@ -76,6 +76,35 @@ def test_stacks_above_the_memory_budget_stream_from_a_file_and_train_the_same(sm
 
 
 @pytest.mark.slow
+def test_history_dropout_trains_a_share_of_samples_as_a_sequences_first_frame(small_target: dict,
+                                                                             tmp_path: Path) -> None:
+    from engine.face.model import FaceModel
+    from engine.reenact.conditioning import CHANNELS
+    from engine.reenact.data import load_training_set
+    from engine.reenact.train import Trainer
+
+    face = FaceModel.load(None)
+    data = load_training_set(face, small_target["capture"], small_target["target"])
+    batches = {}
+    for share in (0.0, 0.5):
+        settings = replace(SETTINGS, batch=64, history_dropout=share)
+        trainer = Trainer(data, tmp_path / f"share_{share:g}", settings, face.source, small_target["target"],
+                          progress=False)
+        batches[share] = trainer._batch(np.random.default_rng(7))
+    kept, mixed = batches[0.0], batches[0.5]
+    frames = mixed["x"].reshape(64, SETTINGS.network.history + 1, CHANNELS, *mixed["x"].shape[-2:])
+    alone = (frames[:, :-1] == frames[:, -1:]).flatten(1).all(1)       # frame t repeated as its own history
+    dropped = alone & (kept["has_prev"] > 0)                           # ... where the sequence has a frame t-1
+    assert 16 <= int(dropped.sum()) <= 40                              # about half of the 56-odd such samples
+    assert torch.equal(mixed["has_prev"], kept["has_prev"] * ~dropped)   # a dropped sample blends with nothing
+    assert torch.equal(mixed["x"][~dropped], kept["x"][~dropped])        # the others see their history as before
+    assert torch.equal(mixed["stack"], kept["stack"])                    # same frames and crops either way
+    single = replace(SETTINGS, batch=64, history_dropout=0.5, network=replace(SETTINGS.network, history=0))
+    trainer = Trainer(data, tmp_path / "single", single, face.source, small_target["target"], progress=False)
+    assert torch.equal(trainer._batch(np.random.default_rng(7))["has_prev"], kept["has_prev"])   # k = 0: no history
+
+
+@pytest.mark.slow
 def test_existing_model_needs_resume_and_corrupt_checkpoint_is_refused(small_target: dict, small_model: Path,
                                                                        tmp_path: Path) -> None:
     with pytest.raises(InputError, match="--resume"):
@@ -244,6 +273,10 @@ def test_bad_input_track_size_other_stage_and_frames(small_target: dict, small_m
     result = cli("train", small_target["capture"], "--track", small_target["target"], "--out", tmp_path / "m",
                  "--temporal-weight", -1)
     assert result.returncode == 2 and "--temporal-weight: must be 0 or more" in result.stderr
+    result = cli("train", small_target["capture"], "--track", small_target["target"], "--out", tmp_path / "m",
+                 "--history-dropout", 1)
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("--history-dropout: must be at least 0 and below 1, not 1")
     assert not (tmp_path / "x").exists() and not (tmp_path / "m" / CHECKPOINT_FILE).exists()
 
 

@@ -95,8 +95,6 @@ def run_train(args: argparse.Namespace) -> int:
         raise InputError("--temporal-weight", "must be 0 or more")
     if args.history_dropout is None:
         args.history_dropout = TrainSettings.history_dropout
-    if not 0 <= args.history_dropout < 1:
-        raise InputError("--history-dropout", f"must be at least 0 and below 1, not {args.history_dropout:g}")
     network = NetworkConfig(history=args.history, rank=args.rank, width=args.width, semantic=not args.no_semantic,
                             blend=not args.no_blend)
     settings = TrainSettings(steps=args.steps, batch=args.batch, crop=args.crop, learning_rate=args.learning_rate,

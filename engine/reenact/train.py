@@ -86,6 +86,10 @@ class TrainSettings:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     losses: LossWeights = field(default_factory=LossWeights)
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.history_dropout < 1.0:
+            raise InputError("history_dropout", f"must be at least 0 and below 1, not {self.history_dropout:g}")
+
 
 @dataclass
 class Distributed:

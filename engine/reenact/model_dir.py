@@ -15,6 +15,8 @@ from engine.reenact.network import NetworkConfig, ReenactNet
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 ONNX_FILE = "model.onnx"
+# config.json's version; 3: a network with history has appearance and motion branches (engine.reenact.network)
+LAYOUT_VERSION = 3
 
 
 @dataclass
@@ -41,12 +43,12 @@ class TrainedModel:
             raise InputError(folder, f"not a trained model folder (no {CONFIG_FILE}; make one with relume train)")
         try:
             config = json.loads(config_path.read_text())
-            fields = dict(config["network"])
-            if config.get("version", 1) < 2:      # version 1 folders predate the temporal blend
-                fields.setdefault("blend", False)
-            network = NetworkConfig(**fields)
+            network = NetworkConfig(**config["network"])
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise InputError(config_path, f"unreadable model configuration ({exc})") from None
+        if config.get("version", 1) < LAYOUT_VERSION:
+            raise InputError(config_path, f"trained by an earlier Relume (model format version {config.get('version', 1)}, "
+                             f"this one reads {LAYOUT_VERSION}: the network's layout changed); train it again")
         if not checkpoint_path.is_file():
             raise InputError(checkpoint_path, "missing: the model was never checkpointed")
         try:

@@ -11,6 +11,14 @@ this channel order:
 * with ``history`` >= 1 and ``blend`` on, 1 blend weight m (sigmoid) for :func:`blend_previous`.
 
 One tensor in and one out, so TorchScript and ONNX exports (and Nuke's CatFileCreator) take it as is.
+
+Two branches, both U-Nets. The **appearance** branch sees frame t alone (its G-buffers and the neural
+texture) and predicts the coefficients, alpha and segmentation: a face's reflectance field at t is a function
+of its shape at t, and a branch that also saw the earlier frames' G-buffers could fit, on a 30-frame capture,
+combinations of past and present that unseen expressions never repeat (README, the twelfth run). The
+**motion** branch (a network with ``history`` >= 1) sees frames t-k..t and predicts the flow and the blend
+weight, which need more than one frame. A single-frame network (``history`` 0) is the appearance branch
+alone and predicts the flow from frame t too.
 Semantic-aware normalisation (SPADE, Park et al. 2019): every block normalises its features
 (instance norm, no affine) and modulates them with a scale and shift predicted from frame t's region
 labels, so skin, eyes, mouth interior and hair are treated apart. A learned neural texture (``texture``
@@ -45,13 +53,15 @@ EYES = REGIONS.index("eyes")
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    """Sizes of the network. ``history``: frames before t it sees (k); ``rank``: light-basis size;
-    ``blend``: compose frame t with frame t-1's warped output (:func:`blend_previous`; needs ``history`` >= 1)."""
+    """Sizes of the network. ``history``: frames before t it sees (k; the motion branch's input); ``rank``:
+    light-basis size; ``blend``: compose frame t with frame t-1's warped output (:func:`blend_previous`; needs
+    ``history`` >= 1)."""
 
     history: int = 2
     rank: int = 16
-    width: int = 32            # channels of the first level; doubled at each of ``levels`` levels
+    width: int = 32            # the appearance branch's channels at its first level; doubled at each of ``levels``
     levels: int = 3
+    motion_width: int = 16     # the same for the motion branch (``history`` >= 1)
     texture: int = 16          # neural texture channels (0: none)
     texture_size: int = 128    # texels per UDIM tile side
     semantic: bool = True      # SPADE modulation by regions; False: plain instance norm (the ablation)
@@ -68,7 +78,17 @@ class NetworkConfig:
 
     @property
     def out_channels(self) -> int:
-        return 3 * self.rank + 1 + len(REGIONS) + 2 + int(self.recurrent)
+        return self.appearance_channels + self.motion_channels
+
+    @property
+    def appearance_channels(self) -> int:
+        """The appearance branch's outputs: coefficients, alpha, segmentation (and, without history, flow)."""
+        return 3 * self.rank + 1 + len(REGIONS) + (0 if self.history else 2)
+
+    @property
+    def motion_channels(self) -> int:
+        """The motion branch's outputs: flow and, when recurrent, the blend weight (none without history)."""
+        return 2 + int(self.recurrent) if self.history else 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -112,8 +132,37 @@ class Block(nn.Module):
         return self.act(self.norm2(self.conv2(x), regions))
 
 
+class UNet(nn.Module):
+    """U-Net of :class:`Block` levels (widths ``width`` * 2^i), average-pool down, bilinear up, 1x1 head."""
+
+    def __init__(self, inputs: int, outputs: int, width: int, levels: int, semantic: bool) -> None:
+        super().__init__()
+        widths = [width * 2 ** i for i in range(levels)]
+        self.down = nn.ModuleList()
+        for level_width in widths:
+            self.down.append(Block(inputs, level_width, semantic))
+            inputs = level_width
+        self.middle = Block(widths[-1], widths[-1], semantic)
+        self.up = nn.ModuleList()
+        for level_width in reversed(widths):
+            self.up.append(Block(inputs + level_width, level_width, semantic))
+            inputs = level_width
+        self.head = nn.Conv2d(widths[0], outputs, 1)
+
+    def forward(self, x: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for index, block in enumerate(self.down):
+            x = block(x if index == 0 else nn.functional.avg_pool2d(x, 2), regions)
+            skips.append(x)
+        x = self.middle(nn.functional.avg_pool2d(x, 2), regions)
+        for block, skip in zip(self.up, reversed(skips)):
+            x = nn.functional.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1), regions)
+        return self.head(x)
+
+
 class ReenactNet(nn.Module):
-    """U-Net with semantic normalisation; see the module doc for the tensors in and out."""
+    """The appearance branch (frame t) and, with history, the motion branch (frames t-k..t); see the module doc."""
 
     def __init__(self, config: NetworkConfig) -> None:
         super().__init__()
@@ -124,37 +173,23 @@ class ReenactNet(nn.Module):
                         if c.texture else None)
         self.register_buffer("coefficient_mean", torch.zeros(3 * c.rank))
         self.register_buffer("coefficient_scale", torch.ones(3 * c.rank))
-        widths = [c.width * 2 ** i for i in range(c.levels)]
-        inputs = c.in_channels + c.texture
-        self.down = nn.ModuleList()
-        for width in widths:
-            self.down.append(Block(inputs, width, c.semantic))
-            inputs = width
-        self.middle = Block(widths[-1], widths[-1], c.semantic)
-        self.up = nn.ModuleList()
-        for width in reversed(widths):
-            self.up.append(Block(inputs + width, width, c.semantic))
-            inputs = width
-        self.head = nn.Conv2d(widths[0], c.out_channels, 1)
+        self.appearance = UNet(CHANNELS + c.texture, c.appearance_channels, c.width, c.levels, c.semantic)
+        self.motion = (UNet(c.in_channels, c.motion_channels, c.motion_width, c.levels, c.semantic)
+                       if c.history else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         current = x[:, -CHANNELS:]
         regions = current[:, REGION_SLICE]
+        features = current
         if self.texture is not None:
             u = current[:, UV_SLICE.start] + UV_TILES * current[:, REGION_SLICE.start + EYES]
             v = current[:, UV_SLICE.start + 1]
             grid = torch.stack([u / (UV_TILES + 1) * 2.0 - 1.0, 1.0 - 2.0 * v], dim=-1)   # v up, rows down
             sampled = nn.functional.grid_sample(self.texture.expand(x.shape[0], -1, -1, -1), grid, align_corners=False)
-            x = torch.cat([x, sampled * current[:, -1:]], dim=1)
-        skips = []
-        for index, block in enumerate(self.down):
-            x = block(x if index == 0 else nn.functional.avg_pool2d(x, 2), regions)
-            skips.append(x)
-        x = self.middle(nn.functional.avg_pool2d(x, 2), regions)
-        for block, skip in zip(self.up, reversed(skips)):
-            x = nn.functional.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-            x = block(torch.cat([x, skip], dim=1), regions)
-        out = self.head(x)
+            features = torch.cat([current, sampled * current[:, -1:]], dim=1)
+        out = self.appearance(features, regions)
+        if self.motion is not None:
+            out = torch.cat([out, self.motion(x, regions)], dim=1)
         rank3 = 3 * self.config.rank
         alpha = torch.sigmoid(out[:, rank3:rank3 + 1])
         coefficients = out[:, :rank3] * self.coefficient_scale[:, None, None] + self.coefficient_mean[:, None, None]

@@ -9,6 +9,9 @@ reenactment), and minimises:
   capture's mean covered OLAT value), over ``olat_lights`` random stage lights;
 * **relit**: the same under random light weights (every stage light, random colours and gains), which
   is the error relighting will show;
+* a recurrent network's olat and relit terms are each the mean of the blended output's and its own
+  prediction's: the blend weight m scales the gradient that reaches the own prediction through the blend, and
+  a low m would leave the appearance branch, which sees frame t alone, all but untrained;
 * **segmentation** (cross-entropy) and **alpha** (L1) against the fitted mesh's regions and the matte;
 * **flow** (L1, pixels) against the fitted meshes' motion t -> t-1 where it is visible;
 * **temporal**: frame t's relit prediction (its own, before any blend: the blended one would learn to copy
@@ -46,7 +49,7 @@ from tqdm import tqdm
 from engine.errors import InputError, RelumeError
 from engine.face.model import FaceModel
 from engine.reenact.data import STACK_MEMORY_BYTES, TrainingSet, light_basis, load_training_set
-from engine.reenact.model_dir import CHECKPOINT_FILE, CONFIG_FILE, ONNX_FILE
+from engine.reenact.model_dir import CHECKPOINT_FILE, CONFIG_FILE, LAYOUT_VERSION, ONNX_FILE
 from engine.reenact.network import NetworkConfig, ReenactNet, blend_previous, split_outputs, warp
 from engine.track.track_file import model_fingerprint, read_track
 from relume_host.atomic import write_bytes_atomic
@@ -159,7 +162,7 @@ class Trainer:
         self.dist = Distributed.start(settings.device)
         self.device = self.dist.device
         self.config = {
-            "format": "relume-reenact", "version": 2, "network": settings.network.as_dict(),
+            "format": "relume-reenact", "version": LAYOUT_VERSION, "network": settings.network.as_dict(),
             "stage": {"light_ids": data.capture.light_ids, "directions": data.capture.directions.tolist(),
                       "rgb": data.capture.rgb.tolist(), "colorspace": data.capture.colorspace},
             "image_size": [int(data.stacks.shape[-1]), int(data.stacks.shape[-2])],
@@ -259,16 +262,23 @@ class Trainer:
             blend = torch.where(batch["has_prev"][:, None, None, None] > 0, out["blend"].float(), 1.0)
             coefficients = blend_previous(coefficients, blend, out["flow"].float(), prev["coefficients"].float())
         subset = torch.from_numpy(rng.choice(lights, min(s.olat_lights, lights), replace=False)).to(self.device)
-        decoded = torch.einsum("lk,bckhw->blchw", self.basis[subset], coefficients)
         stack = batch["stack"] / self.unit
         captured = stack[:, subset]
-        olat = (compress(decoded) - compress(captured)).abs().mean()
         gains = torch.from_numpy(rng.gamma(0.5, 2.0, (lights, 1)) * rng.uniform(0.5, 1.5, (lights, 3))).float()
         gains = gains.to(self.device) * (4.0 / lights)
         mix = torch.einsum("lc,lk->ck", gains, self.basis)
-        relit = torch.einsum("ck,bckhw->bchw", mix, coefficients)
         true_relit = torch.einsum("lc,blchw->bchw", gains, stack)
-        relit_loss = (compress(relit) - compress(true_relit)).abs().mean()
+
+        def olat_and_relit(predicted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            decoded = torch.einsum("lk,bckhw->blchw", self.basis[subset], predicted)
+            relit = torch.einsum("ck,bckhw->bchw", mix, predicted)
+            return ((compress(decoded) - compress(captured)).abs().mean(),
+                    (compress(relit) - compress(true_relit)).abs().mean())
+
+        olat, relit_loss = olat_and_relit(coefficients)
+        if blends:   # the own prediction is judged too: a low blend weight would otherwise starve it of gradient
+            own_olat, own_relit_loss = olat_and_relit(own)
+            olat, relit_loss = 0.5 * (olat + own_olat), 0.5 * (relit_loss + own_relit_loss)
         segmentation = nn.functional.cross_entropy(out["segmentation"].float(), batch["labels"])
         alpha = (out["alpha"].float() - batch["alpha"]).abs().mean()
         valid = batch["flow"][:, 2:3] * batch["has_prev"][:, None, None, None]
@@ -277,7 +287,7 @@ class Trainer:
         prev_relit = torch.einsum("ck,bckhw->bchw", mix, prev["coefficients"].float())
         warped = warp(compress(prev_relit), out["flow"].float())
         # the temporal term judges the network's own prediction: on the blended one it learnt to copy frame t-1
-        own_relit = torch.einsum("ck,bckhw->bchw", mix, own) if blends else relit
+        own_relit = torch.einsum("ck,bckhw->bchw", mix, own)
         temporal_error = (compress(own_relit) - warped).abs().sum(1, keepdim=True)
         temporal = (temporal_error * valid).sum() / valid.sum().clamp(min=1.0)
         w = s.losses

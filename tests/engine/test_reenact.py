@@ -21,7 +21,7 @@ import torch
 
 from engine.errors import InputError
 from engine.io.exr import read_image, write_image
-from engine.reenact.model_dir import CHECKPOINT_FILE, TrainedModel
+from engine.reenact.model_dir import CHECKPOINT_FILE, CONFIG_FILE, TrainedModel
 from engine.reenact.reenact import TEMPORAL_SMOOTHING
 from engine.reenact.train import TrainingError, train
 from engine.stage.capture import Capture
@@ -116,6 +116,11 @@ def test_existing_model_needs_resume_and_corrupt_checkpoint_is_refused(small_tar
         TrainedModel.load(broken)
     with pytest.raises(InputError, match="corrupt or truncated checkpoint"):
         train(small_target["capture"], small_target["target"], broken, SETTINGS, resume=True, progress=False)
+    earlier = Path(shutil.copytree(small_model, tmp_path / "earlier"))
+    config = json.loads((earlier / CONFIG_FILE).read_text())
+    (earlier / CONFIG_FILE).write_text(json.dumps(config | {"version": 2}))
+    with pytest.raises(InputError, match=r"earlier Relume \(model format version 2, this one reads 3"):
+        TrainedModel.load(earlier)
 
 
 @pytest.mark.slow

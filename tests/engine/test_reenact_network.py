@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from engine.face.model import REGIONS
+from engine.reenact.conditioning import CHANNELS
 from engine.reenact.network import NetworkConfig, ReenactNet, blend_previous, split_outputs, warp
 
 SMALL = NetworkConfig(rank=4, width=8, levels=2, texture=4, texture_size=16)
@@ -24,6 +25,26 @@ def test_only_a_network_that_sees_the_past_with_blend_on_predicts_a_blend_weight
     if recurrent:
         assert 0.0 < float(named["blend"].min()) and float(named["blend"].max()) < 1.0
     assert named["flow"].shape == (1, 2, 32, 32) and named["segmentation"].shape == (1, len(REGIONS), 32, 32)
+
+
+@pytest.mark.parametrize("blend", [True, False])
+def test_appearance_sees_frame_t_alone_and_motion_sees_the_earlier_frames(blend: bool) -> None:
+    config = NetworkConfig(**{**SMALL.as_dict(), "history": 2, "blend": blend})
+    torch.manual_seed(0)
+    net = ReenactNet(config).eval()
+    torch.nn.init.normal_(net.texture)
+    x = torch.rand(1, config.in_channels, 32, 32)
+    changed = x.clone()
+    changed[:, :-CHANNELS] = torch.rand(1, config.in_channels - CHANNELS, 32, 32)    # other frames t-2, t-1
+    before, after = split_outputs(net(x), config.rank), split_outputs(net(changed), config.rank)
+    for name in ("coefficients", "alpha", "segmentation"):
+        assert torch.equal(before[name], after[name]), name
+    moved = ["flow", "blend"] if blend else ["flow"]
+    assert all(float((before[name] - after[name]).abs().max()) > 1e-4 for name in moved)
+    current = changed.clone()
+    current[:, -CHANNELS:] = torch.rand(1, CHANNELS, 32, 32)                           # frame t itself
+    again = split_outputs(net(current), config.rank)
+    assert all(float((after[name] - again[name]).abs().max()) > 1e-4 for name in ("coefficients", *moved))
 
 
 def test_warp_samples_the_image_at_p_plus_flow() -> None:

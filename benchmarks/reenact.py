@@ -1,7 +1,7 @@
 """Reenactment quality and speed on known truth: the whole chain from footage, against baselines.
 
     python benchmarks/reenact.py [--steps 3000] [--workdir DIR] [--sheet docs/images/reenact_contact_sheet.png]
-                                 [--seed 21] [--width W] [--temporal-weight T] [--history-dropout P]
+                                 [--seed 21] [--width W] [--temporal-weight T]
                                  [--temporal-smoothing S]
                                  [--models network single plain]
                                  [--device cuda] [--hdris DIR]
@@ -93,7 +93,6 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
                         help="which networks to train and score (default: all three)")
     parser.add_argument("--temporal-weight", type=float, help="relume train --temporal-weight for every model")
-    parser.add_argument("--history-dropout", type=float, help="relume train --history-dropout for every model")
     parser.add_argument("--temporal-smoothing", type=float,
                         help="relume reenact --temporal-smoothing for every model (default: reenact's)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda: track, train and the torch reenact")
@@ -126,8 +125,7 @@ def main() -> None:
     results = {"(a) nearest training frame": {n: relit(capture, lights, nearest) for n, lights in lightings.items()}}
     timings = {}
     chosen = [(flag, tag, value) for flag, tag, value in (("--width", "w", args.width),
-                                                          ("--temporal-weight", "t", args.temporal_weight),
-                                                          ("--history-dropout", "hd", args.history_dropout))
+                                                          ("--temporal-weight", "t", args.temporal_weight))
               if value is not None]           # passed to every relume train, and named in the model folders
     train_args = [item for flag, _, value in chosen for item in (flag, value)]
     suffix = "".join(f"_{tag}{value:g}" for _, tag, value in chosen)

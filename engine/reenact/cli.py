@@ -38,8 +38,6 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--texture-learning-rate", type=float, default=2e-2, help="learning rate of the neural texture")
     train.add_argument("--temporal-weight", type=float,
                        help="weight of the temporal loss (frame t against frame t-1 warped; default 0.5)")
-    train.add_argument("--history-dropout", type=float, metavar="P",
-                       help="share (0 to below 1) of training samples that see no earlier frames (default 0)")
     train.add_argument("--memory-gb", type=float, default=8.0,
                        help="training stacks larger than this are streamed from a file in --out (default 8)")
     train.add_argument("--model", type=Path, help="ict_face_model.npz (default: installed model)")
@@ -93,14 +91,12 @@ def run_train(args: argparse.Namespace) -> int:
         args.temporal_weight = LossWeights.temporal
     if not args.temporal_weight >= 0:
         raise InputError("--temporal-weight", "must be 0 or more")
-    if args.history_dropout is None:
-        args.history_dropout = TrainSettings.history_dropout
     network = NetworkConfig(history=args.history, rank=args.rank, width=args.width, semantic=not args.no_semantic,
                             blend=not args.no_blend)
     settings = TrainSettings(steps=args.steps, batch=args.batch, crop=args.crop, learning_rate=args.learning_rate,
                              texture_learning_rate=args.texture_learning_rate, seed=args.seed,
                              checkpoint_seconds=args.checkpoint_minutes * 60.0, checkpoint_every=args.checkpoint_every,
-                             preview_every=args.preview_every, history_dropout=args.history_dropout,
+                             preview_every=args.preview_every,
                              device=device(args.device), network=network, losses=LossWeights(temporal=args.temporal_weight))
     frames = parse_frames(args.frames, "--frames") if args.frames else None
     trainer = train(args.capture, args.track, args.out, settings, args.resume, args.preview, not args.quiet,

@@ -18,12 +18,6 @@ reenactment), and minimises:
   frame t-1) against frame t-1's (no gradient) warped by the predicted flow, where the true flow says the
   point is visible.
 
-**History dropout** (``history_dropout``, off by default; a network that sees earlier frames): each sample is,
-with that probability, trained the way a sequence's first frame runs, frame t repeated as its own history, no
-blend, no flow or temporal loss, so the network has to predict the OLATs from frame t alone. At 0.5 it gained
-2 dB on the tuning capture (500 steps, two training seeds) but not on the held-out captures (README, the
-eleventh run), so it stays off; at 0 no random number is drawn for it and runs are unchanged.
-
 Model folder: ``config.json`` (written first), ``checkpoint.pt`` (model, optimiser, step, basis, unit; written
 atomically every ``checkpoint_seconds`` and at the end), ``losses.csv``, and ``model.onnx`` at the end.
 A loss that is not finite stops the run with an error and keeps the last checkpoint. Under ``torchrun`` (one
@@ -81,17 +75,12 @@ class TrainSettings:
     texture_learning_rate: float = 2e-2   # the neural texture's texels: free parameters, each seen rarely
     seed: int = 0
     olat_lights: int = 8
-    history_dropout: float = 0.0       # share of samples trained as a sequence's first frame (k >= 1; module doc)
     checkpoint_seconds: float = 120.0
     checkpoint_every: int = 0          # also every N steps (0: by time only)
     preview_every: int = 100
     device: str = "cpu"
     network: NetworkConfig = field(default_factory=NetworkConfig)
     losses: LossWeights = field(default_factory=LossWeights)
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.history_dropout < 1.0:
-            raise InputError("history_dropout", f"must be at least 0 and below 1, not {self.history_dropout:g}")
 
 
 @dataclass
@@ -234,17 +223,14 @@ class Trainer:
             return array[..., b[0]:b[0] + h, b[1]:b[1] + w]
 
         cond = data.conditions
-        # a dropped sample is trained as a sequence's first frame: frame t repeated as its own history, no blend
-        dropped = rng.random(s.batch) < s.history_dropout if s.history_dropout and k else np.zeros(s.batch, bool)
         batch = {
-            "x": np.stack([cut(np.tile(cond.history(i, 0), (k + 1, 1, 1)) if drop else cond.history(i, k), i, b)
-                           for i, b, drop in zip(items, box, dropped)]),
+            "x": np.stack([cut(cond.history(i, k), i, b) for i, b in zip(items, box)]),
             "x_prev": np.stack([cut(cond.history(max(i - 1, 0), k), i, b) for i, b in zip(items, box)]),
             "stack": np.stack([cut(data.stacks[i], i, b) for i, b in zip(items, box)]).astype(np.float32),
             "alpha": np.stack([cut(data.alpha[i], i, b) for i, b in zip(items, box)])[:, None],
             "labels": np.stack([cut(cond.labels[i], i, b) for i, b in zip(items, box)]),
             "flow": np.stack([cut(cond.flow[i], i, b) for i, b in zip(items, box)]),
-            "has_prev": ((items > 0) & ~dropped).astype(np.float32),
+            "has_prev": (items > 0).astype(np.float32),
         }
         return {name: torch.from_numpy(value).to(self.device) for name, value in batch.items()}
 

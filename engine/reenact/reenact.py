@@ -16,7 +16,8 @@ previous output warped by the predicted flow (:func:`engine.reenact.network.blen
 pair of frames at a time and never sees a whole sequence's flicker; on the tuning capture a lower ``m`` than
 the learned one (mean 0.89 for the earlier one-U-Net network, 0.24 for the two branches) removed flicker the
 truth does not have for at most 0.1 dB (README, the tenth and twelfth runs); 0 keeps the learned blend,
-values towards 1 carry more of the past (and lag where the face changes). ``capture.yaml`` records the value used (``reenacted: temporal_smoothing``).
+values towards 1 carry more of the past (and lag where the face changes). ``capture.yaml`` records the value
+used (``reenacted: temporal_smoothing``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Reenactment quality and speed on known truth: the whole chain from footage, against baselines.
 
     python benchmarks/reenact.py [--steps 3000] [--workdir DIR] [--sheet docs/images/reenact_contact_sheet.png]
-                                 [--seed 21] [--width W] [--temporal-weight T]
-                                 [--temporal-smoothing S]
+                                 [--seed 21] [--width W] [--temporal-weight T] [--temporal-smoothing S]
                                  [--models network single plain]
                                  [--device cuda] [--hdris DIR]
 

@@ -96,8 +96,8 @@ def run_train(args: argparse.Namespace) -> int:
     settings = TrainSettings(steps=args.steps, batch=args.batch, crop=args.crop, learning_rate=args.learning_rate,
                              texture_learning_rate=args.texture_learning_rate, seed=args.seed,
                              checkpoint_seconds=args.checkpoint_minutes * 60.0, checkpoint_every=args.checkpoint_every,
-                             preview_every=args.preview_every,
-                             device=device(args.device), network=network, losses=LossWeights(temporal=args.temporal_weight))
+                             preview_every=args.preview_every, device=device(args.device), network=network,
+                             losses=LossWeights(temporal=args.temporal_weight))
     frames = parse_frames(args.frames, "--frames") if args.frames else None
     trainer = train(args.capture, args.track, args.out, settings, args.resume, args.preview, not args.quiet,
                     args.model, frames, int(args.memory_gb * 1024 ** 3))

@@ -255,15 +255,16 @@ class Trainer:
         mix = torch.einsum("lc,lk->ck", gains, self.basis)
         true_relit = torch.einsum("lc,blchw->bchw", gains, stack)
 
-        def olat_and_relit(predicted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        def judged(predicted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            """The olat and relit losses of ``predicted`` coefficients, and its relit image."""
             decoded = torch.einsum("lk,bckhw->blchw", self.basis[subset], predicted)
             relit = torch.einsum("ck,bckhw->bchw", mix, predicted)
             return ((compress(decoded) - compress(captured)).abs().mean(),
-                    (compress(relit) - compress(true_relit)).abs().mean())
+                    (compress(relit) - compress(true_relit)).abs().mean(), relit)
 
-        olat, relit_loss = olat_and_relit(coefficients)
+        olat, relit_loss, own_relit = judged(coefficients)
         if blends:   # the own prediction is judged too: a low blend weight would otherwise starve it of gradient
-            own_olat, own_relit_loss = olat_and_relit(own)
+            own_olat, own_relit_loss, own_relit = judged(own)
             olat, relit_loss = 0.5 * (olat + own_olat), 0.5 * (relit_loss + own_relit_loss)
         segmentation = nn.functional.cross_entropy(out["segmentation"].float(), batch["labels"])
         alpha = (out["alpha"].float() - batch["alpha"]).abs().mean()
@@ -273,7 +274,6 @@ class Trainer:
         prev_relit = torch.einsum("ck,bckhw->bchw", mix, prev["coefficients"].float())
         warped = warp(compress(prev_relit), out["flow"].float())
         # the temporal term judges the network's own prediction: on the blended one it learnt to copy frame t-1
-        own_relit = torch.einsum("ck,bckhw->bchw", mix, own)
         temporal_error = (compress(own_relit) - warped).abs().sum(1, keepdim=True)
         temporal = (temporal_error * valid).sum() / valid.sum().clamp(min=1.0)
         w = s.losses

@@ -15,8 +15,9 @@ from engine.reenact.network import NetworkConfig, ReenactNet
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 ONNX_FILE = "model.onnx"
-# config.json's version; 3: a network with history has appearance and motion branches (engine.reenact.network)
-LAYOUT_VERSION = 3
+# config.json's version; 3: a network with history has appearance and motion branches (engine.reenact.network);
+# 4: the motion branch normalises without SPADE
+LAYOUT_VERSION = 4
 
 
 @dataclass

@@ -19,9 +19,11 @@ combinations of past and present that unseen expressions never repeat (README, t
 **motion** branch (a network with ``history`` >= 1) sees frames t-k..t and predicts the flow and the blend
 weight, which need more than one frame. A single-frame network (``history`` 0) is the appearance branch
 alone and predicts the flow from frame t too.
-Semantic-aware normalisation (SPADE, Park et al. 2019): every block normalises its features
-(instance norm, no affine) and modulates them with a scale and shift predicted from frame t's region
-labels, so skin, eyes, mouth interior and hair are treated apart. A learned neural texture (``texture``
+Semantic-aware normalisation (SPADE, Park et al. 2019): every block of the appearance branch normalises its
+features (instance norm, no affine) and modulates them with a scale and shift predicted from frame t's region
+labels, so skin, eyes, mouth interior and hair are treated apart. The motion branch normalises with plain
+instance norm: the region labels of every frame are among its inputs, and SPADE's convolutions at full
+resolution made a training step 25-35 % longer for no measured gain in flicker (README, the thirteenth run). A learned neural texture (``texture``
 channels over the model's UDIM tiles 0-3; the eyes, whose UVs overlap the face's in tile 0, get a fifth
 tile) is sampled at frame t's UVs and joins the input: surface detail lives in its texels, which learn
 far faster than convolutions can (Thies et al. 2019, deferred neural rendering).
@@ -64,7 +66,7 @@ class NetworkConfig:
     motion_width: int = 16     # the same for the motion branch (``history`` >= 1)
     texture: int = 16          # neural texture channels (0: none)
     texture_size: int = 128    # texels per UDIM tile side
-    semantic: bool = True      # SPADE modulation by regions; False: plain instance norm (the ablation)
+    semantic: bool = True      # the appearance branch's SPADE; False: plain instance norm (the ablation)
     blend: bool = True
 
     @property
@@ -174,7 +176,7 @@ class ReenactNet(nn.Module):
         self.register_buffer("coefficient_mean", torch.zeros(3 * c.rank))
         self.register_buffer("coefficient_scale", torch.ones(3 * c.rank))
         self.appearance = UNet(CHANNELS + c.texture, c.appearance_channels, c.width, c.levels, c.semantic)
-        self.motion = (UNet(c.in_channels, c.motion_channels, c.motion_width, c.levels, c.semantic)
+        self.motion = (UNet(c.in_channels, c.motion_channels, c.motion_width, c.levels, semantic=False)
                        if c.history else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -113,8 +113,8 @@ def test_existing_model_needs_resume_and_corrupt_checkpoint_is_refused(small_tar
         train(small_target["capture"], small_target["target"], broken, SETTINGS, resume=True, progress=False)
     earlier = Path(shutil.copytree(small_model, tmp_path / "earlier"))
     config = json.loads((earlier / CONFIG_FILE).read_text())
-    (earlier / CONFIG_FILE).write_text(json.dumps(config | {"version": 2}))
-    with pytest.raises(InputError, match=r"earlier Relume \(model format version 2, this one reads 3"):
+    (earlier / CONFIG_FILE).write_text(json.dumps(config | {"version": 3}))    # SPADE in the motion branch
+    with pytest.raises(InputError, match=r"earlier Relume \(model format version 3, this one reads 4"):
         TrainedModel.load(earlier)
 
 

@@ -7,7 +7,7 @@ import torch
 
 from engine.face.model import REGIONS
 from engine.reenact.conditioning import CHANNELS
-from engine.reenact.network import NetworkConfig, ReenactNet, blend_previous, split_outputs, warp
+from engine.reenact.network import NetworkConfig, ReenactNet, SemanticNorm, blend_previous, split_outputs, warp
 
 SMALL = NetworkConfig(rank=4, width=8, levels=2, texture=4, texture_size=16)
 
@@ -45,6 +45,17 @@ def test_appearance_sees_frame_t_alone_and_motion_sees_the_earlier_frames(blend:
     current[:, -CHANNELS:] = torch.rand(1, CHANNELS, 32, 32)                           # frame t itself
     again = split_outputs(net(current), config.rank)
     assert all(float((after[name] - again[name]).abs().max()) > 1e-4 for name in ("coefficients", *moved))
+
+
+@pytest.mark.parametrize("semantic", [True, False])
+def test_region_modulation_is_the_appearance_branchs_and_off_in_the_ablation(semantic: bool) -> None:
+    net = ReenactNet(NetworkConfig(**{**SMALL.as_dict(), "history": 2, "semantic": semantic}))
+    norms = {name.split(".")[0]: [] for name, _ in net.named_children()}
+    for name, module in net.named_modules():
+        if isinstance(module, SemanticNorm):
+            norms[name.split(".")[0]].append(module.semantic)
+    assert len(norms["appearance"]) == len(norms["motion"]) == 2 * (2 * SMALL.levels + 1)
+    assert set(norms["appearance"]) == {semantic} and set(norms["motion"]) == {False}
 
 
 def test_warp_samples_the_image_at_p_plus_flow() -> None:

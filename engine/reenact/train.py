@@ -9,9 +9,9 @@ reenactment), and minimises:
   capture's mean covered OLAT value), over ``olat_lights`` random stage lights;
 * **relit**: the same under random light weights (every stage light, random colours and gains), which
   is the error relighting will show;
-* a recurrent network's olat and relit terms are each the mean of the blended output's and its own
-  prediction's: the blend weight m scales the gradient that reaches the own prediction through the blend, and
-  a low m would leave the appearance branch, which sees frame t alone, all but untrained;
+* a recurrent network's olat and relit terms are each the sum of its own prediction's (so the appearance
+  branch, which sees frame t alone, is judged as the single-frame network is, against the same temporal term)
+  and the blended output's (which trains the blend weight and the flow it warps by);
 * **segmentation** (cross-entropy) and **alpha** (L1) against the fitted mesh's regions and the matte;
 * **flow** (L1, pixels) against the fitted meshes' motion t -> t-1 where it is visible;
 * **temporal**: frame t's relit prediction (its own, before any blend: the blended one would learn to copy
@@ -263,9 +263,9 @@ class Trainer:
                     (compress(relit) - compress(true_relit)).abs().mean(), relit)
 
         olat, relit_loss, own_relit = judged(coefficients)
-        if blends:   # the own prediction is judged too: a low blend weight would otherwise starve it of gradient
+        if blends:   # the own prediction is judged as a single-frame network's is, the blended output on top
             own_olat, own_relit_loss, own_relit = judged(own)
-            olat, relit_loss = 0.5 * (olat + own_olat), 0.5 * (relit_loss + own_relit_loss)
+            olat, relit_loss = olat + own_olat, relit_loss + own_relit_loss
         segmentation = nn.functional.cross_entropy(out["segmentation"].float(), batch["labels"])
         alpha = (out["alpha"].float() - batch["alpha"]).abs().mean()
         valid = batch["flow"][:, 2:3] * batch["has_prev"][:, None, None, None]

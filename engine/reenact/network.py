@@ -22,11 +22,12 @@ alone and predicts the flow from frame t too.
 Semantic-aware normalisation (SPADE, Park et al. 2019): every block of the appearance branch normalises its
 features (instance norm, no affine) and modulates them with a scale and shift predicted from frame t's region
 labels, so skin, eyes, mouth interior and hair are treated apart. The motion branch normalises with plain
-instance norm: the region labels of every frame are among its inputs, and SPADE's convolutions at full
-resolution made a training step 25-35 % longer for no measured gain in flicker (README, the thirteenth run). A learned neural texture (``texture``
-channels over the model's UDIM tiles 0-3; the eyes, whose UVs overlap the face's in tile 0, get a fifth
-tile) is sampled at frame t's UVs and joins the input: surface detail lives in its texels, which learn
-far faster than convolutions can (Thies et al. 2019, deferred neural rendering).
+instance norm: the region labels of every frame are among its inputs, and SPADE's convolutions at its full
+resolution made a training step 15-30 % longer for no gain in accuracy or flicker (README, the thirteenth run).
+A learned neural texture (``texture`` channels over the model's UDIM tiles 0-3; the eyes, whose UVs overlap
+the face's in tile 0, get a fifth tile) is sampled at frame t's UVs and joins the appearance branch's input:
+surface detail lives in its texels, which learn far faster than convolutions can (Thies et al. 2019,
+deferred neural rendering).
 
 Temporal composition (the sequential generator of vid2vid, Wang et al. 2018): a model that sees frames
 before t also predicts a weight m per pixel, and frame t's coefficients become m times its own plus (1 - m)

@@ -1,6 +1,6 @@
 """Reenactment quality and speed on known truth: the whole chain from footage, against baselines.
 
-    python benchmarks/reenact.py [--steps 3000] [--workdir DIR] [--sheet docs/images/reenact_contact_sheet.png]
+    python benchmarks/reenact.py [--steps 1200] [--workdir DIR] [--sheet docs/images/reenact_contact_sheet.png]
                                  [--seed 21] [--width W] [--temporal-weight T] [--temporal-smoothing S]
                                  [--models network single plain]
                                  [--device cuda] [--hdris DIR]
@@ -23,7 +23,7 @@ frame-to-frame change compared with the truth's, which blur does not lower (``en
 training frame whose true expression weights are closest, its true OLATs relit; (b) the network with
 k = 0 (frame t alone in, so no blend with frame t-1's output either; the same losses, flow and temporal
 term included); (c) the network without semantic normalisation. The reenactments use ``relume reenact``'s
-temporal smoothing (default 0.5; ``--temporal-smoothing S``, 0 = the learned blend alone), which acts on the
+temporal smoothing (default 0.25; ``--temporal-smoothing S``, 0 = the learned blend alone), which acts on the
 networks with the blend only: (b) has no previous output to blend with.
 Also: training time per step and in total, reenactment time per frame through onnxruntime (CPU, all
 40 lights decoded and written; the whole ``relume reenact`` command) and through torch (the naive
@@ -52,6 +52,7 @@ from engine.lighting.lights import EnvironmentLight
 from engine.lighting.weights import capture_weights
 from engine.reenact.evaluate import flicker, nearest_training_frames, psnr, temporal_error, true_backward_flows
 from engine.reenact.model_dir import ONNX_FILE
+from engine.reenact.train import TrainSettings
 from engine.relight.frame import NO_CACHE, relight_frame
 from engine.stage.capture import Capture
 from engine.synth.generate import SynthOptions, generate
@@ -84,7 +85,7 @@ def relit(capture: Capture, lights: list, frames: list[int]) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=TrainSettings.steps)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--sheet", type=Path)
     parser.add_argument("--seed", type=int, default=21, help="synthetic data (21 and 24: reported; 22: tuning)")

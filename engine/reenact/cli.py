@@ -18,7 +18,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--track", required=True, type=Path, help="the target's .track (relume track CAPTURE)")
     train.add_argument("--out", required=True, type=Path, help="model folder to write")
     train.add_argument("--frames", help="capture frames to train on, e.g. 1001-1030 (default: all)")
-    train.add_argument("--steps", type=int, help="training steps (default 3000)")
+    train.add_argument("--steps", type=int, help="training steps (default 1200)")
     train.add_argument("--seed", type=int, default=0, help="random seed (runs are deterministic on the CPU)")
     train.add_argument("--resume", action="store_true", help="continue the model in --out from its checkpoint")
     train.add_argument("--device", default="cpu", help="cpu (default) or cuda (mixed precision)")

@@ -1,10 +1,11 @@
 """Facial performance capture benchmark: ``relume track`` on a 100-frame, 256 px synthetic sequence.
 
     python benchmarks/track.py [--frames 100] [--size 256] [--seed 12] [--lights 20] [--workdir DIR]
-                               [--naive-frames 5] [--device cuda]
+                               [--naive-frames 5] [--device cuda] [--source-lights LIGHTS_FILE]
 
 Makes (or reuses in ``--workdir``) a synthetic capture of seed 12 (``--lights`` stage lights) with its source
-video (held out: the tracker was tuned on seed 905 and its landmark table measured on seeds 900-903), then,
+video (held out: the tracker was tuned on seed 905 and its landmark table measured on seeds 900-903), lit by the
+synthetic stage's key, fill and rim light or, with ``--source-lights``, by a lights file such as an HDRI, then,
 in one run:
 
 * **track**: the whole command as the CLI runs it (footage decode, MediaPipe landmarks, the batched
@@ -46,13 +47,15 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--naive-frames", type=int, default=5)
     parser.add_argument("--device", default="cpu", help="torch device of the fits (cpu or cuda)")
+    parser.add_argument("--source-lights", type=Path, help="lights file for the source video (synth --source-lights)")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="relume_track_bench_"))
-    capture = work / f"seed{args.seed}_{args.frames}f_{args.size}px_{args.lights}lights"
+    lit = "" if args.source_lights is None else f"_source_{args.source_lights.stem}"
+    capture = work / f"seed{args.seed}_{args.frames}f_{args.size}px_{args.lights}lights{lit}"
     if not (capture / "capture.yaml").is_file():
         generate(SynthOptions(out=capture, lights_count=args.lights, frames=args.frames, size=args.size,
-                              seed=args.seed, source_video=True, progress=False))
+                              seed=args.seed, source_video=True, source_lights=args.source_lights, progress=False))
     model = FaceModel.load()
     settings = FitSettings(device=args.device)
     print(f"{args.device}; load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs, torch {torch.__version__}, "

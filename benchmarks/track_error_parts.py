@@ -2,14 +2,15 @@
 
     python benchmarks/track_error_parts.py [--seed 905] [--frames 100] [--lights 20] [--workdir DIR]
                                            [--footage capture|source] [--focal PX] [--temporal W]
-                                           [--true-identity]
+                                           [--true-identity] [--source-lights LIGHTS_FILE]
 
 A diagnostic, run on the **tuning** seeds (905-908; never on the held-out seeds 11 and 12 the README
 reports). It tracks the capture (or, with ``--footage source``, its source video) as ``relume track`` does
 (with ``--focal`` a known focal length, else the one the capture's ``capture.yaml`` gives, which the
 synthetic stage writes since 2026-12-04; a fitted one for a video or where it gives none; ``--temporal``
 another temporal weight; ``--true-identity`` the identity fixed at the truth, as ``--identity-from`` fixes
-it, to see what is left without any error of shape) and prints, against the synthetic stage's truth
+it, to see what is left without any error of shape; ``--source-lights`` the source video lit by a lights file,
+e.g. an HDRI, instead of the synthetic stage's key, fill and rim light) and prints, against the synthetic stage's truth
 (narrow face, millimetres):
 
 * the vertex error as reported (one similarity for the whole sequence, :mod:`engine.track.evaluate`);
@@ -69,13 +70,15 @@ def main() -> None:
     parser.add_argument("--footage", choices=("capture", "source"), default="capture",
                         help="the capture (tracking frames, OLAT normals) or its source video")
     parser.add_argument("--true-identity", action="store_true", help="fix the identity at the truth")
+    parser.add_argument("--source-lights", type=Path, help="lights file for the source video (synth --source-lights)")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="relume_track_parts_"))
-    capture = work / f"seed{args.seed}_{args.frames}f_256px_{args.lights}lights"
+    lit = "" if args.source_lights is None else f"_source_{args.source_lights.stem}"
+    capture = work / f"seed{args.seed}_{args.frames}f_256px_{args.lights}lights{lit}"
     if not (capture / "capture.yaml").is_file():
         generate(SynthOptions(out=capture, lights_count=args.lights, frames=args.frames, size=256, seed=args.seed,
-                              source_video=True, progress=False))   # as benchmarks/track.py makes it
+                              source_video=True, source_lights=args.source_lights, progress=False))
     model = FaceModel.load()
     settings = FitSettings(focal_px=args.focal, temporal=args.temporal)
     source, params_path = ((str(capture), capture / "ground_truth/params.json") if args.footage == "capture" else

@@ -37,6 +37,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="directions environments are integrated onto for direct renders (default 1024)")
     parser.add_argument("--source-video", action="store_true",
                         help="also render a source performer (other identity, ordinary lighting) as a video")
+    parser.add_argument("--source-lights", type=Path, metavar="LIGHTS_FILE",
+                        help="light the source video with this lights file, e.g. an HDRI, auto-exposed "
+                             "(default: a key, fill and rim light)")
     parser.add_argument("--contact-sheet", action="store_true", help="write contact_sheet.png")
     parser.add_argument("--skip-existing", action="store_true", help="resume: keep frames already written")
     parser.add_argument("--floor-deg", type=float, default=None,
@@ -58,6 +61,7 @@ def options_from_args(args: argparse.Namespace) -> SynthOptions:
         out=args.out, lights_count=args.lights_count, frames=args.frames, size=args.size, seed=args.seed,
         first_frame=args.first_frame, relight=args.relight, relight_every=args.relight_every,
         relight_directions=args.relight_directions, source_video=args.source_video,
+        source_lights=args.source_lights,
         contact_sheet=args.contact_sheet, skip_existing=args.skip_existing, floor_deg=args.floor_deg,
         shadow_resolution=args.shadow_resolution, fps=args.fps, model_path=args.model,
         progress=not getattr(args, "quiet", False), threads=max(1, args.threads))

@@ -13,7 +13,8 @@ Folder written (frames numbered from ``first_frame``, default 1001)::
     ground_truth/uv/frame.{frame:04d}.exr             float texture coordinates (R = u, G = v; A = mask)
     ground_truth/flow_forward|flow_backward/frame.{frame:04d}.exr   float flow (engine.synth.flow)
     ground_truth/relit/frame.{frame:04d}.exr          direct render under --relight (every Nth frame)
-    source/frames/frame.{frame:04d}.png + source/linear/... + source/params.json   (--source-video)
+    source/frames/frame.{frame:04d}.png + source/linear/... + source/params.json   (--source-video; lit by
+                                          SOURCE_LIGHTS or --source-lights, see SynthOptions)
     contact_sheet.png                                 (--contact-sheet)
     ground_truth/README.txt                           this description and the flow convention
 
@@ -36,6 +37,7 @@ from tqdm import tqdm
 
 from engine.errors import InputError
 from engine.face.model import FaceModel
+from engine.lighting.hdri import DirectionalSamples
 from engine.lighting.lights import load_lights
 from engine.render.camera import Camera
 from engine.stage.capture import write_capture_yaml
@@ -85,6 +87,7 @@ class SynthOptions:
     relight_every: int = 10
     relight_directions: int = 1024
     source_video: bool = False
+    source_lights: Path | None = None  # lights file for the source video (default: SOURCE_LIGHTS + ambient)
     contact_sheet: bool = False
     skip_existing: bool = False
     floor_deg: float | None = None
@@ -110,11 +113,14 @@ class SynthOptions:
                 raise InputError(where, problem)
         if self.floor_deg is not None and not -90.0 <= self.floor_deg < 90.0:
             raise InputError("floor_deg", "must be in [-90, 90)")
+        if self.source_lights is not None and not self.source_video:
+            raise InputError("--source-lights", "lights the source video: needs --source-video")
 
     def signature(self) -> dict:
         """The options that decide the pictures (a resumed run must match them)."""
         keys = ("lights_count", "frames", "size", "seed", "first_frame", "floor_deg", "shadow_resolution", "fps")
-        return {k: v for k, v in asdict(self).items() if k in keys}
+        lights = None if self.source_lights is None else str(Path(self.source_lights).resolve())
+        return {k: v for k, v in asdict(self).items() if k in keys} | {"source_lights": lights}
 
 
 def stage_camera(size: int) -> Camera:
@@ -221,6 +227,9 @@ class StageJob:
         self.frames = [options.first_frame + i for i in range(options.frames)]
         self.camera = stage_camera(options.size)
         self.gt = self.out / GROUND_TRUTH
+        self.source_camera = source_camera(options.size)
+        if options.source_video:
+            self.source_light, self.source_record = self._source_lighting(self.source_camera)
 
     # ------------------------------------------------------------------ paths
     def _frame_paths(self, frame: int, index: int) -> list[Path]:
@@ -332,18 +341,40 @@ class StageJob:
             relit = renderer.total_radiance(surface, self.relight.directions, self.relight.irradiance)
             writer.exr(self.gt / RELIT_PATTERN.format(frame=frame), _rgba(surface, relit))
 
-    def _render_source(self, writer: ImageWriter) -> None:
-        camera = source_camera(self.options.size)
-        performer = make_performer(self.model, self.options.seed, SOURCE_STREAM, self.options.frames, camera,
-                                   self.options.fps, self.options.shadow_resolution)
-        folder = self.out / SOURCE
-        write_params(folder, performance_record(performer, camera, self.frames, self.options.seed, SOURCE_STREAM)
-                     | {"lighting": [{"type": "sun", "direction": list(d), "rgb": list(e)} for d, e in SOURCE_LIGHTS]
-                        + [{"type": "uniform", "radiance": SOURCE_AMBIENT}]})
+    def _source_lighting(self, camera: Camera) -> tuple[DirectionalSamples, dict]:
+        """The source video's light and its record for params.json.
+
+        Built in: SOURCE_LIGHTS plus SOURCE_AMBIENT through the dome's directions. A lights file
+        (``source_lights``) is rendered as :func:`direct_samples` gives it, times an exposure that gives a
+        grey card facing the source camera the built-in light's irradiance (a camera's auto exposure), so
+        any HDRI makes a usable video.
+        """
         directions = np.concatenate([np.asarray([d for d, _ in SOURCE_LIGHTS]), self.dome.directions])
         directions /= np.linalg.norm(directions, axis=1, keepdims=True)
         irradiance = np.concatenate([np.asarray([e for _, e in SOURCE_LIGHTS]),
                                      np.full((self.dome.light_count, 3), SOURCE_AMBIENT * self.dome.solid_angle)])
+        built_in = DirectionalSamples(directions, irradiance)
+        if self.options.source_lights is None:
+            return built_in, {"lighting": [{"type": "sun", "direction": list(d), "rgb": list(e)}
+                                           for d, e in SOURCE_LIGHTS] + [{"type": "uniform", "radiance": SOURCE_AMBIENT}]}
+        samples = direct_samples(load_lights(self.options.source_lights), self.options.relight_directions)
+        facing = camera.position.double().numpy()
+        facing /= np.linalg.norm(facing)  # the subject sits at the origin
+        card = _card_irradiance(samples, facing)
+        if not card > 0.0:
+            raise InputError(self.options.source_lights, "sends no light towards the source camera")
+        exposure = _card_irradiance(built_in, facing) / card
+        record = {"lighting": {"lights_file": str(Path(self.options.source_lights).resolve()), "exposure": exposure}}
+        return DirectionalSamples(samples.directions, samples.irradiance * exposure), record
+
+    def _render_source(self, writer: ImageWriter) -> None:
+        camera = self.source_camera
+        performer = make_performer(self.model, self.options.seed, SOURCE_STREAM, self.options.frames, camera,
+                                   self.options.fps, self.options.shadow_resolution)
+        folder = self.out / SOURCE
+        write_params(folder, performance_record(performer, camera, self.frames, self.options.seed, SOURCE_STREAM)
+                     | self.source_record)
+        directions, irradiance = self.source_light.directions, self.source_light.irradiance
         for index, frame in enumerate(tqdm(self.frames, desc="synth source", unit="frame",
                                            disable=not self.options.progress)):
             linear_path = folder / SOURCE_PATTERNS["linear"].format(frame=frame)
@@ -354,6 +385,12 @@ class StageJob:
             image = _rgba(surface, performer.renderer.total_radiance(surface, directions, irradiance))
             writer.exr(linear_path, image)
             writer.srgb(png_path, image[..., :3].astype(np.float32))
+
+
+def _card_irradiance(light: DirectionalSamples, normal: np.ndarray) -> float:
+    """Luminance of the irradiance on a card facing ``normal`` (W/m^2; Rec. 709 weights)."""
+    cosine = np.clip(light.directions @ normal, 0.0, None)
+    return float((cosine @ light.irradiance) @ np.array([0.2126, 0.7152, 0.0722]))
 
 
 def _no_flow(surface: FrameSurface) -> np.ndarray:

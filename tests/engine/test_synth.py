@@ -332,6 +332,40 @@ def test_bad_options_fail_before_writing(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
 
 
+def test_source_video_under_a_lights_file_is_auto_exposed(tmp_path: Path) -> None:
+    """An HDRI lights the source video at the built-in light's exposure, whatever its strength."""
+    write_image(tmp_path / "sky.exr", _sky(), "float")
+    videos = {}
+    for strength in (1.0, 4.0):
+        lights = tmp_path / f"sky{strength:g}.yaml"
+        lights.write_text(yaml.safe_dump([{"type": "environment", "hdri": "sky.exr", "strength": strength}]))
+        options = SynthOptions(out=tmp_path / f"c{strength:g}", lights_count=6, frames=1, size=48, seed=3,
+                               source_video=True, source_lights=lights, relight_directions=128, progress=False)
+        generate(options)
+        record = json.loads((options.out / "source" / "params.json").read_text())["lighting"]
+        assert record["lights_file"] == str(lights.resolve())
+        videos[strength] = (record["exposure"], rgba(options.out / "source" / "linear" / "frame.1001.exr"))
+    assert videos[1.0][0] == pytest.approx(4.0 * videos[4.0][0], rel=1e-9)
+    np.testing.assert_allclose(videos[4.0][1], videos[1.0][1], rtol=2e-3, atol=1e-4)
+    generate(SynthOptions(out=tmp_path / "keyfill", lights_count=6, frames=1, size=48, seed=3, source_video=True,
+                          progress=False))
+    built_in = rgba(tmp_path / "keyfill" / "source" / "linear" / "frame.1001.exr")
+    mask = built_in[..., 3] > 0
+    np.testing.assert_array_equal(videos[1.0][1][..., 3] > 0, mask)
+    ratio = videos[1.0][1][..., :3][mask].mean() / built_in[..., :3][mask].mean()
+    assert 0.5 < ratio < 2.0 and not np.allclose(videos[1.0][1], built_in, atol=0.01)
+
+
+def test_source_lights_refusals_come_before_writing(tmp_path: Path) -> None:
+    write_image(tmp_path / "black.exr", np.zeros((8, 16, 3), np.float32), "float")
+    (tmp_path / "black.yaml").write_text(yaml.safe_dump([{"type": "environment", "hdri": "black.exr"}]))
+    with pytest.raises(InputError, match="needs --source-video"):
+        generate(SynthOptions(out=tmp_path / "x", source_lights=tmp_path / "black.yaml"))
+    with pytest.raises(InputError, match="black.yaml: sends no light towards the source camera"):
+        generate(SynthOptions(out=tmp_path / "x", source_video=True, source_lights=tmp_path / "black.yaml"))
+    assert not (tmp_path / "x").exists()
+
+
 def test_cli_synth_writes_a_capture(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "engine", "-q", "synth", str(tmp_path / "cap"),
                              "--lights-count", "6", "--frames", "2", "--size", "24", "--source-video", "--seed", "3"],

@@ -1,8 +1,9 @@
 """Facial performance capture (``relume track``) and expression transfer (``relume transfer``).
 
 The accuracy test tracks a synthetic capture (from its tracking frames) and the same run's source video
-(PNG, other identity, key/fill/rim light) of seed 11, which no part of the tracker was tuned on (tuning:
-seed 905; the landmark table: seeds 900-903), and checks the README's accuracy table within a margin.
+(PNG, other identity, under Blender's CC0 ``city.exr``, auto-exposed) of seed 11, which no part of the
+tracker was tuned on (tuning: seeds 905-908 under the stage's key/fill/rim light and 905 under
+``courtyard.exr``; the landmark table: seeds 900-903), and checks the README's accuracy table within a margin.
 The rest are unit tests of the track file and the retargeting, and the bad-input contract of the CLI
 (one-line error naming the file and frame, exit 2, no output file).
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 
 from engine.errors import InputError
 from engine.face.model import FaceModel, default_model_path
@@ -26,6 +28,7 @@ from engine.track.footage import Footage
 from engine.track.normals import photometric_normals
 from engine.track.track_file import FORMAT, VERSION, model_fingerprint, read_track, write_track
 from engine.track.transfer import PoseFrom, TransferOptions, transfer
+from support.blender_render import blender_hdri
 
 HELD_OUT_SEED = 11
 FRAMES = 30
@@ -33,7 +36,7 @@ SOURCE_PATTERN = "source/frames/frame.####.png"
 
 # Bounds: the README's measured figures plus a margin for other CPUs' float rounding.
 BOUNDS = {"capture": {"vertex_mm": 0.9, "reprojection_px": 0.4, "expression_mae": 0.055, "jitter_mm": 0.26},
-          "source": {"vertex_mm": 4.2, "reprojection_px": 1.6, "expression_mae": 0.075, "jitter_mm": 0.4}}
+          "source": {"vertex_mm": 8.8, "reprojection_px": 1.3, "expression_mae": 0.075, "jitter_mm": 0.32}}
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +46,13 @@ def model() -> FaceModel:
 
 @pytest.fixture(scope="module")
 def held_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Seed 11: a 30-frame, 40-light, 256 px capture with its source video."""
-    out = tmp_path_factory.mktemp("held_out") / "capture"
-    generate(SynthOptions(out=out, lights_count=40, frames=FRAMES, size=256, seed=HELD_OUT_SEED, source_video=True,
-                          progress=False))
-    return out
+    """Seed 11: a 30-frame, 40-light, 256 px capture with its source video under an HDRI."""
+    work = tmp_path_factory.mktemp("held_out")
+    lights = work / "city.yaml"
+    lights.write_text(yaml.safe_dump([{"type": "environment", "hdri": str(blender_hdri("city.exr"))}]))
+    generate(SynthOptions(out=work / "capture", lights_count=40, frames=FRAMES, size=256, seed=HELD_OUT_SEED,
+                          source_video=True, source_lights=lights, progress=False))
+    return work / "capture"
 
 
 @pytest.fixture(scope="module")

@@ -68,7 +68,7 @@ class LossWeights:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    steps: int = 1200                  # about 18 min on the Intel Xeon (0.86 s per step), 7 on the AMD EPYC
+    steps: int = 1200                  # 18-19 min on the Intel Xeon (measured), about 7 on the AMD EPYC (projected)
     batch: int = 2
     crop: int = 128                    # pixels; whole frames when the image is smaller
     learning_rate: float = 1e-3

@@ -78,7 +78,8 @@ def main() -> None:
     capture = work / f"seed{args.seed}_{args.frames}f_256px_{args.lights}lights{lit}"
     if not (capture / "capture.yaml").is_file():
         generate(SynthOptions(out=capture, lights_count=args.lights, frames=args.frames, size=256, seed=args.seed,
-                              source_video=True, source_lights=args.source_lights, progress=False))
+                              source_video=True, source_lights=args.source_lights,
+                              progress=False))   # as benchmarks/track.py makes it
     model = FaceModel.load()
     settings = FitSettings(focal_px=args.focal, temporal=args.temporal)
     source, params_path = ((str(capture), capture / "ground_truth/params.json") if args.footage == "capture" else

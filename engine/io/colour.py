@@ -1,8 +1,10 @@
-"""The sRGB transfer curve (IEC 61966-2-1), both ways, on float arrays in [0, 1]."""
+"""The sRGB transfer curve (IEC 61966-2-1), both ways, on float arrays in [0, 1], and Rec. 709 luminance."""
 
 from __future__ import annotations
 
 import numpy as np
+
+REC709_LUMA = np.array([0.2126, 0.7152, 0.0722])  # linear RGB -> luminance (Rec. 709 / sRGB primaries)
 
 
 def srgb_encode(linear: np.ndarray) -> np.ndarray:

@@ -12,11 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.io.colour import srgb_encode
+from engine.io.colour import REC709_LUMA, srgb_encode
 from engine.io.exr import write_image
 from engine.lighting.hdri import load_hdri
-
-REC709_LUMA = np.array([0.2126, 0.7152, 0.0722])
 
 
 def preview_pixels(radiance: np.ndarray, width: int) -> np.ndarray:

@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from engine.errors import InputError
 from engine.face.model import FaceModel
+from engine.io.colour import REC709_LUMA
 from engine.lighting.hdri import DirectionalSamples
 from engine.lighting.lights import load_lights
 from engine.render.camera import Camera
@@ -229,7 +230,7 @@ class StageJob:
         self.gt = self.out / GROUND_TRUTH
         self.source_camera = source_camera(options.size)
         if options.source_video:
-            self.source_light, self.source_record = self._source_lighting(self.source_camera)
+            self.source_light, self.source_record = self._source_lighting()
 
     # ------------------------------------------------------------------ paths
     def _frame_paths(self, frame: int, index: int) -> list[Path]:
@@ -341,7 +342,7 @@ class StageJob:
             relit = renderer.total_radiance(surface, self.relight.directions, self.relight.irradiance)
             writer.exr(self.gt / RELIT_PATTERN.format(frame=frame), _rgba(surface, relit))
 
-    def _source_lighting(self, camera: Camera) -> tuple[DirectionalSamples, dict]:
+    def _source_lighting(self) -> tuple[DirectionalSamples, dict]:
         """The source video's light and its record for params.json.
 
         Built in: SOURCE_LIGHTS plus SOURCE_AMBIENT through the dome's directions. A lights file
@@ -358,7 +359,7 @@ class StageJob:
             return built_in, {"lighting": [{"type": "sun", "direction": list(d), "rgb": list(e)}
                                            for d, e in SOURCE_LIGHTS] + [{"type": "uniform", "radiance": SOURCE_AMBIENT}]}
         samples = direct_samples(load_lights(self.options.source_lights), self.options.relight_directions)
-        facing = camera.position.double().numpy()
+        facing = self.source_camera.position.double().numpy()
         facing /= np.linalg.norm(facing)  # the subject sits at the origin
         card = _card_irradiance(samples, facing)
         if not card > 0.0:
@@ -388,9 +389,9 @@ class StageJob:
 
 
 def _card_irradiance(light: DirectionalSamples, normal: np.ndarray) -> float:
-    """Luminance of the irradiance on a card facing ``normal`` (W/m^2; Rec. 709 weights)."""
+    """Luminance of the irradiance on a card facing ``normal`` (W/m^2)."""
     cosine = np.clip(light.directions @ normal, 0.0, None)
-    return float((cosine @ light.irradiance) @ np.array([0.2126, 0.7152, 0.0722]))
+    return float((cosine @ light.irradiance) @ REC709_LUMA)
 
 
 def _no_flow(surface: FrameSurface) -> np.ndarray:

@@ -38,6 +38,17 @@ from engine.track.footage import Footage
 from engine.track.pipeline import TrackOptions, detect, run_track
 
 
+def synthetic_capture(work: Path, seed: int, frames: int, size: int, lights: int, source_lights: Path | None) -> Path:
+    """The synthetic capture of ``seed`` (``lights`` stage lights) with its source video, lit by the stage's key,
+    fill and rim light or by the lights file ``source_lights``: made in ``work`` once, reused after."""
+    lit = "" if source_lights is None else f"_source_{source_lights.stem}"
+    capture = work / f"seed{seed}_{frames}f_{size}px_{lights}lights{lit}"
+    if not (capture / "capture.yaml").is_file():
+        generate(SynthOptions(out=capture, lights_count=lights, frames=frames, size=size, seed=seed, source_video=True,
+                              source_lights=source_lights, progress=False))
+    return capture
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=100)
@@ -51,11 +62,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="relume_track_bench_"))
-    lit = "" if args.source_lights is None else f"_source_{args.source_lights.stem}"
-    capture = work / f"seed{args.seed}_{args.frames}f_{args.size}px_{args.lights}lights{lit}"
-    if not (capture / "capture.yaml").is_file():
-        generate(SynthOptions(out=capture, lights_count=args.lights, frames=args.frames, size=args.size,
-                              seed=args.seed, source_video=True, source_lights=args.source_lights, progress=False))
+    capture = synthetic_capture(work, args.seed, args.frames, args.size, args.lights, args.source_lights)
     model = FaceModel.load()
     settings = FitSettings(device=args.device)
     print(f"{args.device}; load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs, torch {torch.__version__}, "

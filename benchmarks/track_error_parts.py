@@ -33,10 +33,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from track import synthetic_capture  # benchmarks/track.py, beside this script: the same capture
 
 from engine.face.model import FaceModel
 from engine.stage.capture import Capture
-from engine.synth.generate import SynthOptions, generate
 from engine.track.evaluate import accuracy, true_camera_vertices, umeyama
 from engine.track.fit import NARROW_FACE_VERTICES, FitSettings
 from engine.track.geometry import track_vertices
@@ -74,12 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="relume_track_parts_"))
-    lit = "" if args.source_lights is None else f"_source_{args.source_lights.stem}"
-    capture = work / f"seed{args.seed}_{args.frames}f_256px_{args.lights}lights{lit}"
-    if not (capture / "capture.yaml").is_file():
-        generate(SynthOptions(out=capture, lights_count=args.lights, frames=args.frames, size=256, seed=args.seed,
-                              source_video=True, source_lights=args.source_lights,
-                              progress=False))   # as benchmarks/track.py makes it
+    capture = synthetic_capture(work, args.seed, args.frames, 256, args.lights, args.source_lights)
     model = FaceModel.load()
     settings = FitSettings(focal_px=args.focal, temporal=args.temporal)
     source, params_path = ((str(capture), capture / "ground_truth/params.json") if args.footage == "capture" else

@@ -3,7 +3,8 @@
 The accuracy test tracks a synthetic capture (from its tracking frames) and the same run's source video
 (PNG, other identity, under Blender's CC0 ``city.exr``, auto-exposed) of seed 11, which no part of the
 tracker was tuned on (tuning: seeds 905-908 under the stage's key/fill/rim light and under
-``courtyard.exr`` and ``interior.exr``; the landmark table: seeds 900-903), and checks the README's accuracy table within a margin.
+``courtyard.exr`` and ``interior.exr``; the landmark table: seeds 900-903), and checks the README's
+accuracy table within a margin.
 The rest are unit tests of the track file and the retargeting, and the bad-input contract of the CLI
 (one-line error naming the file and frame, exit 2, no output file).
 """

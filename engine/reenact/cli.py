@@ -52,7 +52,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     reenact.add_argument("--skip-existing", action="store_true", help="resume: keep frames already written")
     reenact.add_argument("--temporal-smoothing", type=float, metavar="S",
                          help="0 to below 1: how much of the previous frame's warped output a recurrent network's "
-                              "frame keeps beyond its learned blend (default 0.25; 0 = the learned blend alone)")
+                              "frame keeps beyond its learned blend (default 0.4; 0 = the learned blend alone)")
     reenact.add_argument("--model", type=Path, help="ict_face_model.npz (default: installed model)")
     reenact.set_defaults(handler=run_reenact)
 

@@ -68,7 +68,7 @@ class LossWeights:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    steps: int = 1200                  # 18-19 min on the Intel Xeon (measured), about 7 on the AMD EPYC (projected)
+    steps: int = 1200                  # 18-19 min on the Intel Xeon, 15-17 on the AMD EPYC (both measured; README)
     batch: int = 2
     crop: int = 128                    # pixels; whole frames when the image is smaller
     learning_rate: float = 1e-3

@@ -23,8 +23,8 @@ frame-to-frame change compared with the truth's, which blur does not lower (``en
 training frame whose true expression weights are closest, its true OLATs relit; (b) the network with
 k = 0 (frame t alone in, so no blend with frame t-1's output either; the same losses, flow and temporal
 term included); (c) the network without semantic normalisation. The reenactments use ``relume reenact``'s
-temporal smoothing (default 0.4; ``--temporal-smoothing S``, 0 = the learned blend alone), which acts on the
-networks with the blend only: (b) has no previous output to blend with.
+temporal smoothing (its default, ``engine.reenact.reenact.TEMPORAL_SMOOTHING``, unless ``--temporal-smoothing S``;
+0 = the learned blend alone), which acts on the networks with the blend only: (b) has no previous output to blend with.
 Also: training time per step and in total, reenactment time per frame through onnxruntime (CPU, all
 40 lights decoded and written; the whole ``relume reenact`` command) and through torch (the naive
 runtime), and the floor: the network's forward pass alone through onnxruntime.

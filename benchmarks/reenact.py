@@ -26,8 +26,10 @@ term included); (c) the network without semantic normalisation. The reenactments
 temporal smoothing (its default, ``engine.reenact.reenact.TEMPORAL_SMOOTHING``, unless ``--temporal-smoothing S``;
 0 = the learned blend alone), which acts on the networks with the blend only: (b) has no previous output to blend with.
 Also: training time per step and in total, reenactment time per frame through onnxruntime (CPU, all
-40 lights decoded and written; the whole ``relume reenact`` command) and through torch (the naive
-runtime), and the floor: the network's forward pass alone through onnxruntime.
+40 lights decoded and written; the whole ``relume reenact`` command; its default, the int8 model, and the
+float32 one, whose quality is a row of the table too; and what a frame costs beyond the start-up, the
+30-frame command against the same on the first 10 frames) and through torch (the naive runtime), and the
+floor: the network's forward pass alone through onnxruntime, int8 and float32.
 ``--device cuda`` tracks, trains (bf16 autocast) and runs the torch reenactment on the GPU; onnxruntime stays
 on the CPU. ``--hdris`` names a folder holding ``forest.exr`` and ``sunset.exr`` where Blender is absent.
 """
@@ -35,7 +37,6 @@ on the CPU. ``--hdris`` names a folder holding ``forest.exr`` and ``sunset.exr``
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -51,6 +52,7 @@ from engine.io.exr import read_image
 from engine.lighting.lights import EnvironmentLight
 from engine.lighting.weights import capture_weights
 from engine.reenact.evaluate import flicker, nearest_training_frames, psnr, temporal_error, true_backward_flows
+from engine.reenact.export import Precision
 from engine.reenact.model_dir import ONNX_FILE
 from engine.reenact.train import TrainSettings
 from engine.relight.frame import NO_CACHE, relight_frame
@@ -140,10 +142,22 @@ def main() -> None:
         out = work / ("reenacted_" + model.name)
         elapsed = relume("reenact", model, "--track", work / "held_out.track", "--out", out, *reenact_args)
         timings[name + " reenact"] = elapsed
+        if key == "network":       # the same on the first 10 frames: what a frame costs beyond the start-up
+            short = work / "held_out_first10.track"
+            write_track(short, dict(target, frames={str(f): target["frames"][str(f)] for f in HELD_OUT[:10]}))
+            ten = relume("reenact", model, "--track", short, "--out", work / f"reenacted_first10_{model.name}",
+                         *reenact_args)
+            marginal = (elapsed - ten) / (len(HELD_OUT) - 10)
         reenacted = Capture.load(out)
         results[name] = {n: relit(reenacted, lights, HELD_OUT) for n, lights in lightings.items()}
     if "network" in models:
-        timings["floor: the network alone (onnxruntime)"] = inference_floor(models["network"], work / "held_out.track")
+        name, out = VARIANTS["network"][0] + ", float32 model", work / f"reenacted_float32_{models['network'].name}"
+        timings[name + " reenact"] = relume("reenact", models["network"], "--track", work / "held_out.track", "--out",
+                                            out, "--precision", "float32", *reenact_args)
+        results[name] = {n: relit(Capture.load(out), lights, HELD_OUT) for n, lights in lightings.items()}
+        for precision in Precision.INT8, Precision.FLOAT32:
+            timings[f"floor: the network alone (onnxruntime, {precision.value})"] = inference_floor(
+                models["network"], work / "held_out.track", precision)
         timings["torch reenact"] = relume("reenact", models["network"], "--track", work / "held_out.track", "--out",
                                           work / f"reenacted_torch_{models['network'].name}", "--runtime", "torch",
                                           "--device", args.device, *reenact_args)
@@ -164,23 +178,27 @@ def main() -> None:
         per_frame = "reenact" in name or name.startswith("floor")
         per = f" ({seconds / len(HELD_OUT):.3f} s/frame)" if per_frame else f" ({seconds / args.steps:.3f} s/step)"
         print(f"| {name} | {seconds:.1f} s{per} |")
+    if "network" in models:
+        print(f"| {VARIANTS['network'][0]} reenact, each frame beyond the start-up ((30 frames - 10) / 20) "
+              f"| {marginal:.3f} s/frame |")
     if args.sheet and "network" in models:
         write_sheet(args.sheet, capture, results["network (k=2, semantic)"], truth, list(lightings))
 
 
-def inference_floor(model: Path, track_path: Path) -> float:
-    """Seconds for the held-out frames of the network's own forward pass through onnxruntime, inputs rendered
-    beforehand: what any reenactment with this network pays, before decoding and writing the OLATs."""
+def inference_floor(model: Path, track_path: Path, precision: Precision) -> float:
+    """Seconds for the held-out frames of the network's own forward pass through onnxruntime on the CPU, inputs
+    rendered beforehand: what any reenactment with this network pays, before decoding and writing the OLATs."""
     from engine.face.model import FaceModel
     from engine.reenact.conditioning import render_conditions
-    from engine.reenact.export import onnx_session
+    from engine.reenact.export import model_onnx, onnx_session
+    from engine.reenact.model_dir import TrainedModel
 
-    config = json.loads((model / "config.json").read_text())
     face = FaceModel.load(None)
     track = read_track(track_path, face.source)
     conditions = render_conditions(face, track, HELD_OUT, with_flow=False)
-    session = onnx_session(model / ONNX_FILE)
-    history = config["network"]["history"]
+    trained = TrainedModel.load(model)
+    session = onnx_session(model_onnx(trained, precision, face), cuda=False)
+    history = trained.net.config.history
     session.run(None, {"conditions": conditions.history(0, history)[None]})       # warm-up
     start = time.perf_counter()
     for index in range(len(HELD_OUT)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 from engine.errors import InputError
@@ -49,6 +50,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     reenact.add_argument("--out", required=True, type=Path, help="capture folder to write")
     reenact.add_argument("--runtime", choices=("onnxruntime", "torch"), default="onnxruntime")
     reenact.add_argument("--device", default="cpu", help="torch runtime's device (onnxruntime uses CUDA if present)")
+    reenact.add_argument("--precision", choices=("auto", "float32", "int8"), default="auto",
+                         help="onnxruntime's model: int8 (the CPU's fast path, model.int8.onnx) or float32 "
+                              "(model.onnx); auto: int8 on the CPU, float32 where onnxruntime has CUDA")
     reenact.add_argument("--skip-existing", action="store_true", help="resume: keep frames already written")
     reenact.add_argument("--temporal-smoothing", type=float, metavar="S",
                          help="0 to below 1: how much of the previous frame's warped output a recurrent network's "
@@ -59,7 +63,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     export = subparsers.add_parser("export", help="export a trained network (ONNX, or TorchScript for Nuke)")
     export.add_argument("model_dir", type=Path)
     export.add_argument("--format", choices=("onnx", "torchscript"), required=True)
+    export.add_argument("--precision", choices=("float32", "int8"), default="float32",
+                        help="ONNX only: int8 is the model relume reenact runs on the CPU (calibrated on the "
+                             "training frames)")
     export.add_argument("--out", required=True, type=Path)
+    export.add_argument("--model", type=Path, help="ict_face_model.npz (default: installed model; int8 calibration)")
     export.set_defaults(handler=run_export)
 
 
@@ -107,23 +115,33 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_reenact(args: argparse.Namespace) -> int:
+    from engine.reenact.export import Precision
     from engine.reenact.reenact import Runtime, reenact
     from engine.track.cli import device
 
     smoothing = {} if args.temporal_smoothing is None else {"temporal_smoothing": args.temporal_smoothing}
     path = reenact(args.model_dir, args.track, args.out, Runtime(args.runtime), args.skip_existing,
-                   device(args.device), not args.quiet, args.model, **smoothing)
+                   device(args.device), not args.quiet, args.model, precision=Precision(args.precision), **smoothing)
     print(f"relume: reenacted capture in {path.parent}")
     return 0
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from engine.reenact.export import ExportFormat, export_onnx, export_torchscript
+    from engine.face.model import FaceModel
+    from engine.reenact.export import ExportFormat, Precision, export_torchscript, model_onnx
     from engine.reenact.model_dir import TrainedModel
+    from relume_host.atomic import atomic_path
 
     trained = TrainedModel.load(args.model_dir)
-    width, height = trained.image_size
-    writer = export_onnx if ExportFormat(args.format) is ExportFormat.ONNX else export_torchscript
-    writer(trained.net, args.out, (height, width))
-    print(f"relume: exported {args.format} to {args.out}")
+    precision = Precision(args.precision)
+    if ExportFormat(args.format) is ExportFormat.TORCHSCRIPT:
+        if precision is not Precision.FLOAT32:
+            raise InputError("--precision", "int8 is an ONNX model; TorchScript is exported in float32")
+        width, height = trained.image_size
+        export_torchscript(trained.net, args.out, (height, width))
+    else:
+        source = model_onnx(trained, precision, FaceModel.load(args.model))
+        with atomic_path(args.out) as tmp:
+            shutil.copyfile(source, tmp)
+    print(f"relume: exported {args.format} ({precision.value}) to {args.out}")
     return 0

@@ -15,6 +15,7 @@ from engine.reenact.network import NetworkConfig, ReenactNet
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 ONNX_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"     # engine.reenact.export.quantize_onnx
 # config.json's version; 3: a network with history has appearance and motion branches (engine.reenact.network);
 # 4: the motion branch normalises without SPADE
 LAYOUT_VERSION = 4

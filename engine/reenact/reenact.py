@@ -7,8 +7,9 @@ track's frame numbers, so ``relume relight``, the Nuke gizmo and the Blender ext
 ``capture.yaml`` is written last, so an interrupted run never looks whole; ``skip_existing`` resumes (a
 recurrent network still runs on the frames already written, as each frame's output depends on the one before).
 
-Inference runs through onnxruntime (the CUDA provider when present, else the CPU) on the folder's
-``model.onnx``, or through torch (``runtime="torch"``).
+Inference runs through onnxruntime, on the CPU on the folder's int8 ``model.int8.onnx`` and on CUDA (when
+onnxruntime has it) on the float32 ``model.onnx`` (``precision``: :class:`engine.reenact.export.Precision`), or
+through torch in float32 (``runtime="torch"``).
 
 Temporal smoothing (a recurrent network only): frame t's output is ``m' * own + (1 - m') * previous``, the
 previous output warped by the predicted flow (:func:`engine.reenact.network.blend_previous`), with
@@ -34,7 +35,8 @@ from tqdm import tqdm
 from engine.errors import InputError
 from engine.face.model import FaceModel
 from engine.reenact.conditioning import render_conditions
-from engine.reenact.model_dir import ONNX_FILE, TrainedModel
+from engine.reenact.export import Precision, has_cuda_provider, model_onnx, onnx_session
+from engine.reenact.model_dir import TrainedModel
 from engine.reenact.network import blend_previous, split_outputs
 from engine.stage.capture import CAPTURE_FILE, Capture, write_capture_yaml
 from engine.synth.output import ImageWriter
@@ -51,22 +53,30 @@ class Runtime(str, Enum):
     TORCH = "torch"
 
 
+def resolve_precision(runtime: Runtime, precision: Precision) -> Precision:
+    """FLOAT32 or INT8: what ``precision`` means for ``runtime`` here (see :class:`Precision`); InputError for int8
+    through torch."""
+    if runtime is Runtime.TORCH:
+        if precision is Precision.INT8:
+            raise InputError("--precision", "int8 runs through onnxruntime; the torch runtime is float32")
+        return Precision.FLOAT32
+    if precision is Precision.AUTO:
+        return Precision.FLOAT32 if has_cuda_provider() else Precision.INT8
+    return precision
+
+
 class _Predictor:
     """Runs the network on one input (1, C_in, H, W) float32 -> (1, C_out, H, W)."""
 
-    def __init__(self, trained: TrainedModel, runtime: Runtime, device: str) -> None:
+    def __init__(self, trained: TrainedModel, runtime: Runtime, precision: Precision, device: str,
+                 face: FaceModel) -> None:
         self.runtime = runtime
         if runtime is Runtime.TORCH:
             self.device = torch.device(device)
             self.net = trained.net.to(self.device)
             return
-        from engine.reenact.export import export_onnx, onnx_session
-
-        path = trained.folder / ONNX_FILE
-        if not path.is_file():
-            width, height = trained.image_size
-            export_onnx(trained.net, path, (height, width))
-        self.session = onnx_session(path)
+        path = model_onnx(trained, precision, face)
+        self.session = onnx_session(path, cuda=precision is Precision.FLOAT32)   # int8 kernels are the CPU's
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if self.runtime is Runtime.TORCH:
@@ -145,12 +155,14 @@ class ReenactJob:
     device: str = "cpu"
     model_path: Path | None = None
     temporal_smoothing: float = TEMPORAL_SMOOTHING
+    precision: Precision = Precision.AUTO
     frames: list[int] = field(init=False)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.temporal_smoothing < 1.0:
             raise InputError("temporal_smoothing", f"must be at least 0 and below 1, not {self.temporal_smoothing:g}")
         self.out = Path(self.out)
+        self.precision = resolve_precision(self.runtime, self.precision)
         self.trained = TrainedModel.load(self.model_dir)
         self.face = FaceModel.load(self.model_path)
         self.track = read_track(self.track_path, self.face.source)
@@ -173,7 +185,7 @@ class ReenactJob:
         trained, out = self.trained, self.out
         pending = set(self.pending_frames())
         conditions = render_conditions(self.face, self.track, self.frames, with_flow=False)
-        predict = _Predictor(trained, self.runtime, self.device)
+        predict = _Predictor(trained, self.runtime, self.precision, self.device, self.face)
         network = trained.net.config
         basis = trained.basis
         pending_matte: tuple[Path, np.ndarray] | None = None
@@ -213,12 +225,14 @@ class ReenactJob:
                                   OLAT_PATTERN, TRACKING_PATTERN, MATTE_PATTERN,
                                   extra={"reenacted": {"model": str(Path(self.model_dir).resolve()),
                                                        "track": str(Path(self.track_path).resolve()),
-                                                       "temporal_smoothing": self.temporal_smoothing}})
+                                                       "temporal_smoothing": self.temporal_smoothing,
+                                                       "precision": self.precision.value}})
 
 
 def reenact(model_dir: Path, track_path: Path, out: Path, runtime: Runtime = Runtime.ONNXRUNTIME,
             skip_existing: bool = False, device: str = "cpu", progress: bool = True,
-            model_path: Path | None = None, temporal_smoothing: float = TEMPORAL_SMOOTHING) -> Path:
+            model_path: Path | None = None, temporal_smoothing: float = TEMPORAL_SMOOTHING,
+            precision: Precision = Precision.AUTO) -> Path:
     """Write the reenacted capture into ``out``; returns its capture.yaml."""
     return ReenactJob(model_dir, track_path, out, runtime, skip_existing, device, model_path,
-                      temporal_smoothing).run(progress)
+                      temporal_smoothing, precision).run(progress)

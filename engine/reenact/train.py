@@ -19,7 +19,8 @@ reenactment), and minimises:
   point is visible.
 
 Model folder: ``config.json`` (written first), ``checkpoint.pt`` (model, optimiser, step, basis, unit; written
-atomically every ``checkpoint_seconds`` and at the end), ``losses.csv``, and ``model.onnx`` at the end.
+atomically every ``checkpoint_seconds`` and at the end), ``losses.csv``, and ``model.onnx`` and
+``model.int8.onnx`` (:func:`engine.reenact.export.quantize_onnx`) at the end.
 A loss that is not finite stops the run with an error and keeps the last checkpoint. Under ``torchrun`` (one
 process or several) it trains with DistributedDataParallel: gloo on CPU, NCCL on CUDA (rank r on
 ``cuda:LOCAL_RANK``); rank 0 writes.
@@ -43,7 +44,7 @@ from tqdm import tqdm
 from engine.errors import InputError, RelumeError
 from engine.face.model import FaceModel
 from engine.reenact.data import STACK_MEMORY_BYTES, TrainingSet, light_basis, load_training_set
-from engine.reenact.model_dir import CHECKPOINT_FILE, CONFIG_FILE, LAYOUT_VERSION, ONNX_FILE
+from engine.reenact.model_dir import CHECKPOINT_FILE, CONFIG_FILE, INT8_FILE, LAYOUT_VERSION, ONNX_FILE
 from engine.reenact.network import NetworkConfig, ReenactNet, blend_previous, split_outputs, warp
 from engine.track.track_file import model_fingerprint, read_track
 from relume_host.atomic import write_bytes_atomic
@@ -353,7 +354,7 @@ def train(capture: Path, track: Path, out: Path, settings: TrainSettings, resume
           preview: Path | None = None, progress: bool = True, model_path: Path | None = None,
           frames: list[int] | None = None, memory_bytes: int = STACK_MEMORY_BYTES) -> Trainer:
     """Load the data (the capture's ``frames``, default all; stacks above ``memory_bytes`` streamed from the
-    model folder, one file per process), train, export ``model.onnx`` (rank 0)."""
+    model folder, one file per process), train, export ``model.onnx`` and its int8 form (rank 0)."""
     if not resume:                            # refused before a capture is decoded into the folder
         refuse_trained_folder(out)
     model = FaceModel.load(model_path)
@@ -363,9 +364,10 @@ def train(capture: Path, track: Path, out: Path, settings: TrainSettings, resume
         trainer = Trainer(data, out, settings, model.source, track, resume, preview, progress)
         trainer.run()
         if trainer.dist.main:
-            from engine.reenact.export import export_onnx
+            from engine.reenact.export import export_onnx, quantize_onnx
 
-            export_onnx(trainer.net, Path(out) / ONNX_FILE, data.stacks.shape[-2:])
+            float32 = export_onnx(trainer.net, Path(out) / ONNX_FILE, data.stacks.shape[-2:])
+            quantize_onnx(trainer.net.config, float32, Path(out) / INT8_FILE, data.conditions)
     finally:
         data.release()
     return trainer

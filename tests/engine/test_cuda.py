@@ -18,7 +18,7 @@ import torch
 
 from engine.face.model import FaceModel
 from engine.io.exr import read_image
-from engine.reenact.model_dir import CHECKPOINT_FILE, ONNX_FILE
+from engine.reenact.model_dir import CHECKPOINT_FILE, INT8_FILE, ONNX_FILE
 from engine.reenact.train import LOSSES_FILE
 from engine.track.evaluate import accuracy
 from engine.track.track_file import read_track
@@ -66,7 +66,7 @@ def test_training_on_cuda_follows_the_cpu_run_in_bf16(small_target: dict, tmp_pa
     state = torch.load(runs["cuda"] / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
     assert state["step"] == 4 and all(v.dtype in (torch.float32, torch.int64) for v in state["model"].values())
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
-    assert (runs["cuda"] / ONNX_FILE).is_file()
+    assert (runs["cuda"] / ONNX_FILE).is_file() and (runs["cuda"] / INT8_FILE).is_file()
 
 
 def test_torchrun_trains_on_cuda_through_nccl(small_target: dict, tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_torchrun_trains_on_cuda_through_nccl(small_target: dict, tmp_path: Path
 def test_reenact_through_torch_on_cuda_matches_onnxruntime(small_target: dict, small_model: Path, tmp_path: Path,
                                                           cli) -> None:
     outputs = {}
-    for name, args in (("onnxruntime", ()), ("cuda", ("--runtime", "torch", "--device", "cuda"))):
+    for name, args in (("onnxruntime", ("--precision", "float32")), ("cuda", ("--runtime", "torch", "--device", "cuda"))):
         outputs[name] = tmp_path / name
         result = cli("reenact", small_model, "--track", small_target["result"], "--out", outputs[name], *args)
         assert result.returncode == 0, result.stderr

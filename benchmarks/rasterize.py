@@ -34,7 +34,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from engine.face import FaceModel
+from engine.face.model import FaceModel
 from engine.render import Camera, rasterize, shadow_map
 from engine.render.coverage import rasterize_coverage
 

@@ -23,7 +23,7 @@ frame-to-frame change compared with the truth's, which blur does not lower (``en
 training frame whose true expression weights are closest, its true OLATs relit; (b) the network with
 k = 0 (frame t alone in, so no blend with frame t-1's output either; the same losses, flow and temporal
 term included); (c) the network without semantic normalisation. The reenactments use ``relume reenact``'s
-temporal smoothing (its default, ``engine.reenact.reenact.TEMPORAL_SMOOTHING``, unless ``--temporal-smoothing S``;
+temporal smoothing (its default, ``engine.reenact.settings.TEMPORAL_SMOOTHING``, unless ``--temporal-smoothing S``;
 0 = the learned blend alone), which acts on the networks with the blend only: (b) has no previous output to blend with.
 Also: training time per step and in total, reenactment time per frame through onnxruntime (CPU, all
 40 lights decoded and written; the whole ``relume reenact`` command; its default, the int8 model, and the
@@ -52,9 +52,8 @@ from engine.io.exr import read_image
 from engine.lighting.lights import EnvironmentLight
 from engine.lighting.weights import capture_weights
 from engine.reenact.evaluate import flicker, nearest_training_frames, psnr, temporal_error, true_backward_flows
-from engine.reenact.export import Precision
 from engine.reenact.model_dir import ONNX_FILE
-from engine.reenact.train import TrainSettings
+from engine.reenact.settings import Precision, TrainSettings
 from engine.relight.frame import NO_CACHE, relight_frame
 from engine.stage.capture import Capture
 from engine.synth.generate import SynthOptions, generate

@@ -65,9 +65,9 @@ def run_transfer_demo(out: Path, settings: TransferDemoSettings = TransferDemoSe
                       progress: bool = True) -> TransferDemoResult:
     """Run the chain in ``out``."""
     from engine.reenact.evaluate import nearest_training_frames, psnr
-    from engine.reenact.network import NetworkConfig
     from engine.reenact.reenact import reenact
-    from engine.reenact.train import TrainSettings, train
+    from engine.reenact.settings import NetworkConfig, TrainSettings
+    from engine.reenact.train import train
     from engine.synth.generate import SynthOptions, generate
     from engine.track.footage import auto_expose
     from engine.track.pipeline import TrackOptions, run_track

@@ -1,5 +1,2 @@
-"""The ICT morphable face model (identity + expression -> mesh), landmarks and region labels."""
-
-from engine.face.model import REGIONS, FaceModel, Submesh, default_model_path
-
-__all__ = ["REGIONS", "FaceModel", "Submesh", "default_model_path"]
+"""The ICT morphable face model (identity + expression -> mesh), landmarks and region labels: ``model`` (torch),
+``regions`` (the labels alone, torch-free)."""

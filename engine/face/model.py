@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from engine.errors import InputError
+from engine.face.regions import REGIONS
 from relume_host.home import assets_dir
 
 MODEL_ENV = "RELUME_FACE_MODEL"
@@ -39,8 +40,6 @@ _KEYS = (
     "face_vertex_ids", "face_uv_ids", "face_material_ids", "material_names", "landmark_vertex_ids_68",
 )
 
-# Segmentation labels, in label order (0 = background, where no triangle covers a pixel).
-REGIONS = ("background", "skin", "eyes", "mouth_interior", "hair_back_head")
 
 # Vertex ranges from the upstream README (first id of each range).
 _HEAD_NECK_START = 9409

@@ -1,4 +1,5 @@
-"""``relume train``, ``relume reenact`` and ``relume export`` (torch loads only when they run)."""
+"""``relume train``, ``relume reenact`` and ``relume export`` (torch loads only when they run; their defaults are
+:mod:`engine.reenact.settings`'s)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,21 @@ import shutil
 from pathlib import Path
 
 from engine.errors import InputError
+from engine.reenact.settings import (
+    STACK_MEMORY_BYTES,
+    TEMPORAL_SMOOTHING,
+    ExportFormat,
+    LossWeights,
+    NetworkConfig,
+    Precision,
+    Runtime,
+    TrainSettings,
+)
 from engine.stage.capture import parse_frames
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+    defaults, network, losses = TrainSettings(), NetworkConfig(), LossWeights()
     train = subparsers.add_parser(
         "train", help="train the reenactment network on a target capture and its track",
         description="Learn the target's OLAT stack from renders of its fitted face model. Multi-GPU/-node: "
@@ -19,28 +31,36 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--track", required=True, type=Path, help="the target's .track (relume track CAPTURE)")
     train.add_argument("--out", required=True, type=Path, help="model folder to write")
     train.add_argument("--frames", help="capture frames to train on, e.g. 1001-1030 (default: all)")
-    train.add_argument("--steps", type=int, help="training steps (default 1200)")
-    train.add_argument("--seed", type=int, default=0, help="random seed (runs are deterministic on the CPU)")
+    train.add_argument("--steps", type=int, default=defaults.steps, help="training steps (default %(default)s)")
+    train.add_argument("--seed", type=int, default=defaults.seed,
+                       help="random seed (default %(default)s; runs are deterministic on the CPU)")
     train.add_argument("--resume", action="store_true", help="continue the model in --out from its checkpoint")
     train.add_argument("--device", default="cpu", help="cpu (default) or cuda (mixed precision)")
     train.add_argument("--preview", type=Path, metavar="DIR", help="PNG previews (predicted over captured OLATs)")
-    train.add_argument("--preview-every", type=int, default=100, metavar="N", help="steps between previews")
-    train.add_argument("--checkpoint-minutes", type=float, default=2.0, help="minutes between checkpoints")
-    train.add_argument("--checkpoint-every", type=int, default=0, metavar="N", help="also every N steps")
-    train.add_argument("--history", type=int, default=2, metavar="K", help="frames before t the network sees")
-    train.add_argument("--rank", type=int, help="light-basis size (default 16, or the stage's light count if smaller)")
-    train.add_argument("--width", type=int, help="channels of the network's first level (default 32)")
+    train.add_argument("--preview-every", type=int, default=defaults.preview_every, metavar="N",
+                       help="steps between previews (default %(default)s)")
+    train.add_argument("--checkpoint-minutes", type=float, default=defaults.checkpoint_seconds / 60.0,
+                       help="minutes between checkpoints (default %(default)s)")
+    train.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every, metavar="N",
+                       help="also every N steps (default %(default)s: by time only)")
+    train.add_argument("--history", type=int, default=network.history, metavar="K",
+                       help="frames before t the network sees (default %(default)s)")
+    train.add_argument("--rank", type=int,
+                       help=f"light-basis size (default {network.rank}, or the stage's light count if smaller)")
+    train.add_argument("--width", type=int, default=network.width,
+                       help="channels of the network's first level (default %(default)s)")
     train.add_argument("--no-semantic", action="store_true", help="plain instance norm instead of SPADE")
     train.add_argument("--no-blend", action="store_true",
                        help="no temporal blend with the previous frame's warped output (k >= 1 only)")
-    train.add_argument("--batch", type=int, default=2, help="frames per step")
-    train.add_argument("--crop", type=int, default=128, help="training crop in pixels")
-    train.add_argument("--learning-rate", type=float, default=1e-3)
-    train.add_argument("--texture-learning-rate", type=float, default=2e-2, help="learning rate of the neural texture")
-    train.add_argument("--temporal-weight", type=float,
-                       help="weight of the temporal loss (frame t against frame t-1 warped; default 0.5)")
-    train.add_argument("--memory-gb", type=float, default=8.0,
-                       help="training stacks larger than this are streamed from a file in --out (default 8)")
+    train.add_argument("--batch", type=int, default=defaults.batch, help="frames per step (default %(default)s)")
+    train.add_argument("--crop", type=int, default=defaults.crop, help="training crop in pixels (default %(default)s)")
+    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help="(default %(default)s)")
+    train.add_argument("--texture-learning-rate", type=float, default=defaults.texture_learning_rate,
+                       help="learning rate of the neural texture (default %(default)s)")
+    train.add_argument("--temporal-weight", type=float, default=losses.temporal,
+                       help="weight of the temporal loss (frame t against frame t-1 warped; default %(default)s)")
+    train.add_argument("--memory-gb", type=float, default=STACK_MEMORY_BYTES / 1024 ** 3,
+                       help="training stacks larger than this are streamed from a file in --out (default %(default)s)")
     train.add_argument("--model", type=Path, help="ict_face_model.npz (default: installed model)")
     train.set_defaults(handler=run_train)
 
@@ -48,24 +68,27 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     reenact.add_argument("model_dir", type=Path, help="trained model folder (relume train --out)")
     reenact.add_argument("--track", required=True, type=Path, help="track to render, e.g. relume transfer's result")
     reenact.add_argument("--out", required=True, type=Path, help="capture folder to write")
-    reenact.add_argument("--runtime", choices=("onnxruntime", "torch"), default="onnxruntime")
+    reenact.add_argument("--runtime", type=Runtime, choices=list(Runtime), default=Runtime.ONNXRUNTIME,
+                         help="(default %(default)s)")
     reenact.add_argument("--device", default="cpu", help="torch runtime's device (onnxruntime uses CUDA if present)")
-    reenact.add_argument("--precision", choices=("auto", "float32", "int8"), default="auto",
+    reenact.add_argument("--precision", type=Precision, choices=list(Precision), default=Precision.AUTO,
                          help="onnxruntime's model: int8 (the CPU's fast path, model.int8.onnx) or float32 "
-                              "(model.onnx); auto: int8 on the CPU, float32 where onnxruntime has CUDA")
+                              "(model.onnx); auto (the default): int8 on the CPU, float32 where onnxruntime has CUDA")
     reenact.add_argument("--skip-existing", action="store_true", help="resume: keep frames already written")
-    reenact.add_argument("--temporal-smoothing", type=float, metavar="S",
+    reenact.add_argument("--temporal-smoothing", type=float, default=TEMPORAL_SMOOTHING, metavar="S",
                          help="0 to below 1: how much of the previous frame's warped output a recurrent network's "
-                              "frame keeps beyond its learned blend (default 0.4; 0 = the learned blend alone)")
+                              "frame keeps beyond its learned blend (default %(default)s; 0 = the learned blend "
+                              "alone)")
     reenact.add_argument("--model", type=Path, help="ict_face_model.npz (default: installed model)")
     reenact.set_defaults(handler=run_reenact)
 
     export = subparsers.add_parser("export", help="export a trained network (ONNX, or TorchScript for Nuke)")
     export.add_argument("model_dir", type=Path)
-    export.add_argument("--format", choices=("onnx", "torchscript"), required=True)
-    export.add_argument("--precision", choices=("float32", "int8"), default="float32",
+    export.add_argument("--format", type=ExportFormat, choices=list(ExportFormat), required=True)
+    export.add_argument("--precision", type=Precision, choices=[Precision.FLOAT32, Precision.INT8],
+                        default=Precision.FLOAT32,
                         help="ONNX only: int8 is the model relume reenact runs on the CPU (calibrated on the "
-                             "training frames)")
+                             "training frames; default %(default)s)")
     export.add_argument("--out", required=True, type=Path)
     export.add_argument("--model", type=Path, help="ict_face_model.npz (default: installed model; int8 calibration)")
     export.set_defaults(handler=run_export)
@@ -77,17 +100,12 @@ def _positive(name: str, value: float) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from engine.reenact.network import NetworkConfig
-    from engine.reenact.train import LossWeights, TrainSettings, train
+    from engine.reenact.train import train
     from engine.stage.capture import Capture
     from engine.track.cli import device
 
     if args.rank is None:
         args.rank = min(NetworkConfig.rank, Capture.load(args.capture).light_count)   # the default size
-    if args.width is None:
-        args.width = NetworkConfig.width
-    if args.steps is None:
-        args.steps = TrainSettings.steps
     for name in ("steps", "batch", "crop", "rank", "width", "learning_rate", "texture_learning_rate",
                  "checkpoint_minutes", "preview_every"):
         _positive("--" + name.replace("_", "-"), getattr(args, name))
@@ -95,8 +113,6 @@ def run_train(args: argparse.Namespace) -> int:
         raise InputError("--history", "must be 0 or more")
     if not args.memory_gb >= 0:
         raise InputError("--memory-gb", "must be 0 or more")
-    if args.temporal_weight is None:
-        args.temporal_weight = LossWeights.temporal
     if not args.temporal_weight >= 0:
         raise InputError("--temporal-weight", "must be 0 or more")
     network = NetworkConfig(history=args.history, rank=args.rank, width=args.width, semantic=not args.no_semantic,
@@ -115,33 +131,30 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_reenact(args: argparse.Namespace) -> int:
-    from engine.reenact.export import Precision
-    from engine.reenact.reenact import Runtime, reenact
+    from engine.reenact.reenact import reenact
     from engine.track.cli import device
 
-    smoothing = {} if args.temporal_smoothing is None else {"temporal_smoothing": args.temporal_smoothing}
-    path = reenact(args.model_dir, args.track, args.out, Runtime(args.runtime), args.skip_existing,
-                   device(args.device), not args.quiet, args.model, precision=Precision(args.precision), **smoothing)
+    path = reenact(args.model_dir, args.track, args.out, args.runtime, args.skip_existing, device(args.device),
+                   not args.quiet, args.model, args.temporal_smoothing, args.precision)
     print(f"relume: reenacted capture in {path.parent}")
     return 0
 
 
 def run_export(args: argparse.Namespace) -> int:
     from engine.face.model import FaceModel
-    from engine.reenact.export import ExportFormat, Precision, export_torchscript, model_onnx
+    from engine.reenact.export import export_torchscript, model_onnx
     from engine.reenact.model_dir import TrainedModel
     from relume_host.atomic import atomic_path
 
     trained = TrainedModel.load(args.model_dir)
-    precision = Precision(args.precision)
-    if ExportFormat(args.format) is ExportFormat.TORCHSCRIPT:
-        if precision is not Precision.FLOAT32:
+    if args.format is ExportFormat.TORCHSCRIPT:
+        if args.precision is not Precision.FLOAT32:
             raise InputError("--precision", "int8 is an ONNX model; TorchScript is exported in float32")
         width, height = trained.image_size
         export_torchscript(trained.net, args.out, (height, width))
     else:
-        source = model_onnx(trained, precision, FaceModel.load(args.model))
+        source = model_onnx(trained, args.precision, FaceModel.load(args.model))
         with atomic_path(args.out) as tmp:
             shutil.copyfile(source, tmp)
-    print(f"relume: exported {args.format} ({precision.value}) to {args.out}")
+    print(f"relume: exported {args.format.value} ({args.precision.value}) to {args.out}")
     return 0

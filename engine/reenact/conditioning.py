@@ -1,15 +1,6 @@
 """What the network sees: G-buffers of a track's fitted meshes, rendered with the project's rasteriser.
 
-Per frame, ``CHANNELS`` float channels at the track's image size (row 0 at the top):
-
-====== ===========================================================================
-0-2    camera-space unit normals (x right, y up, z toward the camera); 0 off the mesh
-3      depth minus the frame's median face depth, in units of 10 cm; 0 off the mesh
-4-5    texture coordinates (u, v) of the ICT model's UV layout
-6-10   region one-hot (:data:`engine.face.model.REGIONS`, background first)
-11     coverage mask
-====== ===========================================================================
-
+Per frame, the channels of :mod:`engine.reenact.channels` at the track's image size (row 0 at the top),
 plus, for training, the integer region labels and the optical flow from frame t to the previous frame
 of the list (``engine.synth.flow`` convention: dx, dy in pixels and a valid channel), both from the
 fitted meshes' own motion.
@@ -22,15 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engine.face.model import REGIONS, FaceModel
+from engine.face.model import FaceModel
+from engine.face.regions import REGIONS
+from engine.reenact.channels import CHANNELS, DEPTH_UNIT_M, REGION_SLICE, UV_SLICE
 from engine.render.rasterize import rasterize
 from engine.synth.flow import surface_flow
 from engine.track.geometry import track_camera, track_vertices
-
-CHANNELS = 12
-UV_SLICE = slice(4, 6)
-REGION_SLICE = slice(6, 6 + len(REGIONS))
-DEPTH_UNIT_M = 0.1
 
 
 @dataclass

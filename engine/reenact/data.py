@@ -7,10 +7,11 @@ OLAT image is ``unit * basis @ coefficients`` and the network's output size does
 outputs and the log-range losses are O(1) whatever the stage's exposure (OLATs of a 40-light stage
 average a few hundredths, where log(1 + x) would be linear and the loss blind to relative error).
 
-The stacks are held in memory when they fit ``memory_bytes`` (default :data:`STACK_MEMORY_BYTES`); larger
-ones (150 lights at 1K: 0.9 GB per frame) are decoded once into a float16 ``.npy`` file (the trainer puts
-it in the model folder and removes it at the end) and memory-mapped, so each training step reads only its
-crops' rows and the basis reads one frame at a time: memory no longer grows with the frame count.
+The stacks are held in memory when they fit ``memory_bytes`` (default
+:data:`engine.reenact.settings.STACK_MEMORY_BYTES`); larger ones (150 lights at 1K: 0.9 GB per frame) are
+decoded once into a float16 ``.npy`` file (the trainer puts it in the model folder and removes it at the
+end) and memory-mapped, so each training step reads only its crops' rows and the basis reads one frame at a
+time: memory no longer grows with the frame count.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ import numpy as np
 from engine.errors import InputError
 from engine.face.model import FaceModel
 from engine.reenact.conditioning import Conditions, render_conditions
+from engine.reenact.settings import STACK_MEMORY_BYTES
 from engine.relight.olat_reader import frame_alpha, iter_olat_images
 from engine.stage.capture import Capture
 from engine.track.track_file import frame_numbers, read_track
 
 BASIS_SAMPLES = 40_000
-STACK_MEMORY_BYTES = 8 * 1024 ** 3
 
 
 @dataclass

@@ -21,7 +21,6 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -31,25 +30,12 @@ from engine.errors import InputError
 from engine.face.model import FaceModel
 from engine.reenact.conditioning import Conditions, render_conditions
 from engine.reenact.model_dir import INT8_FILE, ONNX_FILE, TrainedModel
-from engine.reenact.network import NetworkConfig, ReenactNet
+from engine.reenact.network import ReenactNet
+from engine.reenact.settings import NetworkConfig, Precision
 from engine.track.track_file import read_track
 from relume_host.atomic import atomic_path
 
 ONNX_OPSET = 17
-
-
-class ExportFormat(str, Enum):
-    ONNX = "onnx"
-    TORCHSCRIPT = "torchscript"
-
-
-class Precision(str, Enum):
-    """The ONNX model's arithmetic: ``auto`` is int8 where onnxruntime runs on the CPU and float32 where it has
-    CUDA (its int8 kernels are the CPU's)."""
-
-    AUTO = "auto"
-    FLOAT32 = "float32"
-    INT8 = "int8"
 
 
 def _example(net: ReenactNet, size: tuple[int, int]) -> torch.Tensor:

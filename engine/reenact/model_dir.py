@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from engine.errors import InputError
-from engine.reenact.network import NetworkConfig, ReenactNet
+from engine.reenact.network import ReenactNet
+from engine.reenact.settings import NetworkConfig
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"

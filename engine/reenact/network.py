@@ -1,7 +1,7 @@
 """The rendering-to-video network: G-buffers of the fitted face model -> the target's OLAT stack.
 
 Input (one tensor, (B, C_in, H, W)): the conditioning channels of frames t-k..t, oldest first
-(:data:`engine.reenact.conditioning.CHANNELS` per frame). Output (one tensor, (B, C_out, H, W)), in
+(:data:`engine.reenact.channels.CHANNELS` per frame). Output (one tensor, (B, C_out, H, W)), in
 this channel order:
 
 * ``3 * rank`` light-basis coefficients (channel-major: R's ``rank``, then G's, then B's); the OLAT
@@ -42,59 +42,15 @@ the weights), so every output channel starts at the right magnitude.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
-from engine.face.model import REGIONS
-from engine.reenact.conditioning import CHANNELS, REGION_SLICE, UV_SLICE
+from engine.face.regions import REGIONS
+from engine.reenact.channels import CHANNELS, REGION_SLICE, UV_SLICE
+from engine.reenact.settings import NetworkConfig
 
 UV_TILES = 4                                  # UDIM tiles 0-3 hold the ICT layout (u in [0, 4))
 EYES = REGIONS.index("eyes")
-
-
-@dataclass(frozen=True)
-class NetworkConfig:
-    """Sizes of the network. ``history``: frames before t it sees (k; the motion branch's input); ``rank``:
-    light-basis size; ``blend``: compose frame t with frame t-1's warped output (:func:`blend_previous`; needs
-    ``history`` >= 1)."""
-
-    history: int = 2
-    rank: int = 16
-    width: int = 32            # the appearance branch's channels at its first level; doubled at each of ``levels``
-    levels: int = 3
-    motion_width: int = 16     # the same for the motion branch (``history`` >= 1)
-    texture: int = 16          # neural texture channels (0: none)
-    texture_size: int = 128    # texels per UDIM tile side
-    semantic: bool = True      # the appearance branch's SPADE; False: plain instance norm (the ablation)
-    blend: bool = True
-
-    @property
-    def recurrent(self) -> bool:
-        """Whether frame t's output depends on frame t-1's (a blend weight is predicted)."""
-        return self.blend and self.history > 0
-
-    @property
-    def in_channels(self) -> int:
-        return CHANNELS * (self.history + 1)
-
-    @property
-    def out_channels(self) -> int:
-        return self.appearance_channels + self.motion_channels
-
-    @property
-    def appearance_channels(self) -> int:
-        """The appearance branch's outputs: coefficients, alpha, segmentation (and, without history, flow)."""
-        return 3 * self.rank + 1 + len(REGIONS) + (0 if self.history else 2)
-
-    @property
-    def motion_channels(self) -> int:
-        """The motion branch's outputs: flow and, when recurrent, the blend weight (none without history)."""
-        return 2 + int(self.recurrent) if self.history else 0
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 class SemanticNorm(nn.Module):

@@ -8,7 +8,7 @@ track's frame numbers, so ``relume relight``, the Nuke gizmo and the Blender ext
 recurrent network still runs on the frames already written, as each frame's output depends on the one before).
 
 Inference runs through onnxruntime, on the CPU on the folder's int8 ``model.int8.onnx`` and on CUDA (when
-onnxruntime has it) on the float32 ``model.onnx`` (``precision``: :class:`engine.reenact.export.Precision`), or
+onnxruntime has it) on the float32 ``model.onnx`` (``precision``: :class:`engine.reenact.settings.Precision`), or
 through torch in float32 (``runtime="torch"``).
 
 Temporal smoothing (a recurrent network only): frame t's output is ``m' * own + (1 - m') * previous``, the
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +34,10 @@ from tqdm import tqdm
 from engine.errors import InputError
 from engine.face.model import FaceModel
 from engine.reenact.conditioning import render_conditions
-from engine.reenact.export import Precision, has_cuda_provider, model_onnx, onnx_session
+from engine.reenact.export import has_cuda_provider, model_onnx, onnx_session
 from engine.reenact.model_dir import TrainedModel
 from engine.reenact.network import blend_previous, split_outputs
+from engine.reenact.settings import TEMPORAL_SMOOTHING, Precision, Runtime
 from engine.stage.capture import CAPTURE_FILE, Capture, write_capture_yaml
 from engine.synth.output import ImageWriter
 from engine.track.track_file import frame_numbers, read_track
@@ -45,12 +45,6 @@ from engine.track.track_file import frame_numbers, read_track
 OLAT_PATTERN = "olat/L{light:03d}/frame.{frame:04d}.exr"
 TRACKING_PATTERN = "tracking/frame.{frame:04d}.exr"
 MATTE_PATTERN = "matte/frame.{frame:04d}.exr"
-TEMPORAL_SMOOTHING = 0.4     # chosen on the tuning capture (seed 22) at 1200 steps; see the module doc
-
-
-class Runtime(str, Enum):
-    ONNXRUNTIME = "onnxruntime"
-    TORCH = "torch"
 
 
 def resolve_precision(runtime: Runtime, precision: Precision) -> Precision:

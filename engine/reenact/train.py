@@ -33,7 +33,7 @@ import io
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,9 +43,10 @@ from tqdm import tqdm
 
 from engine.errors import InputError, RelumeError
 from engine.face.model import FaceModel
-from engine.reenact.data import STACK_MEMORY_BYTES, TrainingSet, light_basis, load_training_set
+from engine.reenact.data import TrainingSet, light_basis, load_training_set
 from engine.reenact.model_dir import CHECKPOINT_FILE, CONFIG_FILE, INT8_FILE, LAYOUT_VERSION, ONNX_FILE
-from engine.reenact.network import NetworkConfig, ReenactNet, blend_previous, split_outputs, warp
+from engine.reenact.network import ReenactNet, blend_previous, split_outputs, warp
+from engine.reenact.settings import STACK_MEMORY_BYTES, TrainSettings
 from engine.track.track_file import model_fingerprint, read_track
 from relume_host.atomic import write_bytes_atomic
 
@@ -55,33 +56,6 @@ LOSS_NAMES = ("total", "olat", "relit", "segmentation", "alpha", "flow", "tempor
 
 class TrainingError(RelumeError):
     """Training stopped (non-finite loss); the last checkpoint on disk is still whole."""
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    olat: float = 1.0
-    relit: float = 1.0
-    segmentation: float = 0.1
-    alpha: float = 0.5
-    flow: float = 0.02
-    temporal: float = 0.5
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    steps: int = 1200                  # 18-19 min on the Intel Xeon, 15-17 on the AMD EPYC (both measured; README)
-    batch: int = 2
-    crop: int = 128                    # pixels; whole frames when the image is smaller
-    learning_rate: float = 1e-3
-    texture_learning_rate: float = 2e-2   # the neural texture's texels: free parameters, each seen rarely
-    seed: int = 0
-    olat_lights: int = 8
-    checkpoint_seconds: float = 120.0
-    checkpoint_every: int = 0          # also every N steps (0: by time only)
-    preview_every: int = 100
-    device: str = "cpu"
-    network: NetworkConfig = field(default_factory=NetworkConfig)
-    losses: LossWeights = field(default_factory=LossWeights)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 from engine.errors import InputError
 from engine.lighting.lights import LightsFile, frame_lights_from_dicts, lights_from_dicts
 from engine.lighting.request import Lighting
-from engine.reenact.reenact import Runtime
+from engine.reenact.settings import Runtime
 from engine.stage.capture import CAPTURE_FILE, Capture, parse_frames
 from relume_host.vocabulary import DEFAULT_WEIGHT_METHOD
 

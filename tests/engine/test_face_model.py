@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from engine.errors import InputError
-from engine.face import REGIONS, FaceModel, default_model_path
-from engine.face.model import MODEL_ENV, TRANSPARENT_MATERIALS
+from engine.face.model import MODEL_ENV, TRANSPARENT_MATERIALS, FaceModel, default_model_path
+from engine.face.regions import REGIONS
 
 # 68-point (Multi-PIE) indices: chin tip, lower-lip bottom, the subject's right/left upper eyelids.
 CHIN, LOWER_LIP = 8, 57

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.face import FaceModel
+from engine.face.model import FaceModel
 from engine.face.tangents import tangent_masks
 from engine.render.rasterize import vertex_normals
 

@@ -14,7 +14,7 @@ import OpenImageIO as oiio
 import pytest
 import torch
 
-from engine.face import FaceModel
+from engine.face.model import FaceModel
 from engine.render import Camera, directional_shadow_mask, interpolate, rasterize
 
 BLENDER_SCRIPT = Path(__file__).parents[1] / "blender_scripts" / "render_gbuffer.py"

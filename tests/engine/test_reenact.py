@@ -22,7 +22,7 @@ import torch
 from engine.errors import InputError
 from engine.io.exr import read_image, write_image
 from engine.reenact.model_dir import CHECKPOINT_FILE, CONFIG_FILE, INT8_FILE, TrainedModel
-from engine.reenact.reenact import TEMPORAL_SMOOTHING
+from engine.reenact.settings import TEMPORAL_SMOOTHING
 from engine.reenact.train import TrainingError, train
 from engine.stage.capture import Capture
 from engine.synth.generate import SynthOptions, generate
@@ -81,7 +81,8 @@ def test_the_own_prediction_is_trained_even_where_the_blend_keeps_the_past(small
     the OLAT term judges the own prediction too, so the appearance branch still gets its gradient."""
     from engine.face.model import FaceModel
     from engine.reenact.data import load_training_set
-    from engine.reenact.train import LossWeights, Trainer
+    from engine.reenact.settings import LossWeights
+    from engine.reenact.train import Trainer
 
     face = FaceModel.load(None)
     data = load_training_set(face, small_target["capture"], small_target["target"])

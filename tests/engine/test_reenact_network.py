@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.face.model import REGIONS
-from engine.reenact.conditioning import CHANNELS
-from engine.reenact.network import NetworkConfig, ReenactNet, SemanticNorm, blend_previous, split_outputs, warp
+from engine.face.regions import REGIONS
+from engine.reenact.channels import CHANNELS
+from engine.reenact.network import ReenactNet, SemanticNorm, blend_previous, split_outputs, warp
+from engine.reenact.settings import NetworkConfig
 
 SMALL = NetworkConfig(rank=4, width=8, levels=2, texture=4, texture_size=16)
 

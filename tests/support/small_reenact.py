@@ -13,8 +13,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.reenact.network import NetworkConfig
-from engine.reenact.train import TrainSettings, train
+from engine.reenact.settings import NetworkConfig, TrainSettings
+from engine.reenact.train import train
 from engine.synth.generate import SynthOptions, generate
 
 SETTINGS = TrainSettings(steps=4, batch=1, crop=64, checkpoint_every=2,

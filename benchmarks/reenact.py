@@ -154,9 +154,8 @@ def main() -> None:
         timings[name + " reenact"] = relume("reenact", models["network"], "--track", work / "held_out.track", "--out",
                                             out, "--precision", "float32", *reenact_args)
         results[name] = {n: relit(Capture.load(out), lights, HELD_OUT) for n, lights in lightings.items()}
-        for precision in Precision.INT8, Precision.FLOAT32:
-            timings[f"floor: the network alone (onnxruntime, {precision.value})"] = inference_floor(
-                models["network"], work / "held_out.track", precision)
+        for precision, seconds in inference_floors(models["network"], work / "held_out.track").items():
+            timings[f"floor: the network alone (onnxruntime, {precision.value})"] = seconds
         timings["torch reenact"] = relume("reenact", models["network"], "--track", work / "held_out.track", "--out",
                                           work / f"reenacted_torch_{models['network'].name}", "--runtime", "torch",
                                           "--device", args.device, *reenact_args)
@@ -184,9 +183,10 @@ def main() -> None:
         write_sheet(args.sheet, capture, results["network (k=2, semantic)"], truth, list(lightings))
 
 
-def inference_floor(model: Path, track_path: Path, precision: Precision) -> float:
-    """Seconds for the held-out frames of the network's own forward pass through onnxruntime on the CPU, inputs
-    rendered beforehand: what any reenactment with this network pays, before decoding and writing the OLATs."""
+def inference_floors(model: Path, track_path: Path) -> dict[Precision, float]:
+    """Seconds for the held-out frames of the network's own forward pass through onnxruntime on the CPU, int8
+    and float32, inputs rendered beforehand (once for both): what any reenactment with this network pays, before
+    decoding and writing the OLATs."""
     from engine.face.model import FaceModel
     from engine.reenact.conditioning import render_conditions
     from engine.reenact.export import model_onnx, onnx_session
@@ -196,13 +196,16 @@ def inference_floor(model: Path, track_path: Path, precision: Precision) -> floa
     track = read_track(track_path, face.source)
     conditions = render_conditions(face, track, HELD_OUT, with_flow=False)
     trained = TrainedModel.load(model)
-    session = onnx_session(model_onnx(trained, precision, face), cuda=False)
     history = trained.net.config.history
-    session.run(None, {"conditions": conditions.history(0, history)[None]})       # warm-up
-    start = time.perf_counter()
-    for index in range(len(HELD_OUT)):
-        session.run(None, {"conditions": conditions.history(index, history)[None]})
-    return time.perf_counter() - start
+    floors = {}
+    for precision in Precision.INT8, Precision.FLOAT32:
+        session = onnx_session(model_onnx(trained, precision, face), cuda=False)
+        session.run(None, {"conditions": conditions.history(0, history)[None]})       # warm-up
+        start = time.perf_counter()
+        for index in range(len(HELD_OUT)):
+            session.run(None, {"conditions": conditions.history(index, history)[None]})
+        floors[precision] = time.perf_counter() - start
+    return floors
 
 
 def write_sheet(path: Path, capture: Capture, predicted: dict, truth: dict, names: list[str]) -> None:

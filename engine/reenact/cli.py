@@ -142,19 +142,19 @@ def run_reenact(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from engine.face.model import FaceModel
-    from engine.reenact.export import export_torchscript, model_onnx
+    from engine.reenact.export import export_onnx, export_torchscript, model_onnx
     from engine.reenact.model_dir import TrainedModel
     from relume_host.atomic import atomic_path
 
     trained = TrainedModel.load(args.model_dir)
-    if args.format is ExportFormat.TORCHSCRIPT:
-        if args.precision is not Precision.FLOAT32:
-            raise InputError("--precision", "int8 is an ONNX model; TorchScript is exported in float32")
-        width, height = trained.image_size
-        export_torchscript(trained.net, args.out, (height, width))
-    else:
-        source = model_onnx(trained, args.precision, FaceModel.load(args.model))
+    if args.format is ExportFormat.TORCHSCRIPT and args.precision is not Precision.FLOAT32:
+        raise InputError("--precision", "int8 is an ONNX model; TorchScript is exported in float32")
+    if args.precision is Precision.INT8:         # the model folder's int8 file (made first where missing)
         with atomic_path(args.out) as tmp:
-            shutil.copyfile(source, tmp)
+            shutil.copyfile(model_onnx(trained, Precision.INT8, FaceModel.load(args.model)), tmp)
+    else:
+        width, height = trained.image_size
+        writer = export_onnx if args.format is ExportFormat.ONNX else export_torchscript
+        writer(trained.net, args.out, (height, width))
     print(f"relume: exported {args.format.value} ({args.precision.value}) to {args.out}")
     return 0

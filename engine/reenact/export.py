@@ -149,8 +149,7 @@ def onnx_session(path: Path, cuda: bool = True):
     runs)."""
     import onnxruntime
 
-    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
-                 if p in onnxruntime.get_available_providers() and (cuda or p != "CUDAExecutionProvider")]
+    providers = (["CUDAExecutionProvider"] if cuda and has_cuda_provider() else []) + ["CPUExecutionProvider"]
     options = onnxruntime.SessionOptions()
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(str(path), options, providers=providers)

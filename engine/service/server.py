@@ -310,11 +310,11 @@ def serve(port: int, token_file: Path, parent_pid: int | None = None, device: st
     server = RelumeServer(port, token, device)
     token_file = Path(token_file)
     try:
-        write_bytes_atomic(token_file, json.dumps({"port": server.server_port, "token": token, "pid": os.getpid()}).encode(),
-                           mode=0o600)     # the token: readable by this user only
-        if not quiet:
+        if not quiet:   # before the token file: whoever waits for that file finds this line already logged
             print(f"relume serve: listening on http://{HOST}:{server.server_port} (pid {os.getpid()}, {device})",
                   file=sys.stderr, flush=True)
+        write_bytes_atomic(token_file, json.dumps({"port": server.server_port, "token": token, "pid": os.getpid()}).encode(),
+                           mode=0o600)     # the token: readable by this user only
         if parent_pid:
             threading.Thread(target=_watch_parent, args=(server, parent_pid), daemon=True).start()
         server.serve_forever(poll_interval=0.2)

@@ -37,7 +37,7 @@ from engine.reenact.conditioning import render_conditions
 from engine.reenact.export import has_cuda_provider, model_onnx, onnx_session
 from engine.reenact.model_dir import TrainedModel
 from engine.reenact.network import blend_previous, split_outputs
-from engine.reenact.settings import TEMPORAL_SMOOTHING, Precision, Runtime
+from engine.reenact.settings import MATTE_BLACK, MATTE_WHITE, TEMPORAL_SMOOTHING, Precision, Runtime
 from engine.stage.capture import CAPTURE_FILE, Capture, write_capture_yaml
 from engine.synth.output import ImageWriter
 from engine.track.track_file import frame_numbers, read_track
@@ -90,10 +90,13 @@ class DecodedFrame:
 def decode_olats(basis: np.ndarray, coefficients: np.ndarray | torch.Tensor,
                  alpha: np.ndarray | torch.Tensor) -> DecodedFrame:
     """The OLAT stack from the network's light-basis coefficients: ``basis`` (L, rank) in OLAT units,
-    ``coefficients`` (3, rank, H, W), ``alpha`` (H, W); black where the predicted matte is empty, negative
-    light clipped to 0. One matmul writes the lights already in the (L, H, W, RGB) order of the files; torch
-    does the arithmetic and the float16 conversion (numpy's half conversion alone is 3x slower)."""
+    ``coefficients`` (3, rank, H, W), ``alpha`` (H, W, the network's matte); negative light clipped to 0. The
+    matte is clipped at MATTE_BLACK and MATTE_WHITE and stretched between them, so the background is exactly 0
+    (black OLATs there) and the face's inside exactly 1. One matmul writes the lights already in the (L, H, W,
+    RGB) order of the files; torch does the arithmetic and the float16 conversion (numpy's half conversion alone
+    is 3x slower)."""
     coefficients, alpha = torch.as_tensor(coefficients, dtype=torch.float32), torch.as_tensor(alpha, dtype=torch.float32)
+    alpha = ((alpha - MATTE_BLACK) / (MATTE_WHITE - MATTE_BLACK)).clamp_(0.0, 1.0)
     rank, (height, width), lights = coefficients.shape[1], alpha.shape, len(basis)
     per_pixel = coefficients.permute(1, 2, 3, 0).reshape(rank, -1)
     rgb = (torch.as_tensor(basis, dtype=torch.float32) @ per_pixel).clamp_(min=0.0)

@@ -15,6 +15,10 @@ from engine.reenact.channels import CHANNELS
 # relume reenact --temporal-smoothing: chosen on the tuning capture (seed 22) at 1200 steps; see
 # engine.reenact.reenact's module doc
 TEMPORAL_SMOOTHING = 0.4
+# the reenacted matte's black and white points: the network's sigmoid never reaches 0 or 1, and left as it is
+# its background (0.002-0.004 on the tuning capture) would veil the whole frame in a comp and a relight; a matte
+# value a is written as clip((a - black) / (white - black), 0, 1) (engine.reenact.reenact.decode_olats)
+MATTE_BLACK, MATTE_WHITE = 0.01, 0.99
 # relume train --memory-gb: training stacks above this are streamed from a file (engine.reenact.data)
 STACK_MEMORY_BYTES = 8 * 1024 ** 3
 

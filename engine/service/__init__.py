@@ -17,8 +17,9 @@ and talk JSON over HTTP on 127.0.0.1. Protocol (every request carries
   identity applied, expression shape keys, the track's animation; :mod:`engine.track.rig`).
 - ``POST /track`` ``{rig, out, frames: {number: {expression: {name: weight}, rotation, translation}}}``
   -> ``{"track": out, "frames": n}``: a host's keyed animation of that rig as a ``.track``.
-- ``POST /reenact`` ``{model, track, out, runtime?, skip_existing?, wait?}`` -> a job like
-  ``/relight``'s, writing the reenacted capture folder ``out`` (``relume reenact``).
+- ``POST /reenact`` ``{model, track, out, runtime?, precision?, temporal_smoothing?, skip_existing?, wait?}``
+  -> a job like ``/relight``'s, writing the reenacted capture folder ``out`` (``relume reenact`` and its
+  options: runtime ``onnxruntime|torch``, precision ``auto|float32|int8``, temporal_smoothing 0 to below 1).
 - ``GET /jobs/<id>`` -> ``{"job", "state": queued|running|done|failed|cancelled, "done", "total",
   "paths" (written so far), "error"}``
 - ``POST /jobs/<id>/cancel`` -> the job's state; frames already written are kept (atomic files).

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 from engine.errors import InputError
 from engine.lighting.lights import LightsFile, frame_lights_from_dicts, lights_from_dicts
 from engine.lighting.request import Lighting
-from engine.reenact.settings import Runtime
+from engine.reenact.settings import TEMPORAL_SMOOTHING, Precision, Runtime
 from engine.stage.capture import CAPTURE_FILE, Capture, parse_frames
 from relume_host.vocabulary import DEFAULT_WEIGHT_METHOD
+
+E = TypeVar("E", bound=StrEnum)
 
 
 class CaptureStore:
@@ -147,22 +151,35 @@ class TrackRequest:
         return cls(_path(body, "rig"), _field(body, "frames", dict, required=True), _path(body, "out", ".track"))
 
 
+def _choice(body: dict, key: str, kind: type[E], default: E) -> E:
+    """A closed choice (a StrEnum's value) from ``body[key]``; ``default`` when absent."""
+    value = _field(body, key, str, default.value)
+    try:
+        return kind(value)
+    except ValueError:
+        known = ", ".join(member.value for member in kind)
+        raise InputError(f"request: '{key}'", f"must be one of {known}, got {value!r}") from None
+
+
 @dataclass(frozen=True)
 class ReenactRequest:
-    """``POST /reenact``: a trained model and a track -> a reenacted capture folder, as a job."""
+    """``POST /reenact``: a trained model and a track -> a reenacted capture folder, as a job. The fields
+    are ``relume reenact``'s options, with its defaults (:mod:`engine.reenact.settings`)."""
 
     model: Path
     track: Path
     out: Path
     runtime: Runtime
+    precision: Precision
+    temporal_smoothing: float
     skip_existing: bool
     wait: bool
 
     @classmethod
     def parse(cls, body: dict) -> ReenactRequest:
-        runtime = _field(body, "runtime", str, Runtime.ONNXRUNTIME.value)
-        if runtime not in {r.value for r in Runtime}:
-            known = ", ".join(r.value for r in Runtime)
-            raise InputError("request: 'runtime'", f"must be one of {known}, got {runtime!r}")
-        return cls(_path(body, "model"), _path(body, "track"), _path(body, "out"), Runtime(runtime),
-                   bool(_field(body, "skip_existing", bool, False)), bool(_field(body, "wait", bool, False)))
+        return cls(_path(body, "model"), _path(body, "track"), _path(body, "out"),
+                   runtime=_choice(body, "runtime", Runtime, Runtime.ONNXRUNTIME),
+                   precision=_choice(body, "precision", Precision, Precision.AUTO),
+                   temporal_smoothing=float(_field(body, "temporal_smoothing", (int, float), TEMPORAL_SMOOTHING)),
+                   skip_existing=bool(_field(body, "skip_existing", bool, False)),
+                   wait=bool(_field(body, "wait", bool, False)))

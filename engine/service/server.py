@@ -221,8 +221,9 @@ class RequestHandler(BaseHTTPRequestHandler):
             return HTTPStatus.OK, {"track": str(write_track(animation.out, track)), "frames": len(track["frames"])}
         if method == "POST" and path == "/reenact":
             request = ReenactRequest.parse(self._body())
-            job = ReenactJob(request.model, request.track, request.out, request.runtime, request.skip_existing,
-                             self.server.device)
+            job = ReenactJob(request.model, request.track, request.out, runtime=request.runtime,
+                             precision=request.precision, temporal_smoothing=request.temporal_smoothing,
+                             skip_existing=request.skip_existing, device=self.server.device)
             return self._submit(job, request.wait)
         if method == "POST" and path == "/shutdown":
             self.server.jobs.cancel_all()

@@ -195,19 +195,23 @@ def test_temporal_smoothing_scales_the_learned_blend_and_is_checked(small_target
 
 def test_decoded_olats_and_tracking_frame_match_the_light_basis_sum() -> None:
     """Each OLAT is basis[l] . coefficients per pixel and channel, clipped at 0, times the matte; the tracking
-    frame is the sum of the OLATs (every light on), with the matte as alpha."""
+    frame is the sum of the OLATs (every light on), with the matte as alpha. The network's matte is clipped at
+    1 % and 99 % and stretched between, so a sigmoid's background is exactly 0 (black OLATs) and its inside 1."""
     from engine.reenact.reenact import decode_olats
 
     rng = np.random.default_rng(3)
     basis, coefficients = rng.normal(size=(7, 4)), rng.normal(size=(3, 4, 5, 6)).astype(np.float32)
     alpha = rng.random((5, 6)).astype(np.float32)
-    expected = np.maximum(np.einsum("lr,crhw->lhwc", basis, coefficients), 0) * alpha[None, ..., None]
+    alpha[0, :3] = [0.002, 0.0099, 0.995]              # a sigmoid's background and inside
+    matte = np.clip((alpha - 0.01) / 0.98, 0, 1)
+    expected = np.maximum(np.einsum("lr,crhw->lhwc", basis, coefficients), 0) * matte[None, ..., None]
     decoded = decode_olats(basis, coefficients, alpha)
     assert decoded.olats.dtype == np.float16 and decoded.olats.shape == (7, 5, 6, 4)
     np.testing.assert_allclose(decoded.olats[..., :3], expected, rtol=1e-3, atol=1e-3)
-    np.testing.assert_array_equal(decoded.olats[..., 3], np.broadcast_to(alpha.astype(np.float16), (7, 5, 6)))
+    np.testing.assert_allclose(decoded.olats[..., 3], np.broadcast_to(matte, (7, 5, 6)), atol=1e-3)
+    assert not decoded.olats[:, 0, :2].any() and (decoded.olats[:, 0, 2, 3] == 1).all()
     np.testing.assert_allclose(decoded.tracking[..., :3], expected.sum(axis=0), rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(decoded.tracking[..., 3], alpha)
+    np.testing.assert_allclose(decoded.tracking[..., 3], matte, atol=1e-6)
 
 
 def _recurrent_olat(model: Path, track: Path, index: int, light: int, smoothing: float) -> np.ndarray:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from engine.errors import InputError
 from engine.face.model import FaceModel
@@ -101,16 +102,24 @@ def test_service_rig_track_and_reenact_job(small_target: dict, small_model: Path
         status, body = service.call("POST", "/track", {"rig": body["rig"], "out": str(tmp_path / "keyed.track"),
                                                        "frames": animation_of(Path(body["rig"]))})
         assert status == 200 and body["frames"] == 8
-        request = {"model": str(small_model), "track": body["track"], "out": str(tmp_path / "reenacted")}
+        request = {"model": str(small_model), "track": body["track"], "out": str(tmp_path / "reenacted"),
+                   "precision": "float32", "temporal_smoothing": 0}
         status, job = service.call("POST", "/reenact", request)
         assert status == 202
         state = service.wait_job(job["job"])
         assert state["state"] == "done" and state["done"] == state["total"] == 8, state
         capture = Capture.load(tmp_path / "reenacted")
         assert capture.frames == frame_numbers(read_track(small_target["result"])) and capture.light_count == 12
+        reenacted = yaml.safe_load((tmp_path / "reenacted" / "capture.yaml").read_text())["reenacted"]
+        assert reenacted["precision"] == "float32" and reenacted["temporal_smoothing"] == 0
         # bad requests answer with the engine's message
-        status, body = service.call("POST", "/reenact", {**request, "model": str(tmp_path)})
-        assert status == 400 and "not a trained model folder" in body["error"]
+        for change, message in (({"model": str(tmp_path)}, "not a trained model folder"),
+                                ({"precision": "int4"}, "request: 'precision': must be one of auto, float32, int8, got 'int4'"),
+                                ({"temporal_smoothing": 1}, "temporal_smoothing: must be at least 0 and below 1, not 1"),
+                                ({"temporal_smoothing": "high"}, "request: 'temporal_smoothing': has the wrong type (str)")):
+            status, body = service.call("POST", "/reenact", {**request, **change, "out": str(tmp_path / "bad")})
+            assert status == 400 and message in body["error"], body
+        assert not (tmp_path / "bad").exists()
         status, body = service.call("POST", "/track", {"rig": str(tmp_path / "p.npz"), "out": str(tmp_path / "x.track"),
                                                        "frames": {}})
         assert status == 400 and "request: frames: must map frame numbers" in body["error"]

@@ -134,8 +134,9 @@ def run_reenact(args: argparse.Namespace) -> int:
     from engine.reenact.reenact import reenact
     from engine.track.cli import device
 
-    path = reenact(args.model_dir, args.track, args.out, args.runtime, args.skip_existing, device(args.device),
-                   not args.quiet, args.model, args.temporal_smoothing, args.precision)
+    path = reenact(args.model_dir, args.track, args.out, runtime=args.runtime, skip_existing=args.skip_existing,
+                   device=device(args.device), progress=not args.quiet, model_path=args.model,
+                   temporal_smoothing=args.temporal_smoothing, precision=args.precision)
     print(f"relume: reenacted capture in {path.parent}")
     return 0
 

@@ -231,5 +231,5 @@ def reenact(model_dir: Path, track_path: Path, out: Path, runtime: Runtime = Run
             model_path: Path | None = None, temporal_smoothing: float = TEMPORAL_SMOOTHING,
             precision: Precision = Precision.AUTO) -> Path:
     """Write the reenacted capture into ``out``; returns its capture.yaml."""
-    return ReenactJob(model_dir, track_path, out, runtime, skip_existing, device, model_path,
-                      temporal_smoothing, precision).run(progress)
+    return ReenactJob(model_dir, track_path, out, runtime=runtime, skip_existing=skip_existing, device=device,
+                      model_path=model_path, temporal_smoothing=temporal_smoothing, precision=precision).run(progress)

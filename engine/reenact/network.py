@@ -32,8 +32,9 @@ deferred neural rendering).
 Temporal composition (the sequential generator of vid2vid, Wang et al. 2018): a model that sees frames
 before t also predicts a weight m per pixel, and frame t's coefficients become m times its own plus (1 - m)
 times frame t-1's *output* warped by the predicted flow (:func:`blend_previous`, outside the network, so the
-exported file stays one tensor in and one out; the reenactment loop and the trainer both call it). Where the
-face only moved, the previous output carries over and does not flicker; where it changed, m is near 1.
+exported file stays one tensor in and one out; the reenactment loop and the trainer both call it, the loop with
+the fitted meshes' own motion wherever the mesh covers the pixel: :func:`engine.reenact.reenact.blend_flow`).
+Where the face only moved, the previous output carries over and does not flicker; where it changed, m is near 1.
 
 The coefficients leave the network standardised per (colour, basis vector) with the training capture's
 statistics (buffers ``coefficient_mean`` and ``coefficient_scale``, set by the trainer and exported with

@@ -12,9 +12,9 @@ from enum import StrEnum
 from engine.face.regions import REGIONS
 from engine.reenact.channels import CHANNELS
 
-# relume reenact --temporal-smoothing: chosen on the tuning capture (seed 22) at 1200 steps; see
-# engine.reenact.reenact's module doc
-TEMPORAL_SMOOTHING = 0.4
+# relume reenact --temporal-smoothing: chosen on the tuning capture (seed 22) at 1200 steps, the largest value that
+# cost at most 0.1 dB against 0; see engine.reenact.reenact's module doc
+TEMPORAL_SMOOTHING = 0.8
 # the reenacted matte's black and white points: the network's sigmoid never reaches 0 or 1, and left as it is
 # its background (0.002-0.004 on the tuning capture) would veil the whole frame in a comp and a relight; a matte
 # value a is written as clip((a - black) / (white - black), 0, 1) (engine.reenact.reenact.decode_olats)

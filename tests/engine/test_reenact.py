@@ -216,8 +216,9 @@ def test_decoded_olats_and_tracking_frame_match_the_light_basis_sum() -> None:
 
 def _recurrent_olat(model: Path, track: Path, index: int, light: int, smoothing: float) -> np.ndarray:
     """Frame ``index``'s OLAT of ``light`` from the network by hand: frame 0 its own output, each later frame
-    blended with the one before, the learned blend weight times ``1 - smoothing`` (what reenact must write
-    for a recurrent network)."""
+    blended with the one before, the learned blend weight times ``1 - smoothing``, the one before warped by the
+    fitted meshes' motion where they cover the pixel in both frames and by the predicted flow elsewhere (what
+    reenact must write for a recurrent network)."""
     from engine.face.model import FaceModel
     from engine.reenact.conditioning import render_conditions
     from engine.reenact.network import blend_previous, split_outputs
@@ -229,14 +230,16 @@ def _recurrent_olat(model: Path, track: Path, index: int, light: int, smoothing:
     assert config.recurrent
     face = FaceModel.load(None)
     track = read_track(track, face.source)
-    conditions = render_conditions(face, track, frame_numbers(track), with_flow=False)
+    conditions = render_conditions(face, track, frame_numbers(track))
     previous = None
     with torch.no_grad():
         for i in range(index + 1):
             out = split_outputs(trained.net(torch.from_numpy(conditions.history(i, config.history)[None])), config.rank)
             own = out["coefficients"]
             blend = (1.0 - smoothing) * out["blend"]
-            previous = own if previous is None else blend_previous(own, blend, out["flow"], previous)
+            mesh = torch.from_numpy(conditions.flow[i][None])
+            flow = torch.where(mesh[:, 2:3] > 0.5, mesh[:, :2], out["flow"])
+            previous = own if previous is None else blend_previous(own, blend, flow, previous)
     decoded = decode_olats(trained.basis, previous[0].numpy(), out["alpha"][0, 0].numpy())
     return decoded.olats[light, ..., :3].astype(np.float32)
 

@@ -54,7 +54,7 @@ def resolve_precision(runtime: Runtime, precision: Precision) -> Precision:
     through torch."""
     if runtime is Runtime.TORCH:
         if precision is Precision.INT8:
-            raise InputError("--precision", "int8 runs through onnxruntime; the torch runtime is float32")
+            raise InputError("precision", "int8 runs through onnxruntime; the torch runtime is float32")
         return Precision.FLOAT32
     if precision is Precision.AUTO:
         return Precision.FLOAT32 if has_cuda_provider() else Precision.INT8

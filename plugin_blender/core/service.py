@@ -101,7 +101,7 @@ class ServiceClient:
         return self.call("POST", "/track", body)
 
     def reenact(self, body: dict) -> dict:
-        """Start a reenact job: ``{model, track, out}``; returns its state."""
+        """Start a reenact job: ``{model, track, out, temporal_smoothing?}``; returns its state."""
         return self.call("POST", "/reenact", body)
 
     def job(self, job_id: str) -> dict:

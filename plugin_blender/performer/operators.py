@@ -103,6 +103,7 @@ class ReenactTask(EngineTask):
         performer = settings.performer
         rig = check_performer(scene, performer)
         self.model = bpy.path.abspath(settings.reenact_model) if settings.reenact_model else ""
+        self.smoothing = round(settings.reenact_smoothing, 4)     # the property is float32: 0.3 is 0.30000001
         if not os.path.isfile(os.path.join(self.model, MODEL_CONFIG)):
             raise PlanError(f"{self.model or 'Model'}: {NO_MODEL}")
         if settings.display != "NONE" and scene.camera is None:
@@ -120,7 +121,8 @@ class ReenactTask(EngineTask):
 
     def start(self) -> dict:
         try:
-            return self.client.reenact(with_project({"model": self.model, "track": self.track, "out": self.capture}))
+            return self.client.reenact(with_project({"model": self.model, "track": self.track, "out": self.capture,
+                                                     "temporal_smoothing": self.smoothing}))
         except ServiceError:
             os.remove(self.track)            # a refused reenact leaves nothing behind
             raise

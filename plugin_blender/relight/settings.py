@@ -44,6 +44,11 @@ class RelumeSceneSettings(bpy.types.PropertyGroup):
                                description="The performer mesh Import Performer made (its shape keys drive Reenact)")
     reenact_model: StringProperty(name="Model", subtype="DIR_PATH",
                                   description="Trained reenactment model folder (relume train --out) of the performer")
+    # relume reenact's default (engine/reenact/settings.py; tests/blender/test_blender_performer.py holds them equal)
+    reenact_smoothing: FloatProperty(name="Temporal Smoothing", default=0.8, min=0.0, max=0.95,
+                                     description="How much of the previous reenacted frame, carried along the face's "
+                                                 "motion, each frame keeps beyond the network's own blend (0: the "
+                                                 "network's; towards 1 steadier, but lagging where the face changes)")
 
 
 class RelumePerformerSettings(bpy.types.PropertyGroup):

@@ -122,7 +122,9 @@ def steps(gizmo, through: str) -> list:
     planned += training
     planned.append(Step("transfer", ("transfer", source, "--onto", onto, "--out", result),
                         ("track", "track target") if training else ("track",)))
-    planned.append(Step("reenact", ("reenact", model, "--track", result, "--out", f"{work}/reenacted"),
+    smoothing = f"{gizmo['temporal_smoothing'].value():g}"
+    planned.append(Step("reenact", ("reenact", model, "--track", result, "--out", f"{work}/reenacted",
+                                    "--temporal-smoothing", smoothing),
                         ("transfer", "train") if training else ("transfer",)))
     return planned
 

@@ -23,6 +23,8 @@ from engine.face.model import FaceModel
 from engine.io.colour import srgb_encode
 from engine.io.exr import read_image, write_image
 from engine.lighting.lights import SunLight, load_lights
+from engine.reenact.settings import TEMPORAL_SMOOTHING
+from engine.stage.capture import Capture
 from engine.track.geometry import track_camera, track_vertices
 from engine.track.track_file import frame_numbers, read_track
 from support import blender_child
@@ -33,6 +35,7 @@ DRIVER = Path(__file__).parents[1] / "support" / "relume_blender_performer.py"
 DOCS_IMAGE = Path(__file__).resolve().parents[2] / "docs" / "images" / "blender_performer.png"
 CHECK_FRAME = 1003
 VERTEX_IDS = [0, 1200, 2500, 4000, 5500, 6700, 9000]      # spread over the face and head
+SMOOTHING = 0.3                                            # the panel's Temporal Smoothing, not the default
 
 
 def _edited_model(model: Path, folder: Path, **config) -> Path:
@@ -48,7 +51,7 @@ def run(small_target: dict, small_model: Path, tmp_path_factory: pytest.TempPath
     root = tmp_path_factory.mktemp("performer")
     identity = json.loads((small_model / "config.json").read_text())["identity"]
     job = {"scenario": "performer", "zip": str(blender_child.extension_zip(root)), "track": str(small_target["result"]),
-           "model": str(small_model), "check_frame": CHECK_FRAME, "vertex_ids": VERTEX_IDS,
+           "model": str(small_model), "check_frame": CHECK_FRAME, "vertex_ids": VERTEX_IDS, "smoothing": SMOOTHING,
            "other_performer_model": str(_edited_model(small_model, root / "other_performer",
                                                       identity=[w + 0.5 for w in identity])),
            "other_stage_model": str(_edited_model(small_model, root / "other_stage", image_size=[256, 256]))}
@@ -111,7 +114,10 @@ def test_reenact_performer_equals_the_cli_chain(run: tuple[dict, Path], small_mo
     name = result["import"]["name"]
     keyed = read_track(out / f"{name}_reenact.track")
     assert keyed["frames"] == read_track(work / "edited.track")["frames"]   # the keys Blender held, hand key too
-    done = cli("reenact", small_model, "--track", out / f"{name}_reenact.track", "--out", tmp_path / "cap")
+    assert result["smoothing_default"] == TEMPORAL_SMOOTHING                   # the panel starts at the engine's
+    assert Capture.load(out / f"{name}_reenacted").extra["reenacted"]["temporal_smoothing"] == SMOOTHING
+    done = cli("reenact", small_model, "--track", out / f"{name}_reenact.track", "--out", tmp_path / "cap",
+               "--temporal-smoothing", SMOOTHING)
     assert done.returncode == 0, done.stderr
     for light in (0, 7):
         for frame in (1001, CHECK_FRAME):

@@ -19,6 +19,7 @@ import fake_nuke  # noqa: E402
 import nuke  # noqa: E402
 from engine.io.colour import srgb_encode  # noqa: E402
 from engine.io.exr import write_image  # noqa: E402
+from engine.reenact.settings import TEMPORAL_SMOOTHING, TrainSettings  # noqa: E402
 from fake_nuke.interpreter import colour_matrix, evaluate  # noqa: E402
 from fake_nuke.scenes import aim_rotation, make_light, matrix, nuke_session, rgba  # noqa: E402,F401,F811
 from relume_host.farm import read_job  # noqa: E402
@@ -54,6 +55,9 @@ def test_a_fresh_node_passes_the_source_through_and_follows_its_range(source) ->
     assert (gizmo["frame_first"].value(), gizmo["frame_last"].value()) == (FIRST, LAST)
     assert np.array_equal(evaluate(gizmo, 1003), evaluate(plate, 1003))
     assert "choose a trained model" in gizmo["status"].value()
+    # the engine's defaults, which the .gizmo text has to repeat (a knob's default is a literal there)
+    assert gizmo["train_steps"].value() == TrainSettings.steps
+    assert gizmo["temporal_smoothing"].value() == TEMPORAL_SMOOTHING
 
 
 @pytest.mark.slow
@@ -97,6 +101,7 @@ def test_farm_job_names_dependencies_and_runs_in_order(source, small_model: Path
     gizmo, _, relight = source
     nuke.user_changes(gizmo["model"], str(small_model))
     gizmo["chunk_size"].setValue(5)
+    gizmo["temporal_smoothing"].setValue(0.3)
     gizmo["write_farm"].execute()
     farm = tmp_path / "work" / "farm"
     job = json.loads((farm / "reenact.job.json").read_text())
@@ -115,6 +120,8 @@ def test_farm_job_names_dependencies_and_runs_in_order(source, small_model: Path
     for line in lines:                              # farm nodes, in dependency order
         done = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=600, env=worker)
         assert done.returncode == 0, (line, done.stderr[-2000:])
+    reenacted = (tmp_path / "work" / "reenacted" / "capture.yaml").read_text()
+    assert "temporal_smoothing: 0.3" in reenacted                       # the knob reached relume reenact
     assert sorted(p.name for p in (tmp_path / "relit").glob("relit.*.exr")) == [
         f"relit.{f}.exr" for f in range(FIRST, LAST + 1)]
 

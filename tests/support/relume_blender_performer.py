@@ -153,6 +153,8 @@ def main(job):
         sun.data.energy = energy
         sun.data.keyframe_insert("energy", frame=frame)
     settings.reenact_model = job["model"]
+    result["smoothing_default"] = round(settings.reenact_smoothing, 4)
+    settings.reenact_smoothing = job["smoothing"]
     settings.frames = "RANGE"
     settings.display = "CAMERA_BACKGROUND"
     settings.subject = performer.relume_performer.stage      # for Export Lights File, which uses the panel's subject

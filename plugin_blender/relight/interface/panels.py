@@ -76,6 +76,7 @@ class RELUME_PT_performer(_Sidebar, bpy.types.Panel):
         column = layout.column()
         column.prop(settings, "performer")
         column.prop(settings, "reenact_model")
+        column.prop(settings, "reenact_smoothing")
         column = layout.column(align=True)
         column.scale_y = 1.4
         column.operator(Config.reenact_performer_idname, icon="RENDER_ANIMATION")

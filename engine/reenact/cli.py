@@ -7,6 +7,7 @@ import argparse
 import shutil
 from pathlib import Path
 
+from engine.cores import sleep_idle_openmp_threads
 from engine.errors import InputError
 from engine.reenact.settings import (
     STACK_MEMORY_BYTES,
@@ -131,6 +132,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_reenact(args: argparse.Namespace) -> int:
+    sleep_idle_openmp_threads()                 # before torch loads
     from engine.reenact.reenact import reenact
     from engine.track.cli import device
 

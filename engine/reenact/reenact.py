@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from engine.errors import InputError
 from engine.face.model import FaceModel
-from engine.reenact.conditioning import render_conditions
+from engine.reenact.conditioning import HistoryWindow, iter_conditions
 from engine.reenact.export import has_cuda_provider, model_onnx, onnx_session
 from engine.reenact.model_dir import TrainedModel
 from engine.reenact.network import blend_previous, split_outputs
@@ -83,7 +83,7 @@ class _Predictor:
 
 def blend_flow(predicted: torch.Tensor, surface: np.ndarray) -> torch.Tensor:
     """The flow (1, 2, H, W; pixels, frame t -> t-1) that frame t's blend warps frame t-1's output by: the fitted
-    meshes' own motion ``surface`` (3, H, W: dx, dy and valid, :func:`engine.reenact.conditioning.render_conditions`)
+    meshes' own motion ``surface`` (3, H, W: dx, dy and valid, :func:`engine.reenact.conditioning.iter_conditions`)
     where the mesh covers the pixel in both frames, the network's ``predicted`` flow (1, 2, H, W) elsewhere
     (background, hair beyond the mesh, what the face uncovers)."""
     surface = torch.from_numpy(surface)[None]
@@ -193,21 +193,25 @@ class ReenactJob:
         trained, out = self.trained, self.out
         pending = set(self.pending_frames())
         network = trained.net.config
-        conditions = render_conditions(self.face, self.track, self.frames, with_flow=network.recurrent)
+        # rendered frame by frame as the loop asks (a long shot's conditioning never held whole), so every frame is
+        # rendered, the skipped ones too: the next frames' history and flow need them
+        conditions = iter_conditions(self.face, self.track, self.frames, with_flow=network.recurrent)
+        window = HistoryWindow(network.history)
         predict = _Predictor(trained, self.runtime, self.precision, self.device, self.face)
         basis = trained.basis
         pending_matte: tuple[Path, np.ndarray] | None = None
         previous: torch.Tensor | None = None       # a recurrent network's last output (every frame is run)
         with ImageWriter() as writer:
-            for index, number in enumerate(tqdm(self.frames, desc="reenact", unit="frame", disable=not progress)):
+            frames = tqdm(self.frames, desc="reenact", unit="frame", disable=not progress)
+            for number, frame in zip(frames, conditions):
+                window.push(frame.channels)
                 if number not in pending and not network.recurrent:
                     continue
-                x = conditions.history(index, network.history)[None]
-                outputs = split_outputs(torch.from_numpy(predict(x)), network.rank)
+                outputs = split_outputs(torch.from_numpy(predict(window.input()[None])), network.rank)
                 coefficients = outputs["coefficients"]
                 if previous is not None:
                     blend = (1.0 - self.temporal_smoothing) * outputs["blend"]
-                    flow = blend_flow(outputs["flow"], conditions.flow[index])
+                    flow = blend_flow(outputs["flow"], frame.flow)
                     coefficients = blend_previous(coefficients, blend, flow, previous)
                 if network.recurrent:
                     previous = coefficients

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.cores import sleep_idle_openmp_threads
+
 DEVICES = ("auto", "cpu", "cuda")
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    sleep_idle_openmp_threads()                 # its jobs share the cores with other thread pools; before torch loads
     from engine.service.server import serve
 
     serve(args.port, args.token_file, parent_pid=args.parent_pid, device=args.device, quiet=args.quiet,

@@ -193,6 +193,22 @@ def test_temporal_smoothing_scales_the_learned_blend_and_is_checked(small_target
         assert result.stderr.strip().endswith(f"--temporal-smoothing: must be at least 0 and below 1, not {float(bad):g}")
 
 
+@pytest.mark.parametrize("history", [0, 1, 2, 3])
+def test_a_streamed_history_window_gives_the_inputs_of_the_whole_sequence(history: int) -> None:
+    """relume reenact streams the conditioning (HistoryWindow over iter_conditions); training and calibration hold
+    all frames (Conditions.history): both must give frame t the same frames t-k..t, the first repeated before it."""
+    from engine.reenact.conditioning import Conditions, HistoryWindow
+
+    channels = np.random.default_rng(history).random((6, 2, 3, 4)).astype(np.float32)
+    whole = Conditions(list(range(6)), channels, np.zeros((6, 3, 4), np.int64), np.zeros((6, 3, 3, 4), np.float32))
+    window = HistoryWindow(history)
+    for index, frame in enumerate(channels):
+        window.push(frame)
+        assert len(window.recent) <= history + 1                          # never more than it needs
+        assert np.array_equal(window.input(), whole.history(index, history)), index
+    assert np.array_equal(window.input()[:2], channels[5 - history])    # oldest first
+
+
 def test_decoded_olats_and_tracking_frame_match_the_light_basis_sum() -> None:
     """Each OLAT is basis[l] . coefficients per pixel and channel, clipped at 0, times the matte; the tracking
     frame is the sum of the OLATs (every light on), with the matte as alpha. The network's matte is clipped at

@@ -19,14 +19,17 @@ Energy, minimised jointly over the whole sequence (all frames batched):
   of unit vectors, so the few badly wrong normals, in cast shadows and highlights, stop pulling). The
   mesh normals come from linear tangent masks (:mod:`engine.face.tangents`), so they cost what the
   vertices cost. This is what fixes the identity's 3-D shape, which landmarks from one view cannot;
+* **shading** (footage without normals: a video): each visible skin vertex's colour should be a smooth
+  albedo times order-2 spherical-harmonic irradiance of its mesh normal under one lighting for the
+  sequence (:mod:`engine.track.shading`), the same shape cue from the footage's own light;
 * **priors**: identity ``|alpha|^2`` (N(0, 1) modes), expression sparsity (L1; weights stay in [0, 1]);
 * **temporal**: squared acceleration of the landmark points in millimetres (frame to frame), so the
   track is smooth where the detector jitters, and frames without a face are bridged.
 
 Stages: a per-frame PnP start (OpenCV), rigid pose and focal (Adam), then everything on landmarks
 (Levenberg-Marquardt on the landmark, temporal and prior terms: :mod:`engine.track.landmark_energy`),
-then the photometric (and normal) refinement (Adam; visibility from the project's rasteriser, refreshed
-once at its start).
+then the photometric (and normal or shading) refinement (Adam; visibility from the project's rasteriser,
+refreshed once at its start).
 """
 
 from __future__ import annotations
@@ -48,11 +51,13 @@ from engine.track.landmark_energy import (
     Basis,
     LandmarkEnergy,
     LandmarkParameters,
+    cauchy,
     energy_weights,
     project,
     robust,
     rotation_matrices,
 )
+from engine.track.shading import ShadingTerm
 
 NARROW_FACE_VERTICES = 6706     # upstream: the narrow face is vertices 0..6705
 FACE_VERTICES = 9409            # face 0..9408 (with ears and forehead)
@@ -77,7 +82,8 @@ class FitSettings:
     expression_l1: float = 0.3
     temporal: float = 0.05                 # per (mm / frame^2)^2 of landmark acceleration
     photometric: float = 300.0
-    normal: float = 1000.0                 # on |n_mesh - n_observed|^2 (pseudo-Huber), where normals are known
+    normal: float = 1000.0                 # on |n_mesh - n_observed|^2 (Cauchy), where normals are known
+    shading: float = 500.0                 # on the shading residual (Cauchy), where normals are not known
     focal_prior: float = 1e-2              # on log(focal / start) squared
     learning_rate: float = 0.02
     device: str = "cpu"
@@ -123,11 +129,6 @@ def _pnp_start(model_points: np.ndarray, detections: list[np.ndarray | None], we
         nearest = found[np.argmin(np.abs(found - index))]
         rotvecs[index], translations[index] = rotvecs[nearest], translations[nearest]
     return rotvecs, translations
-
-
-def _cauchy(squared: torch.Tensor, scale: float) -> torch.Tensor:
-    """Cauchy of squared distances: ~ d^2 near 0, ~ log d far away, so its pull fades beyond ``scale``."""
-    return scale * scale * torch.log1p(squared / (scale * scale))
 
 
 class SequenceFitter:
@@ -218,9 +219,11 @@ class SequenceFitter:
                                    energy_weights(s))
 
         dense = None if frames is None or s.photometric <= 0 else _DenseTerm(frames, s.photometric, dev)
-        normal_term = None
+        normal_term = shading_term = None
         if frames is not None and s.normal > 0 and all(f.normals is not None for f in frames):
             normal_term = _NormalTerm(frames, s.normal, dev)
+        elif dense is not None and s.shading > 0:
+            shading_term = ShadingTerm(self.model, self.dense_ids, NARROW_FACE_VERTICES, s.shading, dev)
 
         def energy() -> tuple[torch.Tensor, torch.Tensor]:
             total, squared = landmarks(params)
@@ -229,11 +232,16 @@ class SequenceFitter:
                 focal = focal0 * torch.exp(log_focal)
                 dense_verts = self.dense_basis.vertices(self.dense_basis.shape(alpha), beta)
                 dense_pixels = project(dense_verts @ rotation.transpose(1, 2) + translation[:, None], focal, centre_t)
-                total = total + dense.loss(dense_pixels)
-                if normal_term is not None:
+                colours = dense.sample(dense_pixels)
+                total = total + dense.loss(colours)
+                if normal_term is not None or shading_term is not None:
                     u, v = (basis.vertices(basis.shape(alpha), beta) for basis in self.tangent_bases)
                     normals = torch.nn.functional.normalize(torch.linalg.cross(u, v), dim=-1) @ rotation.transpose(1, 2)
-                    total = total + normal_term.loss(dense_pixels, normals, dense.visible * self.tangent_valid)
+                    visible = dense.visible * self.tangent_valid
+                    if normal_term is not None:
+                        total = total + normal_term.loss(dense_pixels, normals, visible)
+                    else:
+                        total = total + shading_term.loss(colours, normals, visible)
             return total, squared
 
         # Adam moves every parameter by about its learning rate per step: scale each to its units.
@@ -307,8 +315,12 @@ class _DenseTerm:
     def start(self, visible: torch.Tensor) -> None:
         self.visible = visible.float()
 
-    def loss(self, pixels: torch.Tensor) -> torch.Tensor:
-        colours = _sample(self.images, pixels)                                          # (T, V', 3)
+    def sample(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The frames' colours (T, V', 3) at the dense vertices' pixel positions (T, V', 2)."""
+        return _sample(self.images, pixels)
+
+    def loss(self, colours: torch.Tensor) -> torch.Tensor:
+        """``colours`` (T, V', 3) from :meth:`sample`."""
         visible = self.visible
         with torch.no_grad():
             texture = (colours * visible[..., None]).sum(0) / visible.sum(0).clamp(min=1.0)[:, None]
@@ -330,4 +342,4 @@ class _NormalTerm:
         sampled = _sample(self.maps, pixels)                                                # (T, V', 4)
         use = visible * (sampled[..., 3] > 0.999).float()
         squared = ((normals - sampled[..., :3]) ** 2).sum(-1)
-        return self.weight * (_cauchy(squared, NORMAL_SCALE) * use).sum() / use.sum().clamp(min=1.0)
+        return self.weight * (cauchy(squared, NORMAL_SCALE) * use).sum() / use.sum().clamp(min=1.0)

@@ -62,6 +62,11 @@ def robust(squared: torch.Tensor, scale: float) -> torch.Tensor:
     return scale * scale * (torch.sqrt(1.0 + squared / (scale * scale)) - 1.0)
 
 
+def cauchy(squared: torch.Tensor, scale: float) -> torch.Tensor:
+    """Cauchy of squared distances: ~ d^2 near 0, ~ log d far away, so its pull fades beyond ``scale``."""
+    return scale * scale * torch.log1p(squared / (scale * scale))
+
+
 class Basis:
     """The model seen through a linear map of its vertices: neutral (V', 3) and bases (K, V', 3).
 

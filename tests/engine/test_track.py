@@ -37,7 +37,7 @@ SOURCE_PATTERN = "source/frames/frame.####.png"
 
 # Bounds: the README's measured figures plus a margin for other CPUs' float rounding.
 BOUNDS = {"capture": {"vertex_mm": 0.9, "reprojection_px": 0.4, "expression_mae": 0.055, "jitter_mm": 0.26},
-          "source": {"vertex_mm": 8.8, "reprojection_px": 1.3, "expression_mae": 0.075, "jitter_mm": 0.32}}
+          "source": {"vertex_mm": 6.8, "reprojection_px": 1.3, "expression_mae": 0.075, "jitter_mm": 0.29}}
 
 
 @pytest.fixture(scope="module")

@@ -25,13 +25,14 @@ import numpy as np
 import torch
 
 from engine.face.model import FaceModel
+from engine.face.regions import REGIONS
 from engine.track.landmark_energy import cauchy
 
 ALBEDO_DEGREE = 4          # the smooth albedo's polynomial degree (35 terms per channel)
 SCALE = 0.1                # Cauchy scale of the colour residual, in the photometric term's units (lit mean = 1)
 REFIT_EVERY = 10           # loss evaluations between least-squares refits of the lighting and the albedo
 FACING = 0.3               # vertices whose normal faces the camera less than this (cosine) are left out
-SKIN = 1                   # engine.face.regions.REGIONS index of skin
+SKIN = REGIONS.index("skin")
 
 
 def spherical_harmonics(normals: torch.Tensor) -> torch.Tensor:

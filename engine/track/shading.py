@@ -71,9 +71,7 @@ class ShadingTerm:
         ids = vertex_ids.cpu().numpy()
         skin = (vertex_regions(model)[ids] == SKIN) & (ids < last_vertex)
         self.skin = torch.from_numpy(skin.astype(np.float32)).to(device)
-        with torch.no_grad():
-            mean_face = model.vertices()[0].cpu().numpy()[ids]
-        self.basis = torch.from_numpy(albedo_basis(mean_face)).to(device, torch.float64)     # (V', terms)
+        self.basis = torch.from_numpy(albedo_basis(model.neutral.cpu().numpy()[ids])).to(device, torch.float64)     # (V', terms)
         self.weight = weight
         self.albedo = torch.zeros(self.basis.shape[1], 3, dtype=torch.float64, device=device)
         self.albedo[0] = 1.0                                    # coefficients: a grey albedo to start from
@@ -102,7 +100,7 @@ class ShadingTerm:
                 normal = torch.einsum("vi,v,vj->ij", self.basis, per_vertex, self.basis)
                 right = self.basis.T @ (shading[..., channel] * weights * colours[..., channel]).sum(0)
                 self.albedo[:, channel] = torch.linalg.solve(normal + 1e-9 * eye_albedo, right)
-        residual = ((self.basis @ self.albedo)[None] * (harmonics @ self.lighting) - colours).square().sum(-1)
+        residual = ((self.basis @ self.albedo)[None] * shading - colours).square().sum(-1)   # the last lighting's
         self.robust_weights = (1.0 / (1.0 + residual / SCALE ** 2)).float()
 
     def loss(self, colours: torch.Tensor, normals: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ import torch
 
 from engine.face.model import FaceModel
 from engine.face.regions import REGIONS
+from engine.render.rasterize import vertex_normals
 from engine.track.fit import FACE_VERTICES, NARROW_FACE_VERTICES
 from engine.track.shading import SKIN, ShadingTerm, albedo_basis, spherical_harmonics, vertex_regions
 
@@ -23,16 +24,6 @@ FRAMES = 4
 @pytest.fixture(scope="module")
 def model() -> FaceModel:
     return FaceModel.load()
-
-
-def _vertex_normals(vertices: torch.Tensor, triangles: torch.Tensor) -> torch.Tensor:
-    """Area-weighted unit vertex normals (T, V, 3) of ``vertices`` (T, V, 3)."""
-    a, b, c = (vertices[:, triangles[:, k]] for k in range(3))
-    face_normals = torch.linalg.cross(b - a, c - a)
-    normals = torch.zeros_like(vertices)
-    for k in range(3):
-        normals.index_add_(1, triangles[:, k], face_normals)
-    return torch.nn.functional.normalize(normals, dim=-1)
 
 
 def _scene(model: FaceModel, identity: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
@@ -45,7 +36,7 @@ def _scene(model: FaceModel, identity: torch.Tensor, ids: torch.Tensor) -> torch
         c, s = float(np.cos(yaw)), float(np.sin(yaw))
         rotation = torch.tensor([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
         frames.append(vertices @ rotation.T)
-    return _vertex_normals(torch.stack(frames), triangles)[:, ids]
+    return vertex_normals(torch.stack(frames), triangles)[:, ids]
 
 
 def test_spherical_harmonics_and_albedo_basis_shapes() -> None:

@@ -2,16 +2,19 @@
 
     python benchmarks/track_error_parts.py [--seed 905] [--frames 100] [--lights 20] [--workdir DIR]
                                            [--footage capture|source] [--focal PX] [--temporal W]
-                                           [--true-identity] [--source-lights LIGHTS_FILE]
+                                           [--true-identity] [--exact-landmarks]
+                                           [--source-lights LIGHTS_FILE]
 
 A diagnostic, run on the **tuning** seeds (905-908; never on the held-out seeds 11 and 12 the README
 reports). It tracks the capture (or, with ``--footage source``, its source video) as ``relume track`` does
 (with ``--focal`` a known focal length, else the one the capture's ``capture.yaml`` gives, which the
 synthetic stage writes since 2026-12-04; a fitted one for a video or where it gives none; ``--temporal``
 another temporal weight; ``--true-identity`` the identity fixed at the truth, as ``--identity-from`` fixes
-it, to see what is left without any error of shape; ``--source-lights`` the source video lit by a lights file,
-e.g. an HDRI, instead of the synthetic stage's key, fill and rim light) and prints, against the synthetic stage's truth
-(narrow face, millimetres):
+it, to see what is left without any error of shape; ``--exact-landmarks`` the detector's points replaced by
+the landmark table's points on the true mesh, projected with the true camera, to see what is left without any
+error of the detector; ``--source-lights`` the source video lit by a lights file, e.g. an HDRI, instead of the
+synthetic stage's key, fill and rim light) and prints, against the synthetic stage's truth (narrow face,
+millimetres):
 
 * the vertex error as reported (one similarity for the whole sequence, :mod:`engine.track.evaluate`);
 * each frame aligned by its own similarity (what is left without per-frame pose errors);
@@ -20,7 +23,11 @@ e.g. an HDRI, instead of the synthetic stage's key, fill and rim light) and prin
 * per-frame pose: the face centroid's error after the sequence's similarity (x, y, z), the residual rotation,
   the depth error's correlation with the true head yaw, and the per-frame vertex error's with the
   per-frame depth error;
-* the fitted against the true focal length.
+* the fitted against the true focal length;
+* the detector: its points against the table's points on the true mesh (pixels, weighted by the table's
+  weights), and what is left once each landmark's mean offset over the sequence is taken away;
+* the reprojection of the 68 landmark vertices by group (jaw, brows, nose, eyes, mouth), and the share of it
+  that is each landmark's mean offset over the sequence (a bias of the fitted face, not jitter).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import argparse
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +45,12 @@ from track import synthetic_capture  # benchmarks/track.py, beside this script: 
 
 from engine.face.model import FaceModel
 from engine.stage.capture import Capture
-from engine.track.evaluate import accuracy, true_camera_vertices, umeyama
-from engine.track.fit import NARROW_FACE_VERTICES, FitSettings
+from engine.track.correspondence import Correspondence
+from engine.track.evaluate import accuracy, project_pinhole, true_camera_vertices, umeyama
+from engine.track.fit import NARROW_FACE_VERTICES, FitSettings, SequenceFitter
+from engine.track.footage import Footage
 from engine.track.geometry import track_vertices
-from engine.track.pipeline import TrackOptions, run_track
+from engine.track.pipeline import TrackOptions, detect, run_track, track_record
 from engine.track.track_file import write_track
 
 
@@ -59,6 +69,41 @@ def neutral(model: FaceModel, identity: list[float]) -> np.ndarray:
         return model.vertices(weights, torch.zeros(1, model.expression_count))[0].numpy()[:NARROW_FACE_VERTICES]
 
 
+LANDMARK_GROUPS = {"jaw": slice(0, 17), "brows": slice(17, 27), "nose": slice(27, 36), "eyes": slice(36, 48),
+                   "mouth": slice(48, 68)}   # the 68 Multi-PIE landmarks' order
+
+
+def table_points(model: FaceModel, table: Correspondence, params: dict, rows: list[int]) -> np.ndarray:
+    """(T, N, 2) pixels: the landmark table's points on the true mesh of rows ``rows``, projected."""
+    truth = torch.from_numpy(true_camera_vertices(model, params, rows)).float()
+    K = params["camera"]["K"]
+    points = table.points(truth, table.corners(model.triangles)).numpy().astype(np.float64)
+    return project_pinhole(points, K[0][0], K[0][2], K[1][2])
+
+
+def offset_share(errors: np.ndarray, weight: np.ndarray) -> tuple[float, float]:
+    """For (T, N, 2) errors (pixels): the weighted mean distance, and that distance once each landmark's mean
+    over the frames is taken away."""
+    def mean(e: np.ndarray) -> float:
+        return float((np.linalg.norm(e, axis=-1).mean(axis=0) * weight).sum() / weight.sum())
+    return mean(errors), mean(errors - errors.mean(axis=0))
+
+
+def track_exact(model: FaceModel, source: str, params: dict, settings: FitSettings, out: Path) -> dict:
+    """``relume track``'s fit with the detector's points replaced by the table's points on the true mesh."""
+    footage = Footage(source, normals=settings.normal > 0)
+    if settings.focal_px is None and footage.kind == "capture" and footage.capture.focal_px is not None:
+        settings = replace(settings, focal_px=footage.capture.focal_px)
+    detected = detect(footage, TrackOptions(source, out, settings=settings, progress=False))
+    table = Correspondence.load()
+    exact = table_points(model, table, params, [params["frames"].index(n) for n in detected.numbers])
+    points = [None if p is None else e.astype(np.float32) for p, e in zip(detected.points, exact)]
+    fit = SequenceFitter(model, table, detected.size, settings).fit(points, None, detected.frames)
+    track = track_record(model, fit, detected.numbers, detected.size, source)
+    write_track(out, track)
+    return track
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=905)
@@ -70,8 +115,12 @@ def main() -> None:
     parser.add_argument("--footage", choices=("capture", "source"), default="capture",
                         help="the capture (tracking frames, OLAT normals) or its source video")
     parser.add_argument("--true-identity", action="store_true", help="fix the identity at the truth")
+    parser.add_argument("--exact-landmarks", action="store_true",
+                        help="fit the table's points on the true mesh instead of the detector's")
     parser.add_argument("--source-lights", type=Path, help="lights file for the source video (synth --source-lights)")
     args = parser.parse_args()
+    if args.exact_landmarks and args.true_identity:
+        parser.error("--exact-landmarks and --true-identity: one at a time")
     torch.set_num_threads(os.cpu_count() or 1)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="relume_track_parts_"))
     capture = synthetic_capture(work, args.seed, args.frames, 256, args.lights, args.source_lights)
@@ -80,7 +129,10 @@ def main() -> None:
     source, params_path = ((str(capture), capture / "ground_truth/params.json") if args.footage == "capture" else
                            (str(capture / "source/frames/frame.####.png"), capture / "source/params.json"))
     params = json.loads(params_path.read_text())
-    track = run_track(TrackOptions(source, work / "parts.track", settings=settings, progress=False))
+    if args.exact_landmarks:
+        track = track_exact(model, source, params, settings, work / "parts.track")
+    else:
+        track = run_track(TrackOptions(source, work / "parts.track", settings=settings, progress=False))
     if args.true_identity:                # the first track is only a valid file to carry the true identity
         write_track(work / "true_identity.track", dict(track, identity=params["identity"]))
         track = run_track(TrackOptions(source, work / "parts.track", settings=settings, progress=False,
@@ -114,7 +166,8 @@ def main() -> None:
     focal_from = ("--focal" if args.focal else "capture.yaml's camera.focal_px"
                   if args.footage == "capture" and Capture.load(capture).focal_px else "fitted")
     print(f"seed {args.seed} {args.footage}, {args.frames} frames, {args.lights} lights; focal length {focal_from}, "
-          f"temporal {args.temporal}" + ("; identity fixed at the truth" if args.true_identity else ""))
+          f"temporal {args.temporal}" + ("; identity fixed at the truth" if args.true_identity else "")
+          + ("; the table's exact points instead of the detector's" if args.exact_landmarks else ""))
     print(f"vertex error as reported (one similarity): {reported.vertex_mm:.2f} mm")
     print(f"each frame aligned by its own similarity: {per_frame:.2f} mm")
     print(f"identity alone (neutral): {identity_mm:.2f} mm; mean |dx|, |dy|, |dz| "
@@ -130,6 +183,24 @@ def main() -> None:
     slope = np.polyfit(true_depth - true_depth.mean(), sequence.mean(axis=1)[:, 2] * 1000.0 - true_depth.mean(), 1)[0]
     print(f"depth motion: the truth's spans {np.ptp(true_depth):.1f} mm; fitted against true depth, slope {slope:.2f}")
     print(f"focal length: {track['intrinsics']['focal_px']:.1f} px ({focal_from}), true {params['camera']['K'][0][0]:.1f} px")
+
+    table = Correspondence.load()
+    detected = detect(Footage(source, normals=False), TrackOptions(source, work / "parts.track", progress=False))
+    found = [i for i, p in enumerate(detected.points) if p is not None]
+    exact = table_points(model, table, params, [params["frames"].index(detected.numbers[i]) for i in found])
+    offsets = np.stack([detected.points[i] for i in found]) - exact
+    whole, varying = offset_share(offsets, table.weight.numpy())
+    print(f"detector against the table's points on the true mesh: {whole:.2f} px; without each landmark's mean "
+          f"offset {varying:.2f} px")
+    intrinsics = track["intrinsics"]
+    landmarks = track_vertices(model, track, numbers)[:, model.landmark_ids.numpy()]
+    fitted_2d = project_pinhole(landmarks, intrinsics["focal_px"], intrinsics["cx"], intrinsics["cy"])
+    errors = fitted_2d - np.asarray(params["landmarks_2d"])[rows]
+    parts = {name: offset_share(errors[:, group], np.ones(group.stop - group.start))[0]
+             for name, group in LANDMARK_GROUPS.items()}
+    whole, varying = offset_share(errors, np.ones(errors.shape[1]))
+    print("reprojection by group: " + ", ".join(f"{name} {value:.2f}" for name, value in parts.items())
+          + f" px; all {whole:.2f} px, without each landmark's mean offset {varying:.2f} px")
 
 
 if __name__ == "__main__":

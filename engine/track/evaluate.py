@@ -49,6 +49,12 @@ def umeyama(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, 
     return scale, rotation, mu_t - scale * rotation @ mu_s
 
 
+def project_pinhole(points: np.ndarray, focal_px: float, cx: float, cy: float) -> np.ndarray:
+    """Camera-space points (..., 3) (engine camera, looking down -Z, metres) -> pixels (..., 2), v down."""
+    depth = -points[..., 2]
+    return np.stack([focal_px * points[..., 0] / depth + cx, -focal_px * points[..., 1] / depth + cy], axis=-1)
+
+
 def true_camera_vertices(model: FaceModel, params: dict, frame_indices: list[int]) -> np.ndarray:
     """(T, V, 3) true vertices in the engine camera frame for rows ``frame_indices`` of ``params``."""
     identity = torch.tensor(params["identity"], dtype=torch.float32)[None]
@@ -81,12 +87,9 @@ def accuracy(model: FaceModel, params_path: Path, track: dict) -> Accuracy:
     true_face = true_face.reshape(len(frames), -1, 3)
     vertex_mm = float(np.linalg.norm(aligned - true_face, axis=-1).mean() * 1000.0)
     intr = track["intrinsics"]
-    landmarks = fitted[:, model.landmark_ids.numpy()]
-    depth = -landmarks[..., 2]
-    u = intr["focal_px"] * landmarks[..., 0] / depth + intr["cx"]
-    v = -intr["focal_px"] * landmarks[..., 1] / depth + intr["cy"]
+    fitted_2d = project_pinhole(fitted[:, model.landmark_ids.numpy()], intr["focal_px"], intr["cx"], intr["cy"])
     true_2d = np.asarray(params["landmarks_2d"])[rows]
-    reprojection = float(np.linalg.norm(np.stack([u, v], -1) - true_2d, axis=-1).mean())
+    reprojection = float(np.linalg.norm(fitted_2d - true_2d, axis=-1).mean())
     true_expr = np.asarray(params["expressions"])[rows]
     mae = float(np.abs(expressions - true_expr).mean())
     if len(frames) > 2:

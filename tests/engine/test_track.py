@@ -24,7 +24,7 @@ from engine.errors import InputError
 from engine.face.model import FaceModel, default_model_path
 from engine.lighting.sphere import fibonacci_sphere
 from engine.synth.generate import SynthOptions, generate
-from engine.track.evaluate import accuracy
+from engine.track.evaluate import accuracy, true_camera_vertices
 from engine.track.footage import Footage
 from engine.track.normals import photometric_normals
 from engine.track.track_file import FORMAT, VERSION, model_fingerprint, read_track, write_track
@@ -85,6 +85,34 @@ def test_track_accuracy_on_held_out_synthetic_truth(name: str, tracks: dict, hel
         assert getattr(measured, key) < bound, f"{name} {key} {getattr(measured, key):.3f} >= {bound}"
     assert all(r["face_found"] for r in track["frames"].values())
     assert sorted(track["frames"]) == [str(1001 + i) for i in range(FRAMES)]
+
+
+def test_accuracy_scores_the_truth_itself_as_exact(held_out: Path, model: FaceModel) -> None:
+    """A track made from the synthetic stage's own truth scores zero; moving every frame 2 mm sideways leaves
+    the vertex error at zero (the sequence's similarity takes a constant shift away) but not the reprojection."""
+    params_path = held_out / "source/params.json"
+    params = json.loads(params_path.read_text())
+    w2c, pivot, K = np.asarray(params["camera"]["world_to_camera"]), np.asarray(params["head_pivot"]), params["camera"]["K"]
+    frames = {}
+    for index, number in enumerate(params["frames"]):
+        head = np.asarray(params["head_rotation"][index])
+        frames[str(number)] = {
+            "expression": dict(zip(model.expression_names, params["expressions"][index])),
+            "rotation": (w2c[:3, :3] @ head).tolist(),
+            "translation": (w2c[:3, :3] @ (pivot - head @ pivot + np.asarray(params["head_translation"][index]))
+                            + w2c[:3, 3]).tolist()}
+    truth = {"identity": params["identity"], "intrinsics": {"focal_px": K[0][0], "cx": K[0][2], "cy": K[1][2]},
+             "frames": frames}
+    exact = accuracy(model, params_path, truth)
+    assert exact.vertex_mm < 1e-3 and exact.reprojection_px < 1e-3 and exact.expression_mae == 0.0
+    assert exact.jitter_mm < 1e-3 < exact.truth_acceleration_mm
+    for record in frames.values():
+        record["translation"][0] += 0.002
+    shifted = accuracy(model, params_path, truth)
+    landmarks = true_camera_vertices(model, params, list(range(len(frames))))[:, model.landmark_ids.numpy()]
+    assert shifted.vertex_mm < 1e-3
+    # a sideways move of 2 mm moves each landmark by focal * 2 mm / its depth, along u only
+    assert shifted.reprojection_px == pytest.approx(np.mean(K[0][0] * 0.002 / -landmarks[..., 2]), rel=1e-4)
 
 
 @pytest.mark.slow

@@ -24,6 +24,7 @@ import torch
 from engine.face.model import FaceModel
 from engine.track.fit import NARROW_FACE_VERTICES
 from engine.track.geometry import track_vertices
+from engine.track.landmark_energy import project
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,10 @@ def umeyama(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, 
 
 
 def project_pinhole(points: np.ndarray, focal_px: float, cx: float, cy: float) -> np.ndarray:
-    """Camera-space points (..., 3) (engine camera, looking down -Z, metres) -> pixels (..., 2), v down."""
-    depth = -points[..., 2]
-    return np.stack([focal_px * points[..., 0] / depth + cx, -focal_px * points[..., 1] / depth + cy], axis=-1)
+    """Camera-space points (..., 3) float64 (engine camera, looking down -Z, metres) -> pixels (..., 2), v down:
+    the fit's own projection (:func:`engine.track.landmark_energy.project`) on NumPy arrays."""
+    as_tensor = {"dtype": torch.float64}
+    return project(torch.from_numpy(points), torch.tensor(focal_px, **as_tensor), torch.tensor((cx, cy), **as_tensor)).numpy()
 
 
 def true_camera_vertices(model: FaceModel, params: dict, frame_indices: list[int]) -> np.ndarray:

@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +49,7 @@ from engine.track.evaluate import accuracy, project_pinhole, true_camera_vertice
 from engine.track.fit import NARROW_FACE_VERTICES, FitSettings, SequenceFitter
 from engine.track.footage import Footage
 from engine.track.geometry import track_vertices
-from engine.track.pipeline import TrackOptions, detect, run_track, track_record
+from engine.track.pipeline import TrackOptions, detect, footage_settings, run_track, track_record
 from engine.track.track_file import write_track
 
 
@@ -92,8 +91,7 @@ def offset_share(errors: np.ndarray, weight: np.ndarray) -> tuple[float, float]:
 def track_exact(model: FaceModel, source: str, params: dict, settings: FitSettings, out: Path) -> dict:
     """``relume track``'s fit with the detector's points replaced by the table's points on the true mesh."""
     footage = Footage(source, normals=settings.normal > 0)
-    if settings.focal_px is None and footage.kind == "capture" and footage.capture.focal_px is not None:
-        settings = replace(settings, focal_px=footage.capture.focal_px)
+    settings = footage_settings(footage, settings)
     detected = detect(footage, TrackOptions(source, out, settings=settings, progress=False))
     table = Correspondence.load()
     exact = table_points(model, table, params, [params["frames"].index(n) for n in detected.numbers])

@@ -94,6 +94,14 @@ def track_record(model: FaceModel, fit: SequenceFit, numbers: list[int], size: t
     }
 
 
+def footage_settings(footage: Footage, settings: FitSettings) -> FitSettings:
+    """``settings`` for this footage: a capture's calibrated stage camera gives the focal length where the
+    settings give none."""
+    if settings.focal_px is None and footage.kind == "capture" and footage.capture.focal_px is not None:
+        return replace(settings, focal_px=footage.capture.focal_px)
+    return settings
+
+
 def run_track(options: TrackOptions) -> dict:
     """Track ``options.source`` and write ``options.out``; returns the track written."""
     start = time.perf_counter()
@@ -102,9 +110,7 @@ def run_track(options: TrackOptions) -> dict:
     if options.identity_from is not None:
         identity = np.asarray(read_track(options.identity_from, model.source)["identity"], dtype=np.float32)
     footage = Footage(options.source, options.frames, options.first_frame, normals=options.settings.normal > 0)
-    settings = options.settings
-    if settings.focal_px is None and footage.kind == "capture" and footage.capture.focal_px is not None:
-        settings = replace(settings, focal_px=footage.capture.focal_px)     # the stage camera's calibration
+    settings = footage_settings(footage, options.settings)
     detected = detect(footage, options)
     fitter = SequenceFitter(model, Correspondence.load(), detected.size, settings)
     bar = tqdm(desc="fit", unit="step", disable=not options.progress)

@@ -49,7 +49,7 @@ from engine.track.evaluate import accuracy, project_pinhole, true_camera_vertice
 from engine.track.fit import NARROW_FACE_VERTICES, FitSettings, SequenceFitter
 from engine.track.footage import Footage
 from engine.track.geometry import track_vertices
-from engine.track.pipeline import TrackOptions, detect, footage_settings, run_track, track_record
+from engine.track.pipeline import Detected, TrackOptions, detect, footage_settings, run_track, track_record
 from engine.track.track_file import write_track
 
 
@@ -88,11 +88,10 @@ def offset_share(errors: np.ndarray, weight: np.ndarray) -> tuple[float, float]:
     return mean(errors), mean(errors - errors.mean(axis=0))
 
 
-def track_exact(model: FaceModel, source: str, params: dict, settings: FitSettings, out: Path) -> dict:
-    """``relume track``'s fit with the detector's points replaced by the table's points on the true mesh."""
-    footage = Footage(source, normals=settings.normal > 0)
-    settings = footage_settings(footage, settings)
-    detected = detect(footage, TrackOptions(source, out, settings=settings, progress=False))
+def track_exact(model: FaceModel, detected: Detected, source: str, params: dict, settings: FitSettings,
+                out: Path) -> dict:
+    """``relume track``'s fit of the ``detected`` footage with the detector's points replaced by the table's
+    points on the true mesh."""
     table = Correspondence.load()
     exact = table_points(model, table, params, [params["frames"].index(n) for n in detected.numbers])
     points = [None if p is None else e.astype(np.float32) for p, e in zip(detected.points, exact)]
@@ -127,8 +126,12 @@ def main() -> None:
     source, params_path = ((str(capture), capture / "ground_truth/params.json") if args.footage == "capture" else
                            (str(capture / "source/frames/frame.####.png"), capture / "source/params.json"))
     params = json.loads(params_path.read_text())
+    # the detector's points, for its residual below and for the exact-landmark fit (which needs a capture's
+    # normals for its normal term, as relume track loads them)
+    footage = Footage(source, normals=args.exact_landmarks and settings.normal > 0)
+    detected = detect(footage, TrackOptions(source, work / "parts.track", progress=False))
     if args.exact_landmarks:
-        track = track_exact(model, source, params, settings, work / "parts.track")
+        track = track_exact(model, detected, source, params, footage_settings(footage, settings), work / "parts.track")
     else:
         track = run_track(TrackOptions(source, work / "parts.track", settings=settings, progress=False))
     if args.true_identity:                # the first track is only a valid file to carry the true identity
@@ -183,7 +186,6 @@ def main() -> None:
     print(f"focal length: {track['intrinsics']['focal_px']:.1f} px ({focal_from}), true {params['camera']['K'][0][0]:.1f} px")
 
     table = Correspondence.load()
-    detected = detect(Footage(source, normals=False), TrackOptions(source, work / "parts.track", progress=False))
     found = [i for i, p in enumerate(detected.points) if p is not None]
     exact = table_points(model, table, params, [params["frames"].index(detected.numbers[i]) for i in found])
     offsets = np.stack([detected.points[i] for i in found]) - exact

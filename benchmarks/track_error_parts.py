@@ -25,7 +25,9 @@ millimetres):
   per-frame depth error;
 * the fitted against the true focal length;
 * the detector: its points against the table's points on the true mesh (pixels, weighted by the table's
-  weights), and what is left once each landmark's mean offset over the sequence is taken away;
+  weights), and what is left once each landmark's mean offset over the sequence is taken away; and how the
+  image size of its point set changes from frame to frame against the exact one (percent; a fit that believes
+  the points moves the face's depth by the same percent);
 * the reprojection of the 68 landmark vertices by group (jaw, brows, nose, eyes, mouth), and the share of it
   that is each landmark's mean offset over the sequence (a bias of the fitted face, not jitter).
 """
@@ -86,6 +88,20 @@ def offset_share(errors: np.ndarray, weight: np.ndarray) -> tuple[float, float]:
     def mean(e: np.ndarray) -> float:
         return float((np.linalg.norm(e, axis=-1).mean(axis=0) * weight).sum() / weight.sum())
     return mean(errors), mean(errors - errors.mean(axis=0))
+
+
+def scale_change(detected: np.ndarray, exact: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """For (T, N, 2) detected and exact points (pixels): each frame's size of the detected point set against the
+    exact one's (weighted RMS distance from their centroids), each landmark's mean offset over the frames taken
+    away first, as log ratios in percent. Along the line of sight a face's image size is focal * size / depth,
+    so a percent of it is a percent of the depth to a fit that believes the points."""
+    detected = detected - (detected - exact).mean(axis=0)
+    w = weight[None, :, None] / weight.sum()
+
+    def size(points: np.ndarray) -> np.ndarray:
+        centre = (points * w).sum(axis=1, keepdims=True)
+        return np.sqrt(((points - centre) ** 2 * w).sum(axis=(1, 2)))
+    return 100.0 * np.log(size(detected) / size(exact))
 
 
 def track_exact(model: FaceModel, detected: Detected, source: str, params: dict, settings: FitSettings,
@@ -192,6 +208,12 @@ def main() -> None:
     whole, varying = offset_share(offsets, table.weight.numpy())
     print(f"detector against the table's points on the true mesh: {whole:.2f} px; without each landmark's mean "
           f"offset {varying:.2f} px")
+    size = scale_change(np.stack([detected.points[i] for i in found]), exact, table.weight.numpy())
+    depth = float(-truth.mean(axis=1)[:, 2].mean()) * 1000.0
+    smooth = np.convolve(size, np.ones(9) / 9.0, mode="valid")
+    print(f"detector's image size of the face per frame: std {size.std():.2f} % ({size.std() / 100.0 * depth:.1f} mm "
+          f"of depth at {depth:.0f} mm), of which slow (9-frame mean) {smooth.std():.2f} %; correlation with the "
+          f"fitted face's depth error {np.corrcoef(size, centroid[found, 2])[0, 1]:+.2f}")
     intrinsics = track["intrinsics"]
     landmarks = track_vertices(model, track, numbers)[:, model.landmark_ids.numpy()]
     fitted_2d = project_pinhole(landmarks, intrinsics["focal_px"], intrinsics["cx"], intrinsics["cy"])

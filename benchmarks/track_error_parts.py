@@ -104,12 +104,10 @@ def scale_change(detected: np.ndarray, exact: np.ndarray, weight: np.ndarray) ->
     return 100.0 * np.log(size(detected) / size(exact))
 
 
-def track_exact(model: FaceModel, detected: Detected, source: str, params: dict, settings: FitSettings,
-                out: Path) -> dict:
-    """``relume track``'s fit of the ``detected`` footage with the detector's points replaced by the table's
-    points on the true mesh."""
-    table = Correspondence.load()
-    exact = table_points(model, table, params, [params["frames"].index(n) for n in detected.numbers])
+def track_exact(model: FaceModel, table: Correspondence, detected: Detected, exact: np.ndarray, source: str,
+                settings: FitSettings, out: Path) -> dict:
+    """``relume track``'s fit of the ``detected`` footage with the detector's points replaced by ``exact`` (T, N, 2),
+    the table's points on the true mesh of each detected frame (:func:`table_points`)."""
     points = [None if p is None else e.astype(np.float32) for p, e in zip(detected.points, exact)]
     fit = SequenceFitter(model, table, detected.size, settings).fit(points, None, detected.frames)
     track = track_record(model, fit, detected.numbers, detected.size, source)
@@ -146,8 +144,11 @@ def main() -> None:
     # normals for its normal term, as relume track loads them)
     footage = Footage(source, normals=args.exact_landmarks and settings.normal > 0)
     detected = detect(footage, TrackOptions(source, work / "parts.track", progress=False))
+    table = Correspondence.load()
+    exact = table_points(model, table, params, [params["frames"].index(n) for n in detected.numbers])
     if args.exact_landmarks:
-        track = track_exact(model, detected, source, params, footage_settings(footage, settings), work / "parts.track")
+        track = track_exact(model, table, detected, exact, source, footage_settings(footage, settings),
+                            work / "parts.track")
     else:
         track = run_track(TrackOptions(source, work / "parts.track", settings=settings, progress=False))
     if args.true_identity:                # the first track is only a valid file to carry the true identity
@@ -201,14 +202,12 @@ def main() -> None:
     print(f"depth motion: the truth's spans {np.ptp(true_depth):.1f} mm; fitted against true depth, slope {slope:.2f}")
     print(f"focal length: {track['intrinsics']['focal_px']:.1f} px ({focal_from}), true {params['camera']['K'][0][0]:.1f} px")
 
-    table = Correspondence.load()
     found = [i for i, p in enumerate(detected.points) if p is not None]
-    exact = table_points(model, table, params, [params["frames"].index(detected.numbers[i]) for i in found])
-    offsets = np.stack([detected.points[i] for i in found]) - exact
-    whole, varying = offset_share(offsets, table.weight.numpy())
+    points, weight = np.stack([detected.points[i] for i in found]), table.weight.numpy()
+    whole, varying = offset_share(points - exact[found], weight)
     print(f"detector against the table's points on the true mesh: {whole:.2f} px; without each landmark's mean "
           f"offset {varying:.2f} px")
-    size = scale_change(np.stack([detected.points[i] for i in found]), exact, table.weight.numpy())
+    size = scale_change(points, exact[found], weight)
     depth = float(-truth.mean(axis=1)[:, 2].mean()) * 1000.0
     smooth = np.convolve(size, np.ones(9) / 9.0, mode="valid")
     print(f"detector's image size of the face per frame: std {size.std():.2f} % ({size.std() / 100.0 * depth:.1f} mm "

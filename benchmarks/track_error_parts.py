@@ -28,6 +28,8 @@ millimetres):
   weights), and what is left once each landmark's mean offset over the sequence is taken away; and how the
   image size of its point set changes from frame to frame against the exact one (percent; a fit that believes
   the points moves the face's depth by the same percent);
+* the footage's optical flow (OpenCV DIS, two settings) against the true mesh's frame-to-frame motion: error,
+  mean motion and the slope of the flow on the true motion (below 1: measured short);
 * the reprojection of the 68 landmark vertices by group (jaw, brows, nose, eyes, mouth), and the share of it
   that is each landmark's mean offset over the sequence (a bias of the fitted face, not jitter).
 """
@@ -40,11 +42,13 @@ import os
 import tempfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from track import synthetic_capture  # benchmarks/track.py, beside this script: the same capture
 
 from engine.face.model import FaceModel
+from engine.render.rasterize import vertex_normals
 from engine.stage.capture import Capture
 from engine.track.correspondence import Correspondence
 from engine.track.evaluate import accuracy, project_pinhole, true_camera_vertices, umeyama
@@ -104,6 +108,36 @@ def scale_change(detected: np.ndarray, exact: np.ndarray, weight: np.ndarray) ->
     return 100.0 * np.log(size(detected) / size(exact))
 
 
+FLOW_SETTINGS = {"DIS medium": {}, "DIS finest scale, 10 variational iterations": {"finest_scale": 0, "refinement": 10}}
+
+
+def flow_against_truth(frames: list, truth: np.ndarray, triangles: torch.Tensor, K: list, finest_scale: int | None = None,
+                       refinement: int | None = None) -> tuple[float, float, float]:
+    """OpenCV's DIS optical flow of the footage (frame t -> t+1, on the detector's 8-bit image made grey) against the
+    true mesh's motion ``truth`` (T, V, 3, camera space, metres) at every 2nd narrow-face vertex facing the camera
+    (n_z > 0.3, no depth test): mean error (px), mean true motion (px) and the slope of the flow on the true motion
+    (least squares through 0 over both axes; 1 = unbiased, below 1 = motion measured short)."""
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    if finest_scale is not None:
+        dis.setFinestScale(finest_scale)
+    if refinement is not None:
+        dis.setVariationalRefinementIterations(refinement)
+    ids = np.arange(0, NARROW_FACE_VERTICES, 2)
+    pixels = project_pinhole(truth[:, ids], K[0][0], K[0][2], K[1][2]).astype(np.float32)
+    grey = [cv2.cvtColor(frame.srgb, cv2.COLOR_RGB2GRAY) for frame in frames]
+    measured, true = [], []
+    for t in range(len(frames) - 1):
+        facing = vertex_normals(torch.from_numpy(truth[t]).float(), triangles)[ids, 2].numpy() > 0.3
+        flow = dis.calc(grey[t], grey[t + 1], None)
+        at = pixels[t, facing] - 0.5                         # remap samples at pixel centres
+        measured.append(np.stack([cv2.remap(flow[..., k], at[:, :1], at[:, 1:], cv2.INTER_LINEAR)[:, 0]
+                                  for k in range(2)], axis=1))
+        true.append(pixels[t + 1, facing] - pixels[t, facing])
+    measured, true = np.concatenate(measured), np.concatenate(true)
+    return (float(np.linalg.norm(measured - true, axis=1).mean()), float(np.linalg.norm(true, axis=1).mean()),
+            float((measured * true).sum() / (true * true).sum()))
+
+
 def track_exact(model: FaceModel, table: Correspondence, detected: Detected, exact: np.ndarray, source: str,
                 settings: FitSettings, out: Path) -> dict:
     """``relume track``'s fit of the ``detected`` footage with the detector's points replaced by ``exact`` (T, N, 2),
@@ -159,7 +193,8 @@ def main() -> None:
     rows = [params["frames"].index(f) for f in numbers]
     face = slice(0, NARROW_FACE_VERTICES)
     fitted = track_vertices(model, track, numbers)[:, face]
-    truth = true_camera_vertices(model, params, rows)[:, face]
+    whole_truth = true_camera_vertices(model, params, rows)
+    truth = whole_truth[:, face]
 
     reported = accuracy(model, params_path, track)
     per_frame = np.mean([aligned_error_mm(f, t)[1] for f, t in zip(fitted, truth)])
@@ -213,6 +248,11 @@ def main() -> None:
     print(f"detector's image size of the face per frame: std {size.std():.2f} % ({size.std() / 100.0 * depth:.1f} mm "
           f"of depth at {depth:.0f} mm), of which slow (9-frame mean) {smooth.std():.2f} %; correlation with the "
           f"fitted face's depth error {np.corrcoef(size, centroid[found, 2])[0, 1]:+.2f}")
+    flows = {name: flow_against_truth(detected.frames, whole_truth, model.triangles, params["camera"]["K"], **kw)
+             for name, kw in FLOW_SETTINGS.items()}
+    print("optical flow against the true mesh's motion, frame to frame: " + "; ".join(
+        f"{name} {error:.3f} px error at {motion:.3f} px motion, slope {slope:.2f}"
+        for name, (error, motion, slope) in flows.items()))
     intrinsics = track["intrinsics"]
     landmarks = track_vertices(model, track, numbers)[:, model.landmark_ids.numpy()]
     fitted_2d = project_pinhole(landmarks, intrinsics["focal_px"], intrinsics["cx"], intrinsics["cy"])

@@ -28,7 +28,7 @@ from engine.track.evaluate import accuracy, true_camera_vertices
 from engine.track.footage import Footage
 from engine.track.normals import photometric_normals
 from engine.track.track_file import FORMAT, VERSION, model_fingerprint, read_track, write_track
-from engine.track.transfer import PoseFrom, TransferOptions, transfer
+from engine.track.transfer import HEAD_CENTRE, PoseFrom, TransferOptions, transfer
 from support.blender_render import blender_hdri
 
 HELD_OUT_SEED = 11
@@ -134,13 +134,24 @@ def test_track_file_fields_and_transfer_result(tracks: dict, model: FaceModel) -
 
 
 # ---------------------------------------------------------------------- transfer (hand-made tracks)
-def _track(model: FaceModel, weights: np.ndarray, first: int = 1, yaw: np.ndarray | None = None) -> dict:
+def _yaw(angle: float) -> np.ndarray:
+    """Rotation by ``angle`` (radians) about the camera's y axis (up)."""
+    return np.array([[np.cos(angle), 0.0, np.sin(angle)], [0.0, 1.0, 0.0], [-np.sin(angle), 0.0, np.cos(angle)]])
+
+
+def _pitch(angle: float) -> np.ndarray:
+    """Rotation by ``angle`` (radians) about the camera's x axis (right)."""
+    return np.array([[1.0, 0.0, 0.0], [0.0, np.cos(angle), -np.sin(angle)], [0.0, np.sin(angle), np.cos(angle)]])
+
+
+def _track(model: FaceModel, weights: np.ndarray, first: int = 1, rotations: np.ndarray | None = None) -> dict:
+    """A hand-made track: ``weights`` (T, 53), head rotations (T, 3, 3) (default none), the head 1 m in front of the
+    camera and moving 1 cm further away each frame."""
     frames = {}
     for index, w in enumerate(weights):
-        angle = 0.0 if yaw is None else float(yaw[index])
-        rotation = [[np.cos(angle), 0.0, np.sin(angle)], [0.0, 1.0, 0.0], [-np.sin(angle), 0.0, np.cos(angle)]]
+        rotation = np.eye(3) if rotations is None else rotations[index]
         frames[str(first + index)] = {"expression": dict(zip(model.expression_names, map(float, w))),
-                                      "rotation": rotation, "translation": [0.0, 0.0, -1.0 - index * 0.01],
+                                      "rotation": rotation.tolist(), "translation": [0.0, 0.0, -1.0 - index * 0.01],
                                       "landmark_error_px": 0.5, "confidence": 0.9, "face_found": True}
     return {"format": FORMAT, "version": VERSION,
             "model": {"file": "x.npz", "sha256": "abc", "expression_names": model.expression_names},
@@ -151,18 +162,22 @@ def _track(model: FaceModel, weights: np.ndarray, first: int = 1, yaw: np.ndarra
 def test_transfer_maps_offsets_from_each_neutral_and_clamps(model: FaceModel) -> None:
     jaw = model.expression_index("jawOpen")
     smile = model.expression_index("mouthSmile_L")
+    blink = model.expression_index("eyeBlink_L")
     source = np.zeros((20, 53))
     source[:, smile] = 0.3                       # the source rests with a slight smile
     source[10:, jaw] = 0.6
     source[15:, smile] = 0.9
+    source[10:, blink] = 0.8
     target = np.zeros((8, 53))
     target[:, jaw] = 0.1                          # the target rests with the jaw a little open
     target[:, smile] = 0.0
+    target[:, blink] = 0.5                        # and half-closed eyes
     out = transfer(_track(model, source, first=101), _track(model, target, first=1001))
     assert sorted(int(f) for f in out["frames"]) == list(range(101, 121))   # the source's frame numbers
     w = lambda frame, index: out["frames"][str(frame)]["expression"][model.expression_names[index]]  # noqa: E731
     assert w(101, jaw) == pytest.approx(0.1) and w(111, jaw) == pytest.approx(0.7)
     assert w(101, smile) == pytest.approx(0.0) and w(116, smile) == pytest.approx(0.6)
+    assert w(101, blink) == pytest.approx(0.5) and w(111, blink) == 1.0     # 0.5 + 0.8 clamped at 1
     neutral = transfer(_track(model, source, first=101), _track(model, target, first=1001),
                        TransferOptions(source_neutral=115))
     assert w(101, jaw) >= 0.0 and neutral["frames"]["101"]["expression"]["jawOpen"] == 0.0  # clamped at 0
@@ -170,9 +185,12 @@ def test_transfer_maps_offsets_from_each_neutral_and_clamps(model: FaceModel) ->
 
 
 def test_transfer_pose_target_holds_and_source_motion_is_relative(model: FaceModel) -> None:
-    yaw = np.linspace(0.0, 0.3, 10)
-    source = _track(model, np.zeros((10, 53)), yaw=yaw)
-    target = _track(model, np.zeros((5, 53)), first=1001, yaw=np.full(5, -0.2))
+    # the source starts turned 0.1 rad to one side and nods 0.3 rad about the camera's x axis as it goes (and moves
+    # 1 cm a frame away from the camera); the target is turned 0.2 rad to the other side. The two turns do not
+    # commute, so the source's motion must be taken in the camera frame (R_t @ R_0^T) and put on the target's pose.
+    nod = np.linspace(0.0, 0.3, 10)
+    source = _track(model, np.zeros((10, 53)), rotations=np.stack([_pitch(a) @ _yaw(0.1) for a in nod]))
+    target = _track(model, np.zeros((5, 53)), first=1001, rotations=np.stack([_yaw(-0.2)] * 5))
     held = transfer(source, target)
     for record in held["frames"].values():
         np.testing.assert_allclose(record["rotation"], target["frames"]["1001"]["rotation"], atol=1e-8)
@@ -180,8 +198,12 @@ def test_transfer_pose_target_holds_and_source_motion_is_relative(model: FaceMod
     first = np.asarray(moved["frames"]["1"]["rotation"])
     last = np.asarray(moved["frames"]["10"]["rotation"])
     np.testing.assert_allclose(first, target["frames"]["1001"]["rotation"], atol=1e-7)
-    angle = np.arctan2(last[0, 2], last[0, 0])
-    assert angle == pytest.approx(-0.2 + 0.3, abs=1e-6)
+    np.testing.assert_allclose(last, _pitch(0.3) @ _yaw(-0.2), atol=1e-7)
+    # the head centre (HEAD_CENTRE in model space) moves as the source's does (about 9 cm away from the camera)
+    centre = lambda record: np.asarray(record["rotation"]) @ HEAD_CENTRE + np.asarray(record["translation"])  # noqa: E731
+    travel = centre(source["frames"]["10"]) - centre(source["frames"]["1"])
+    assert travel[2] < -0.08
+    np.testing.assert_allclose(centre(moved["frames"]["10"]) - centre(moved["frames"]["1"]), travel, atol=1e-9)
 
 
 def test_transfer_refuses_tracks_of_different_models_and_bad_neutral(model: FaceModel) -> None:

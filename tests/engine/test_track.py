@@ -231,6 +231,17 @@ def test_track_file_round_trip_and_refusals(tmp_path: Path, model: FaceModel) ->
     (tmp_path / "broken.track").write_text('{"format": "relume-track", "version": 1, "frames"')
     with pytest.raises(InputError, match="broken.track: not a readable"):
         read_track(tmp_path / "broken.track")
+    no_identity = {key: value for key, value in track.items() if key != "identity"}
+    one_frame_short = dict(track, frames={"1": {k: v for k, v in track["frames"]["1"].items() if k != "expression"}})
+    for name, bad, message in (("other.json", {"format": "other", "version": 1}, "not a relume-track file"),
+                               ("no_identity.track", no_identity, "missing key 'identity'"),
+                               ("empty.track", dict(track, frames={}), "no frames"),
+                               ("short.track", one_frame_short, "frame '1': missing expression"),
+                               ("named.track", dict(track, frames={"one": track["frames"]["1"]}),
+                                "frame 'one': missing a numeric frame number")):
+        write_track(tmp_path / name, bad)
+        with pytest.raises(InputError, match=f"{name}: {message}"):
+            read_track(tmp_path / name)
 
 
 # ---------------------------------------------------------------------- footage and bad input

@@ -66,6 +66,11 @@ def test_warp_samples_the_image_at_p_plus_flow() -> None:
     moved = warp(image, flow)
     assert torch.allclose(moved[0, 0, :, :7], image[0, 0, :, 1:])
     assert torch.allclose(moved[0, 0, :, 7], torch.full((6,), 7.0))   # border value past the edge
+    rows, cols = torch.meshgrid(torch.arange(6.0), torch.arange(8.0), indexing="ij")
+    ramp = (10.0 * rows + cols)[None, None]                           # value = 10 * row + column
+    flow = torch.stack([torch.full((6, 8), -0.25), torch.full((6, 8), 0.5)])[None]
+    moved = warp(ramp, flow)                                          # bilinear on a ramp: exact inside
+    assert torch.allclose(moved[0, 0, :5, 1:], ramp[0, 0, :5, 1:] + 10.0 * 0.5 - 0.25)
 
 
 def test_blend_weighs_own_against_previous_output_warped_by_the_flow() -> None:

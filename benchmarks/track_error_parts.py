@@ -78,11 +78,11 @@ LANDMARK_GROUPS = {"jaw": slice(0, 17), "brows": slice(17, 27), "nose": slice(27
                    "mouth": slice(48, 68)}   # the 68 Multi-PIE landmarks' order
 
 
-def table_points(model: FaceModel, table: Correspondence, params: dict, rows: list[int]) -> np.ndarray:
-    """(T, N, 2) pixels: the landmark table's points on the true mesh of rows ``rows``, projected."""
-    truth = torch.from_numpy(true_camera_vertices(model, params, rows)).float()
-    K = params["camera"]["K"]
-    points = table.points(truth, table.corners(model.triangles)).numpy().astype(np.float64)
+def table_points(model: FaceModel, table: Correspondence, truth: np.ndarray, K: list) -> np.ndarray:
+    """(T, N, 2) pixels: the landmark table's points on the true meshes ``truth`` (T, V, 3; camera space, metres,
+    :func:`engine.track.evaluate.true_camera_vertices`), projected with the true intrinsics ``K``."""
+    corners = table.corners(model.triangles)
+    points = table.points(torch.from_numpy(truth).float(), corners).numpy().astype(np.float64)
     return project_pinhole(points, K[0][0], K[0][2], K[1][2])
 
 
@@ -178,8 +178,11 @@ def main() -> None:
     # normals for its normal term, as relume track loads them)
     footage = Footage(source, normals=args.exact_landmarks and settings.normal > 0)
     detected = detect(footage, TrackOptions(source, work / "parts.track", progress=False))
+    numbers = detected.numbers                       # the track's frames, in its order
+    rows = [params["frames"].index(n) for n in numbers]
+    whole_truth = true_camera_vertices(model, params, rows)
     table = Correspondence.load()
-    exact = table_points(model, table, params, [params["frames"].index(n) for n in detected.numbers])
+    exact = table_points(model, table, whole_truth, params["camera"]["K"])
     if args.exact_landmarks:
         track = track_exact(model, table, detected, exact, source, footage_settings(footage, settings),
                             work / "parts.track")
@@ -189,12 +192,9 @@ def main() -> None:
         write_track(work / "true_identity.track", dict(track, identity=params["identity"]))
         track = run_track(TrackOptions(source, work / "parts.track", settings=settings, progress=False,
                                        identity_from=work / "true_identity.track"))
-    numbers = [int(f) for f in track["frames"]]
-    rows = [params["frames"].index(f) for f in numbers]
     face = slice(0, NARROW_FACE_VERTICES)
-    fitted = track_vertices(model, track, numbers)[:, face]
-    whole_truth = true_camera_vertices(model, params, rows)
-    truth = whole_truth[:, face]
+    whole_fitted = track_vertices(model, track, numbers)
+    fitted, truth = whole_fitted[:, face], whole_truth[:, face]
 
     reported = accuracy(model, params_path, track)
     per_frame = np.mean([aligned_error_mm(f, t)[1] for f, t in zip(fitted, truth)])
@@ -254,7 +254,7 @@ def main() -> None:
         f"{name} {error:.3f} px error at {motion:.3f} px motion, slope {slope:.2f}"
         for name, (error, motion, slope) in flows.items()))
     intrinsics = track["intrinsics"]
-    landmarks = track_vertices(model, track, numbers)[:, model.landmark_ids.numpy()]
+    landmarks = whole_fitted[:, model.landmark_ids.numpy()]
     fitted_2d = project_pinhole(landmarks, intrinsics["focal_px"], intrinsics["cx"], intrinsics["cy"])
     errors = fitted_2d - np.asarray(params["landmarks_2d"])[rows]
     parts = {name: offset_share(errors[:, group], np.ones(group.stop - group.start))[0]

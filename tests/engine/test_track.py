@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from scipy.spatial.transform import Rotation
 
 from engine.errors import InputError
 from engine.face.model import FaceModel, default_model_path
@@ -134,16 +135,6 @@ def test_track_file_fields_and_transfer_result(tracks: dict, model: FaceModel) -
 
 
 # ---------------------------------------------------------------------- transfer (hand-made tracks)
-def _yaw(angle: float) -> np.ndarray:
-    """Rotation by ``angle`` (radians) about the camera's y axis (up)."""
-    return np.array([[np.cos(angle), 0.0, np.sin(angle)], [0.0, 1.0, 0.0], [-np.sin(angle), 0.0, np.cos(angle)]])
-
-
-def _pitch(angle: float) -> np.ndarray:
-    """Rotation by ``angle`` (radians) about the camera's x axis (right)."""
-    return np.array([[1.0, 0.0, 0.0], [0.0, np.cos(angle), -np.sin(angle)], [0.0, np.sin(angle), np.cos(angle)]])
-
-
 def _track(model: FaceModel, weights: np.ndarray, first: int = 1, rotations: np.ndarray | None = None) -> dict:
     """A hand-made track: ``weights`` (T, 53), head rotations (T, 3, 3) (default none), the head 1 m in front of the
     camera and moving 1 cm further away each frame."""
@@ -188,9 +179,11 @@ def test_transfer_pose_target_holds_and_source_motion_is_relative(model: FaceMod
     # the source starts turned 0.1 rad to one side and nods 0.3 rad about the camera's x axis as it goes (and moves
     # 1 cm a frame away from the camera); the target is turned 0.2 rad to the other side. The two turns do not
     # commute, so the source's motion must be taken in the camera frame (R_t @ R_0^T) and put on the target's pose.
-    nod = np.linspace(0.0, 0.3, 10)
-    source = _track(model, np.zeros((10, 53)), rotations=np.stack([_pitch(a) @ _yaw(0.1) for a in nod]))
-    target = _track(model, np.zeros((5, 53)), first=1001, rotations=np.stack([_yaw(-0.2)] * 5))
+    # rotations about the camera's x axis (right) and y axis (up)
+    nod = Rotation.from_euler("x", np.linspace(0.0, 0.3, 10)).as_matrix()
+    turn = lambda angle: Rotation.from_euler("y", angle).as_matrix()  # noqa: E731
+    source = _track(model, np.zeros((10, 53)), rotations=nod @ turn(0.1))
+    target = _track(model, np.zeros((5, 53)), first=1001, rotations=np.stack([turn(-0.2)] * 5))
     held = transfer(source, target)
     for record in held["frames"].values():
         np.testing.assert_allclose(record["rotation"], target["frames"]["1001"]["rotation"], atol=1e-8)
@@ -198,7 +191,7 @@ def test_transfer_pose_target_holds_and_source_motion_is_relative(model: FaceMod
     first = np.asarray(moved["frames"]["1"]["rotation"])
     last = np.asarray(moved["frames"]["10"]["rotation"])
     np.testing.assert_allclose(first, target["frames"]["1001"]["rotation"], atol=1e-7)
-    np.testing.assert_allclose(last, _pitch(0.3) @ _yaw(-0.2), atol=1e-7)
+    np.testing.assert_allclose(last, nod[-1] @ turn(-0.2), atol=1e-7)
     # the head centre (HEAD_CENTRE in model space) moves as the source's does (about 9 cm away from the camera)
     centre = lambda record: np.asarray(record["rotation"]) @ HEAD_CENTRE + np.asarray(record["translation"])  # noqa: E731
     travel = centre(source["frames"]["10"]) - centre(source["frames"]["1"])

@@ -57,20 +57,26 @@ def project_pinhole(points: np.ndarray, focal_px: float, cx: float, cy: float) -
     return project(torch.from_numpy(points), torch.tensor(focal_px, **as_tensor), torch.tensor((cx, cy), **as_tensor)).numpy()
 
 
-def true_camera_vertices(model: FaceModel, params: dict, frame_indices: list[int]) -> np.ndarray:
-    """(T, V, 3) true vertices in the engine camera frame for rows ``frame_indices`` of ``params``."""
-    identity = torch.tensor(params["identity"], dtype=torch.float32)[None]
+def true_poses(params: dict, frame_indices: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The true head poses of rows ``frame_indices`` of ``params`` as a track holds them: rotations (T, 3, 3) and
+    translations (T, 3, metres) with ``x_camera = R @ x_model + t`` (engine camera, looking down -Z)."""
     w2c = np.asarray(params["camera"]["world_to_camera"])
     pivot = np.asarray(params["head_pivot"])
-    out = []
-    for index in frame_indices:
-        expression = torch.tensor(params["expressions"][index], dtype=torch.float32)[None]
-        with torch.no_grad():
-            v = model.vertices(identity, expression)[0].numpy().astype(np.float64)
-        rotation = np.asarray(params["head_rotation"][index])
-        world = (v - pivot) @ rotation.T + pivot + np.asarray(params["head_translation"][index])
-        out.append(world @ w2c[:3, :3].T + w2c[:3, 3])
-    return np.stack(out)
+    head = np.asarray(params["head_rotation"])[frame_indices]
+    shift = np.asarray(params["head_translation"])[frame_indices]
+    rotations = w2c[:3, :3] @ head
+    translations = (pivot - head @ pivot + shift) @ w2c[:3, :3].T + w2c[:3, 3]
+    return rotations, translations
+
+
+def true_camera_vertices(model: FaceModel, params: dict, frame_indices: list[int]) -> np.ndarray:
+    """(T, V, 3) true vertices in the engine camera frame for rows ``frame_indices`` of ``params``."""
+    identity = torch.tensor(params["identity"], dtype=torch.float32)[None].expand(len(frame_indices), -1)
+    expressions = torch.tensor(np.asarray(params["expressions"])[frame_indices], dtype=torch.float32)
+    with torch.no_grad():
+        v = model.vertices(identity, expressions).numpy().astype(np.float64)
+    rotations, translations = true_poses(params, frame_indices)
+    return np.einsum("tij,tvj->tvi", rotations, v) + translations[:, None]
 
 
 def accuracy(model: FaceModel, params_path: Path, track: dict) -> Accuracy:

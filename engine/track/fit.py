@@ -29,7 +29,9 @@ Energy, minimised jointly over the whole sequence (all frames batched):
 Stages: a per-frame PnP start (OpenCV), rigid pose and focal (Adam), then everything on landmarks
 (Levenberg-Marquardt on the landmark, temporal and prior terms: :mod:`engine.track.landmark_energy`),
 then the photometric (and normal or shading) refinement (Adam; visibility from the project's rasteriser,
-refreshed once at its start).
+refreshed once at its start). A :class:`FitStart` replaces the first two (the diagnostic that starts the fit at
+the synthetic stage's truth, ``benchmarks/track_from_truth.py``). A dense weight of 0 leaves its term out; the
+refinement runs while any of them is on.
 """
 
 from __future__ import annotations
@@ -87,6 +89,17 @@ class FitSettings:
     focal_prior: float = 1e-2              # on log(focal / start) squared
     learning_rate: float = 0.02
     device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class FitStart:
+    """Parameters the fit starts from instead of its PnP and rigid stages (the track's camera frame)."""
+
+    rotations: np.ndarray           # (T, 3, 3) model to camera
+    translations: np.ndarray        # (T, 3) metres
+    expressions: np.ndarray         # (T, 53) in [0, 1]
+    identity: np.ndarray            # (K,) ignored where the fit is given a fixed identity
+    focal_px: float
 
 
 @dataclass
@@ -185,8 +198,9 @@ class SequenceFitter:
         return torch.cat(visible)
 
     def fit(self, detections: list[np.ndarray | None], identity: np.ndarray | None = None,
-            frames: list | None = None, progress: Callable[[str, int, int], None] | None = None) -> SequenceFit:
-        """Landmark fit of the whole sequence (identity fixed when given); see the module doc."""
+            frames: list | None = None, progress: Callable[[str, int, int], None] | None = None,
+            start: FitStart | None = None) -> SequenceFit:
+        """Fit of the whole sequence (identity fixed when given, from ``start`` when given); see the module doc."""
         s = self.settings
         dev = self.device
         count = len(detections)
@@ -195,8 +209,12 @@ class SequenceFitter:
             raise ValueError("no face found in any frame")
         centre = s.principal_point or (self.width / 2.0, self.height / 2.0)
         focal0 = s.focal_px or 0.5 * self.height / math.tan(math.radians(DEFAULT_FOV_DEG) / 2.0)
-        mean_points = self.landmark_basis.neutral.cpu().numpy()
-        rotvec0, translation0 = _pnp_start(mean_points, detections, self.weights.cpu().numpy(), focal0, centre)
+        if start is None:
+            mean_points = self.landmark_basis.neutral.cpu().numpy()
+            rotvec0, translation0 = _pnp_start(mean_points, detections, self.weights.cpu().numpy(), focal0, centre)
+        else:
+            rotvec0 = np.stack([cv2.Rodrigues(np.asarray(r, dtype=np.float64))[0][:, 0] for r in start.rotations])
+            translation0 = np.asarray(start.translations)
 
         target = torch.zeros(count, len(self.weights), 2, device=dev)
         for index, points in enumerate(detections):
@@ -207,23 +225,30 @@ class SequenceFitter:
 
         rotvec = torch.tensor(rotvec0, dtype=torch.float32, device=dev, requires_grad=True)
         translation = torch.tensor(translation0, dtype=torch.float32, device=dev, requires_grad=True)
-        log_focal = torch.zeros((), device=dev, requires_grad=s.focal_px is None)
+        log_focal = torch.tensor(0.0 if start is None or s.focal_px else math.log(start.focal_px / focal0), device=dev,
+                                 requires_grad=s.focal_px is None)
         fixed_identity = identity is not None
         alpha = torch.zeros(s.identity_modes, device=dev)
-        if fixed_identity:
-            alpha = torch.as_tensor(identity[: s.identity_modes], dtype=torch.float32, device=dev).clone()
+        if fixed_identity or start is not None:
+            alpha = torch.as_tensor((identity if fixed_identity else start.identity)[: s.identity_modes],
+                                    dtype=torch.float32, device=dev).clone()
         alpha.requires_grad_(not fixed_identity)
-        beta = torch.zeros(count, self.model.expression_count, device=dev, requires_grad=True)
+        beta = torch.zeros(count, self.model.expression_count, device=dev)
+        if start is not None:
+            beta = torch.as_tensor(start.expressions, dtype=torch.float32, device=dev).clone()
+        beta.requires_grad_(True)
         params = LandmarkParameters(rotvec, translation, beta, alpha, log_focal)
         landmarks = LandmarkEnergy(self.landmark_basis, self.weights, target, present, focal0, centre_t,
                                    energy_weights(s))
 
-        dense = None if frames is None or s.photometric <= 0 else _DenseTerm(frames, s.photometric, dev)
         normal_term = shading_term = None
         if frames is not None and s.normal > 0 and all(f.normals is not None for f in frames):
             normal_term = _NormalTerm(frames, s.normal, dev)
-        elif dense is not None and s.shading > 0:
+        elif frames is not None and s.shading > 0:
             shading_term = ShadingTerm(self.model, self.dense_ids, NARROW_FACE_VERTICES, s.shading, dev)
+        dense = None
+        if frames is not None and (s.photometric > 0 or normal_term is not None or shading_term is not None):
+            dense = _DenseTerm(frames, s.photometric, dev)      # the frames' colours and visibility for all three
 
         def energy() -> tuple[torch.Tensor, torch.Tensor]:
             total, squared = landmarks(params)
@@ -233,7 +258,8 @@ class SequenceFitter:
                 dense_verts = self.dense_basis.vertices(self.dense_basis.shape(alpha), beta)
                 dense_pixels = project(dense_verts @ rotation.transpose(1, 2) + translation[:, None], focal, centre_t)
                 colours = dense.sample(dense_pixels)
-                total = total + dense.loss(colours)
+                if s.photometric > 0:
+                    total = total + dense.loss(colours)
                 if normal_term is not None or shading_term is not None:
                     u, v = (basis.vertices(basis.shape(alpha), beta) for basis in self.tangent_bases)
                     normals = torch.nn.functional.normalize(torch.linalg.cross(u, v), dim=-1) @ rotation.transpose(1, 2)
@@ -263,7 +289,8 @@ class SequenceFitter:
                 if progress is not None:
                     progress(stage, step + 1, iterations)
 
-        run([rotvec, translation, log_focal], s.rigid_iterations, "rigid")
+        if start is None:
+            run([rotvec, translation, log_focal], s.rigid_iterations, "rigid")
         landmarks.solve(params, s.landmark_iterations, free_identity=not fixed_identity, free_focal=s.focal_px is None,
                         progress=None if progress is None else lambda step, total: progress("landmarks", step, total))
         if dense is not None and s.refine_iterations > 0:

@@ -25,7 +25,9 @@ from engine.errors import InputError
 from engine.face.model import FaceModel, default_model_path
 from engine.lighting.sphere import fibonacci_sphere
 from engine.synth.generate import SynthOptions, generate
-from engine.track.evaluate import accuracy, true_camera_vertices
+from engine.track.correspondence import Correspondence
+from engine.track.evaluate import accuracy, true_camera_vertices, true_poses
+from engine.track.fit import FitSettings, FitStart, SequenceFitter
 from engine.track.footage import Footage
 from engine.track.normals import photometric_normals
 from engine.track.track_file import FORMAT, VERSION, model_fingerprint, read_track, write_track
@@ -106,6 +108,9 @@ def test_accuracy_scores_the_truth_itself_as_exact(held_out: Path, model: FaceMo
              "frames": frames}
     exact = accuracy(model, params_path, truth)
     assert exact.vertex_mm < 1e-3 and exact.reprojection_px < 1e-3 and exact.expression_mae == 0.0
+    rotations, translations = true_poses(params, list(range(len(frames))))
+    assert np.allclose(rotations, [r["rotation"] for r in frames.values()], atol=1e-12)
+    assert np.allclose(translations, [r["translation"] for r in frames.values()], atol=1e-12)
     assert exact.jitter_mm < 1e-3 < exact.truth_acceleration_mm
     for record in frames.values():
         record["translation"][0] += 0.002
@@ -114,6 +119,45 @@ def test_accuracy_scores_the_truth_itself_as_exact(held_out: Path, model: FaceMo
     assert shifted.vertex_mm < 1e-3
     # a sideways move of 2 mm moves each landmark by focal * 2 mm / its depth, along u only
     assert shifted.reprojection_px == pytest.approx(np.mean(K[0][0] * 0.002 / -landmarks[..., 2]), rel=1e-4)
+
+
+def _fit_from_truth(model: FaceModel, held_out: Path, settings: FitSettings, count: int = 4) -> tuple:
+    """The fit of the held-out source video's first ``count`` frames started at their truth (no rigid stage), with
+    the truth's landmarks for detections; returns the start, the fit and the stages the fit reported."""
+    params = json.loads((held_out / "source/params.json").read_text())
+    rows = list(range(count))
+    rotations, translations = true_poses(params, rows)
+    start = FitStart(rotations, translations, np.asarray(params["expressions"])[rows], np.asarray(params["identity"]),
+                     params["camera"]["K"][0][0])
+    footage = Footage(held_out / SOURCE_PATTERN, params["frames"][:count], normals=False)
+    detections = [np.zeros((478, 2), np.float32) for _ in rows]     # no stage that reads them runs
+    stages = set()
+    fit = SequenceFitter(model, Correspondence.load(), (256, 256), settings).fit(
+        detections, None, list(footage), lambda stage, step, total: stages.add(stage), start=start)
+    return start, fit, stages
+
+
+def test_fit_start_is_where_the_fit_begins(held_out: Path, model: FaceModel) -> None:
+    """With the landmark and refinement stages off, a fit started at the truth returns it: the rotations through
+    the rotation vectors, the focal length through its logarithm; no rigid stage runs."""
+    start, fit, stages = _fit_from_truth(model, held_out, FitSettings(landmark_iterations=0, refine_iterations=0))
+    assert stages == set()
+    assert np.allclose(fit.rotations, start.rotations, atol=1e-6)
+    assert np.allclose(fit.translations, start.translations, atol=1e-7)
+    assert np.allclose(fit.expressions, start.expressions, atol=1e-7)
+    assert np.allclose(fit.identity, start.identity, atol=1e-7)
+    assert fit.focal_px == pytest.approx(start.focal_px, rel=1e-6)
+
+
+@pytest.mark.parametrize(("photometric", "shading", "refined"), [(0.0, 500.0, True), (0.0, 0.0, False)])
+def test_refinement_runs_while_any_dense_term_is_on(held_out: Path, model: FaceModel, photometric: float,
+                                                    shading: float, refined: bool) -> None:
+    """The shading term alone (photometric weight 0) still refines a video's fit; with every dense term off the
+    refinement does not run."""
+    settings = FitSettings(landmark_iterations=0, refine_iterations=2, photometric=photometric, shading=shading)
+    start, fit, stages = _fit_from_truth(model, held_out, settings)
+    assert stages == ({"refine"} if refined else set())
+    assert np.allclose(fit.rotations, start.rotations, atol=1e-6) != refined
 
 
 @pytest.mark.slow

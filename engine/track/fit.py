@@ -99,7 +99,7 @@ class FitStart:
     translations: np.ndarray        # (T, 3) metres
     expressions: np.ndarray         # (T, 53) in [0, 1]
     identity: np.ndarray            # (K,) ignored where the fit is given a fixed identity
-    focal_px: float
+    focal_px: float                 # ignored where the settings fix the focal length
 
 
 @dataclass

@@ -149,30 +149,43 @@ def track_exact(model: FaceModel, table: Correspondence, detected: Detected, exa
     return track
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def tuning_arguments(parser: argparse.ArgumentParser, footage: str) -> None:
+    """The options of the tracking diagnostics: which tuning capture, and which of its footages (default ``footage``)."""
     parser.add_argument("--seed", type=int, default=905)
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--lights", type=int, default=20)
     parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--footage", choices=("capture", "source"), default=footage,
+                        help="the capture (tracking frames, OLAT normals) or its source video")
+    parser.add_argument("--source-lights", type=Path, help="lights file for the source video (synth --source-lights)")
+
+
+def tuning_footage(args: argparse.Namespace, prefix: str) -> tuple[Path, str, Path]:
+    """The tuning capture of :func:`tuning_arguments`' options (made once in ``--workdir``, else in a new temporary
+    folder named ``prefix``), the footage ``relume track`` reads in it, and the truth's ``params.json`` for that."""
+    work = args.workdir or Path(tempfile.mkdtemp(prefix=prefix))
+    capture = synthetic_capture(work, args.seed, args.frames, 256, args.lights, args.source_lights)
+    if args.footage == "capture":
+        return capture, str(capture), capture / "ground_truth/params.json"
+    return capture, str(capture / "source/frames/frame.####.png"), capture / "source/params.json"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    tuning_arguments(parser, "capture")
     parser.add_argument("--focal", type=float, help="known focal length (px); default fitted")
     parser.add_argument("--temporal", type=float, default=FitSettings.temporal)
-    parser.add_argument("--footage", choices=("capture", "source"), default="capture",
-                        help="the capture (tracking frames, OLAT normals) or its source video")
     parser.add_argument("--true-identity", action="store_true", help="fix the identity at the truth")
     parser.add_argument("--exact-landmarks", action="store_true",
                         help="fit the table's points on the true mesh instead of the detector's")
-    parser.add_argument("--source-lights", type=Path, help="lights file for the source video (synth --source-lights)")
     args = parser.parse_args()
     if args.exact_landmarks and args.true_identity:
         parser.error("--exact-landmarks and --true-identity: one at a time")
     torch.set_num_threads(os.cpu_count() or 1)
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="relume_track_parts_"))
-    capture = synthetic_capture(work, args.seed, args.frames, 256, args.lights, args.source_lights)
+    capture, source, params_path = tuning_footage(args, "relume_track_parts_")
+    work = capture.parent
     model = FaceModel.load()
     settings = FitSettings(focal_px=args.focal, temporal=args.temporal)
-    source, params_path = ((str(capture), capture / "ground_truth/params.json") if args.footage == "capture" else
-                           (str(capture / "source/frames/frame.####.png"), capture / "source/params.json"))
     params = json.loads(params_path.read_text())
     # the detector's points, for its residual below and for the exact-landmark fit (which needs a capture's
     # normals for its normal term, as relume track loads them)

@@ -25,15 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
-from track import synthetic_capture  # benchmarks/track.py, beside this script: the same capture
-from track_error_parts import table_points
+from track_error_parts import table_points, tuning_arguments, tuning_footage  # beside this script
 
 from engine.face.model import FaceModel
 from engine.track.correspondence import Correspondence
@@ -72,25 +69,17 @@ def depth_parts(fitted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=905)
-    parser.add_argument("--frames", type=int, default=100)
-    parser.add_argument("--lights", type=int, default=20)
-    parser.add_argument("--workdir", type=Path)
-    parser.add_argument("--footage", choices=("capture", "source"), default="source",
-                        help="the capture (tracking frames, OLAT normals) or its source video")
-    parser.add_argument("--source-lights", type=Path, help="lights file for the source video (synth --source-lights)")
+    tuning_arguments(parser, "source")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="relume_track_truth_"))
-    capture = synthetic_capture(work, args.seed, args.frames, 256, args.lights, args.source_lights)
+    capture, source, params_path = tuning_footage(args, "relume_track_truth_")
     model = FaceModel.load()
-    source, params_path = ((str(capture), capture / "ground_truth/params.json") if args.footage == "capture" else
-                           (str(capture / "source/frames/frame.####.png"), capture / "source/params.json"))
     params = json.loads(params_path.read_text())
     footage = Footage(source, normals=args.footage == "capture")
     settings = footage_settings(footage, FitSettings())
-    detected = detect(footage, TrackOptions(source, work / "truth.track", progress=False))
+    detected = detect(footage, TrackOptions(source, capture.parent / "truth.track", progress=False))
     rows = [params["frames"].index(n) for n in detected.numbers]
+    face = slice(0, NARROW_FACE_VERTICES)
     truth = true_camera_vertices(model, params, rows)
     table = Correspondence.load()
     exact = table_points(model, table, truth, params["camera"]["K"]).astype(np.float32)
@@ -100,8 +89,7 @@ def main() -> None:
     skip = "normals alone" if args.footage == "source" else "shading alone"
     focal = "fitted" if settings.focal_px is None else "the capture camera's"
     print(f"seed {args.seed} {args.footage}, {len(rows)} frames; focal length {focal}; true depth span "
-          f"{np.ptp(truth.mean(axis=1)[:, 2]) * 1000.0:.1f} mm")
-    face = slice(0, NARROW_FACE_VERTICES)
+          f"{np.ptp(truth[:, face].mean(axis=1)[:, 2]) * 1000.0:.1f} mm (narrow face)")
     for label, (from_truth, exact_points, changes) in ROWS.items():
         if label.startswith(skip):
             continue

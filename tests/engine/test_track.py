@@ -119,6 +119,14 @@ def test_accuracy_scores_the_truth_itself_as_exact(held_out: Path, model: FaceMo
     assert shifted.vertex_mm < 1e-3
     # a sideways move of 2 mm moves each landmark by focal * 2 mm / its depth, along u only
     assert shifted.reprojection_px == pytest.approx(np.mean(K[0][0] * 0.002 / -landmarks[..., 2]), rel=1e-4)
+    # a zigzag of +-0.5 mm along x from frame to frame (mean 0 over the 30 frames): every vertex 0.5 mm off, and
+    # its acceleration x[t+1] - 2 x[t] + x[t-1] is 4 x 0.5 mm, all of it jitter the truth does not have
+    for index, record in enumerate(frames.values()):
+        record["translation"][0] += -0.002 + (0.0005 if index % 2 else -0.0005)
+    zigzag = accuracy(model, params_path, truth)
+    assert zigzag.vertex_mm == pytest.approx(0.5, rel=0.01)
+    assert zigzag.jitter_mm == pytest.approx(2.0, rel=0.01)
+    assert zigzag.truth_acceleration_mm == exact.truth_acceleration_mm
 
 
 def _fit_from_truth(model: FaceModel, held_out: Path, settings: FitSettings, count: int = 4) -> tuple:

@@ -67,6 +67,19 @@ def aligned_error_mm(fitted: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray,
     return moved, float(np.linalg.norm(moved - truth, axis=-1).mean() * 1000.0)
 
 
+def sequence_aligned(fitted: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Fitted vertices (T, V, 3, metres) moved by the one similarity that best maps the whole sequence onto ``truth``
+    (the vertex error's alignment, :mod:`engine.track.evaluate`)."""
+    moved, _ = aligned_error_mm(fitted.reshape(-1, 3), truth.reshape(-1, 3))
+    return moved.reshape(fitted.shape)
+
+
+def depth_slope(aligned: np.ndarray, truth: np.ndarray) -> float:
+    """Slope of the aligned face centroid's per-frame depth on the true one (below 1: the depth motion flattened)."""
+    true_depth = truth.mean(axis=1)[:, 2]
+    return float(np.polyfit(true_depth - true_depth.mean(), aligned.mean(axis=1)[:, 2] - true_depth.mean(), 1)[0])
+
+
 def neutral(model: FaceModel, identity: list[float]) -> np.ndarray:
     """The narrow face (V, 3) of an identity with every expression weight 0 (model space, metres)."""
     with torch.no_grad():
@@ -222,8 +235,7 @@ def main() -> None:
                     for w in (weights, np.asarray(params["expressions"])[rows])]
     expression_mm = np.linalg.norm(on_truth[0] - on_truth[1], axis=-1).mean() * 1000.0
 
-    sequence, _ = aligned_error_mm(fitted.reshape(-1, 3), truth.reshape(-1, 3))
-    sequence = sequence.reshape(fitted.shape)
+    sequence = sequence_aligned(fitted, truth)
     centroid = (sequence.mean(axis=1) - truth.mean(axis=1)) * 1000.0
     residual = [umeyama(f, t)[1] for f, t in zip(sequence, truth)]
     angles = [np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))) for r in residual]
@@ -246,7 +258,7 @@ def main() -> None:
     print(f"per-frame vertex error {frame_error.mean():.2f} mm; its correlation with the per-frame |depth error| "
           f"{np.corrcoef(frame_error, np.abs(centroid[:, 2]))[0, 1]:+.2f}")
     true_depth = truth.mean(axis=1)[:, 2] * 1000.0
-    slope = np.polyfit(true_depth - true_depth.mean(), sequence.mean(axis=1)[:, 2] * 1000.0 - true_depth.mean(), 1)[0]
+    slope = depth_slope(sequence, truth)
     print(f"depth motion: the truth's spans {np.ptp(true_depth):.1f} mm; fitted against true depth, slope {slope:.2f}")
     print(f"focal length: {track['intrinsics']['focal_px']:.1f} px ({focal_from}), true {params['camera']['K'][0][0]:.1f} px")
 

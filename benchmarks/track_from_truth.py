@@ -30,11 +30,17 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-from track_error_parts import table_points, tuning_arguments, tuning_footage  # beside this script
+from track_error_parts import (  # beside this script
+    depth_slope,
+    sequence_aligned,
+    table_points,
+    tuning_arguments,
+    tuning_footage,
+)
 
 from engine.face.model import FaceModel
 from engine.track.correspondence import Correspondence
-from engine.track.evaluate import accuracy, true_camera_vertices, true_poses, umeyama
+from engine.track.evaluate import accuracy, true_camera_vertices, true_poses
 from engine.track.fit import NARROW_FACE_VERTICES, FitSettings, FitStart, SequenceFitter
 from engine.track.footage import Footage
 from engine.track.geometry import track_vertices
@@ -55,16 +61,6 @@ ROWS: dict[str, tuple[bool, bool, dict]] = {
     "shading alone, exact landmarks": (True, True, {**DENSE_ALONE, "photometric": 0.0}),
     "normals alone, exact landmarks": (True, True, {**DENSE_ALONE, "photometric": 0.0}),
 }
-
-
-def depth_parts(fitted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    """Fitted and true face vertices (T, V, 3, metres) -> the face centroid's mean |depth error| (mm) after one
-    similarity for the sequence, and the slope of the fitted centroid depth on the true one."""
-    scale, rotation, shift = umeyama(fitted.reshape(-1, 3), truth.reshape(-1, 3))
-    fitted_depth = (scale * fitted.mean(axis=1) @ rotation.T + shift)[:, 2] * 1000.0
-    true_depth = truth.mean(axis=1)[:, 2] * 1000.0
-    slope = np.polyfit(true_depth - true_depth.mean(), fitted_depth - true_depth.mean(), 1)[0]
-    return float(np.abs(fitted_depth - true_depth).mean()), float(slope)
 
 
 def main() -> None:
@@ -99,7 +95,9 @@ def main() -> None:
             points, None, detected.frames, start=start if from_truth else None)
         track = track_record(model, fit, detected.numbers, detected.size, source)
         reported = accuracy(model, params_path, track)
-        depth_mm, slope = depth_parts(track_vertices(model, track, detected.numbers)[:, face], truth[:, face])
+        moved = sequence_aligned(track_vertices(model, track, detected.numbers)[:, face], truth[:, face])
+        depth_mm = np.abs(moved.mean(axis=1)[:, 2] - truth[:, face].mean(axis=1)[:, 2]).mean() * 1000.0
+        slope = depth_slope(moved, truth[:, face])
         print(f"{label:38s} {reported.vertex_mm:5.2f} mm, reprojection {reported.reprojection_px:.2f} px, depth "
               f"{depth_mm:.2f} mm, depth slope {slope:.2f}, focal {fit.focal_px:.0f} px "
               f"({time.perf_counter() - began:.0f} s)", flush=True)

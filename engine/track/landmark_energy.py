@@ -38,7 +38,6 @@ from engine.face.model import FaceModel
 
 FRAME_CHUNK = 32               # frames whose Jacobians are held at once
 ACTIVE_SET_PASSES = 4          # solves per step as expression weights meet their bounds
-CONVERGED = 1e-9               # a step lowering the energy by less than this fraction of it ends the solve
 MM_PER_M = 1000.0
 
 
@@ -270,7 +269,7 @@ class LandmarkEnergy:
     def solve(self, p: LandmarkParameters, iterations: int, free_identity: bool, free_focal: bool,
               progress: Callable[[int, int], None] | None = None) -> None:
         """Levenberg-Marquardt (Marquardt's diagonal damping) on ``p`` in place: at most ``iterations``
-        Gauss-Newton systems, fewer when a step no longer lowers the energy by ``CONVERGED`` of itself."""
+        Gauss-Newton systems, fewer when no damped step lowers the energy any more."""
         count, width = p.frame_vector().shape
         lower = torch.full((count, width), -math.inf, dtype=torch.float64, device=p.beta.device)
         upper = torch.full_like(lower, math.inf)
@@ -292,7 +291,7 @@ class LandmarkEnergy:
                 moved = p.moved(frame_step.to(p.beta), sequence_step.to(p.beta))
                 trial = float(self(moved)[0])
                 if trial < energy:
-                    improved = energy - trial > CONVERGED * abs(energy)
+                    improved = True
                     p.assign(moved)
                     energy = trial
                     damping = max(damping / 3.0, 1e-7)

@@ -57,9 +57,17 @@ def _autograd_gradient(energy: LandmarkEnergy, frame: np.ndarray, sequence: np.n
     return np.concatenate([x.grad.numpy().ravel(), y.grad.numpy()])
 
 
-def test_gauss_newton_gradient_matches_autograd(fitter: SequenceFitter) -> None:
+@pytest.mark.parametrize("landmarks", ["random", "exact"])
+def test_gauss_newton_gradient_matches_autograd(fitter: SequenceFitter, landmarks: str) -> None:
+    """Random landmarks (the data term's gradient dominates) and exact ones on a head at rest (zero
+    acceleration: the priors' gradient alone)."""
     p = _parameters(0)
-    target = torch.rand(FRAMES, len(fitter.weights), 2, generator=torch.Generator().manual_seed(1)) * 60 + 98
+    if landmarks == "random":
+        target = torch.rand(FRAMES, len(fitter.weights), 2, generator=torch.Generator().manual_seed(1)) * 60 + 98
+    else:
+        p = LandmarkParameters(p.rotvec[:1].repeat(FRAMES, 1), p.translation[:1].repeat(FRAMES, 1),
+                               p.beta[:1].repeat(FRAMES, 1), p.alpha, p.log_focal)
+        target = _projected(fitter, p)
     present = torch.ones(FRAMES)
     present[2] = 0.0                                          # a frame without a face: temporal and priors only
     energy = _energy(fitter, target, present, energy_weights(FitSettings()))
@@ -138,8 +146,26 @@ def test_solve_recovers_an_exact_sequence_with_weights_on_their_bounds(fitter: S
     assert start > 10.0 and float(squared.sqrt().max()) < 0.01           # pixels
     assert steps and steps[-1] == 40 and len(steps) < 40                  # converged early, the bar filled
     assert float(p.beta.min()) == 0.0 and float(p.beta.max()) == 1.0
+    assert float(p.log_focal) == float(truth.log_focal)                   # held: the focal length was known
     points = energy.camera_points(p).detach()
     assert float((points - energy.camera_points(truth)).norm(dim=-1).max()) < 1e-4       # metres
+
+
+def test_solve_holds_expression_weights_in_the_box(fitter: SequenceFitter) -> None:
+    """A jaw opened beyond the model's range (weight 1.5; exact landmarks, no priors, the identity and focal
+    length known): the solve stops the weight at its bound 1 and leaves the rest of the opening as residual."""
+    truth = _parameters(7)
+    truth.beta.zero_()
+    truth.beta[:, fitter.model.expression_names.index("jawOpen")] = 1.5
+    weights = replace(energy_weights(FitSettings()), temporal=0.0, identity_prior=0.0, expression_l1=0.0,
+                      focal_prior=0.0)
+    energy = _energy(fitter, _projected(fitter, truth), torch.ones(FRAMES), weights)
+    p = LandmarkParameters(truth.rotvec + 0.05, truth.translation + 0.01, torch.full_like(truth.beta, 0.2),
+                           truth.alpha.clone(), truth.log_focal.clone())
+    energy.solve(p, 60, free_identity=False, free_focal=False)
+    jaw = p.beta[:, fitter.model.expression_names.index("jawOpen")]
+    assert torch.equal(jaw, torch.ones(FRAMES)) and float(p.beta.max()) == 1.0 and float(p.beta.min()) >= 0.0
+    assert float(energy(p)[1].sqrt().max()) > 1.0                       # pixels; measured 3.3
 
 
 @pytest.mark.parametrize("frames", [1, 2])
@@ -168,7 +194,9 @@ def test_solve_ends_at_a_constrained_minimum(fitter: SequenceFitter) -> None:
                            torch.zeros_like(truth.alpha), torch.tensor(0.0))
     with torch.no_grad():
         start = energy.normal_equations(p)
-    energy.solve(p, 60, free_identity=True, free_focal=True)
+    steps = []
+    energy.solve(p, 120, free_identity=True, free_focal=True, progress=lambda step, total: steps.append(step))
+    assert steps[-1] == 120 and len(steps) < 120              # stopped once no step lowered the energy (~72)
     with torch.no_grad():
         end = energy.normal_equations(p)
     scale = float(torch.cat([start.frame_gradient.ravel(), start.sequence_gradient]).abs().max())

@@ -105,7 +105,7 @@ def test_loss_gradient_reaches_the_normals(model: FaceModel) -> None:
     assert torch.isfinite(tilted.grad).all() and tilted.grad.abs().sum() > 0
 
 
-def _made_colours(model: FaceModel, term: ShadingTerm, normals: torch.Tensor) -> torch.Tensor:
+def _made_colours(term: ShadingTerm, normals: torch.Tensor) -> torch.Tensor:
     """Colours (FRAMES, V', 3) the term's own model makes: a smooth albedo under a front-left-top lighting."""
     g = torch.Generator().manual_seed(5)
     albedo_coefficients = torch.zeros(term.basis.shape[1], 3, dtype=torch.float64)
@@ -128,7 +128,7 @@ def test_first_refit_leaves_out_vertices_turned_from_the_camera(model: FaceModel
     ids = torch.arange(0, FACE_VERTICES, 2)
     normals = _scene(model, torch.zeros(100), ids)
     terms = [ShadingTerm(model, ids, NARROW_FACE_VERTICES, weight=1.0, device=torch.device("cpu")) for _ in range(2)]
-    clean = _made_colours(model, terms[0], normals)
+    clean = _made_colours(terms[0], normals)
     grazing = terms[0].skin[None].bool() & (normals[..., 2] <= 0.3)
     assert int(grazing.sum()) > 0.05 * int(terms[0].skin.sum()) * FRAMES
     painted = clean.clone()
@@ -147,7 +147,7 @@ def test_refit_is_robust_to_highlights(model: FaceModel) -> None:
     ids = torch.arange(0, FACE_VERTICES, 2)
     term = ShadingTerm(model, ids, NARROW_FACE_VERTICES, weight=1.0, device=torch.device("cpu"))
     normals = _scene(model, torch.zeros(100), ids)
-    colours = _made_colours(model, term, normals)
+    colours = _made_colours(term, normals)
     facing = term.skin[None].bool() & (normals[..., 2] > 0.3)
     highlight = facing & (torch.rand(facing.shape, generator=g) < 0.1)
     colours[highlight] = 3.0 * colours[highlight] + 1.0
@@ -169,7 +169,7 @@ def test_lighting_is_refitted_every_refit_every_calls(model: FaceModel) -> None:
     ids = torch.arange(0, FACE_VERTICES, 4)
     term = ShadingTerm(model, ids, NARROW_FACE_VERTICES, weight=1.0, device=torch.device("cpu"))
     normals = _scene(model, torch.zeros(100), ids)
-    colours = _made_colours(model, term, normals) + 0.05 * torch.randn(FRAMES, len(ids), 3, generator=g)
+    colours = _made_colours(term, normals) + 0.05 * torch.randn(FRAMES, len(ids), 3, generator=g)
     visible = torch.ones(FRAMES, len(ids))
     changed = []
     for call in range(2 * REFIT_EVERY + 1):

@@ -16,7 +16,15 @@ from engine.face.model import FaceModel
 from engine.face.regions import REGIONS
 from engine.render.rasterize import vertex_normals
 from engine.track.fit import FACE_VERTICES, NARROW_FACE_VERTICES
-from engine.track.shading import REFIT_EVERY, SKIN, ShadingTerm, albedo_basis, spherical_harmonics, vertex_regions
+from engine.track.shading import (
+    FACING,
+    REFIT_EVERY,
+    SKIN,
+    ShadingTerm,
+    albedo_basis,
+    spherical_harmonics,
+    vertex_regions,
+)
 
 FRAMES = 4
 
@@ -80,7 +88,7 @@ def test_refit_recovers_lighting_and_albedo_and_shape_costs(model: FaceModel) ->
         exact = float(term.loss(colours, normals, visible))
     assert exact < 1e-8, exact
     predicted = (term.basis @ term.albedo).float()[None] * (spherical_harmonics(normals) @ term.lighting.float())
-    use = (term.skin[None] * (normals[..., 2] > 0.3)).bool()
+    use = (term.skin[None] * (normals[..., 2] > FACING)).bool()
     assert torch.allclose(predicted[use], colours[use], atol=2e-3)
 
     # another face's normals under the same lighting and albedo cost clearly more, refitted or not
@@ -129,7 +137,7 @@ def test_first_refit_leaves_out_vertices_turned_from_the_camera(model: FaceModel
     normals = _scene(model, torch.zeros(100), ids)
     terms = [ShadingTerm(model, ids, NARROW_FACE_VERTICES, weight=1.0, device=torch.device("cpu")) for _ in range(2)]
     clean = _made_colours(terms[0], normals)
-    grazing = terms[0].skin[None].bool() & (normals[..., 2] <= 0.3)
+    grazing = terms[0].skin[None].bool() & (normals[..., 2] <= FACING)
     assert int(grazing.sum()) > 0.05 * int(terms[0].skin.sum()) * FRAMES
     painted = clean.clone()
     painted[grazing] = 5.0
@@ -148,7 +156,7 @@ def test_refit_is_robust_to_highlights(model: FaceModel) -> None:
     term = ShadingTerm(model, ids, NARROW_FACE_VERTICES, weight=1.0, device=torch.device("cpu"))
     normals = _scene(model, torch.zeros(100), ids)
     colours = _made_colours(term, normals)
-    facing = term.skin[None].bool() & (normals[..., 2] > 0.3)
+    facing = term.skin[None].bool() & (normals[..., 2] > FACING)
     highlight = facing & (torch.rand(facing.shape, generator=g) < 0.1)
     colours[highlight] = 3.0 * colours[highlight] + 1.0
     visible = torch.ones(FRAMES, len(ids))
@@ -162,7 +170,7 @@ def test_refit_is_robust_to_highlights(model: FaceModel) -> None:
     assert first > 0.3 and robust < 0.01, (first, robust)
 
 
-def test_lighting_is_refitted_every_refit_every_calls(model: FaceModel) -> None:
+def test_lighting_and_albedo_are_refitted_on_their_schedule(model: FaceModel) -> None:
     """Between refits the loss uses the last lighting and albedo (the optimiser's energy is fixed); they are
     refitted on calls 0, REFIT_EVERY, 2 * REFIT_EVERY, ..."""
     g = torch.Generator().manual_seed(11)

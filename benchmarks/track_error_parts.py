@@ -74,6 +74,11 @@ def sequence_aligned(fitted: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return moved.reshape(fitted.shape)
 
 
+def centroid_error_mm(aligned: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Per-frame offset (T, 3, millimetres, camera x, y, z) of the aligned face centroid from the true one."""
+    return (aligned.mean(axis=1) - truth.mean(axis=1)) * 1000.0
+
+
 def depth_slope(aligned: np.ndarray, truth: np.ndarray) -> float:
     """Slope of the aligned face centroid's per-frame depth on the true one (below 1: the depth motion flattened)."""
     true_depth = truth.mean(axis=1)[:, 2]
@@ -236,7 +241,7 @@ def main() -> None:
     expression_mm = np.linalg.norm(on_truth[0] - on_truth[1], axis=-1).mean() * 1000.0
 
     sequence = sequence_aligned(fitted, truth)
-    centroid = (sequence.mean(axis=1) - truth.mean(axis=1)) * 1000.0
+    centroid = centroid_error_mm(sequence, truth)
     residual = [umeyama(f, t)[1] for f, t in zip(sequence, truth)]
     angles = [np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))) for r in residual]
     yaw = [np.arctan2(np.asarray(r)[0, 2], np.asarray(r)[2, 2]) for r in np.asarray(params["head_rotation"])[rows]]

@@ -31,6 +31,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 from track_error_parts import (  # beside this script
+    centroid_error_mm,
     depth_slope,
     sequence_aligned,
     table_points,
@@ -77,6 +78,7 @@ def main() -> None:
     rows = [params["frames"].index(n) for n in detected.numbers]
     face = slice(0, NARROW_FACE_VERTICES)
     truth = true_camera_vertices(model, params, rows)
+    true_face = truth[:, face]
     table = Correspondence.load()
     exact = table_points(model, table, truth, params["camera"]["K"]).astype(np.float32)
     rotations, translations = true_poses(params, rows)
@@ -85,7 +87,7 @@ def main() -> None:
     skip = "normals alone" if args.footage == "source" else "shading alone"
     focal = "fitted" if settings.focal_px is None else "the capture camera's"
     print(f"seed {args.seed} {args.footage}, {len(rows)} frames; focal length {focal}; true depth span "
-          f"{np.ptp(truth[:, face].mean(axis=1)[:, 2]) * 1000.0:.1f} mm (narrow face)")
+          f"{np.ptp(true_face.mean(axis=1)[:, 2]) * 1000.0:.1f} mm (narrow face)")
     for label, (from_truth, exact_points, changes) in ROWS.items():
         if label.startswith(skip):
             continue
@@ -95,9 +97,9 @@ def main() -> None:
             points, None, detected.frames, start=start if from_truth else None)
         track = track_record(model, fit, detected.numbers, detected.size, source)
         reported = accuracy(model, params_path, track)
-        moved = sequence_aligned(track_vertices(model, track, detected.numbers)[:, face], truth[:, face])
-        depth_mm = np.abs(moved.mean(axis=1)[:, 2] - truth[:, face].mean(axis=1)[:, 2]).mean() * 1000.0
-        slope = depth_slope(moved, truth[:, face])
+        moved = sequence_aligned(track_vertices(model, track, detected.numbers)[:, face], true_face)
+        depth_mm = np.abs(centroid_error_mm(moved, true_face)[:, 2]).mean()
+        slope = depth_slope(moved, true_face)
         print(f"{label:38s} {reported.vertex_mm:5.2f} mm, reprojection {reported.reprojection_px:.2f} px, depth "
               f"{depth_mm:.2f} mm, depth slope {slope:.2f}, focal {fit.focal_px:.0f} px "
               f"({time.perf_counter() - began:.0f} s)", flush=True)

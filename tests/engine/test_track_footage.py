@@ -1,7 +1,7 @@
 """What ``relume track`` reads from an image sequence or a video (:mod:`engine.track.footage`): the frames on
 disk and their numbers, scene-linear values from sRGB files (in RGB order, not OpenCV's BGR), EXRs as they are
-with their alpha as the mask, and the detector's auto-exposed 8-bit image. Capture folders are covered in
-``test_track.py``."""
+with their alpha as the mask, and the detector's auto-exposed 8-bit image. Capture folders, and footage refused
+through ``relume track`` (frames of another size, corrupt files), are covered in ``test_track.py``."""
 
 from __future__ import annotations
 
@@ -90,9 +90,3 @@ def test_video_frames_are_numbered_from_the_first_frame(tmp_path: Path) -> None:
         assert np.allclose(frame.linear, srgb_decode(frame.srgb / 255.0), atol=1e-6)
         assert frame.source.endswith(f"clip.avi#{frame.number}")
 
-
-def test_frames_of_another_size_are_refused(tmp_path: Path) -> None:
-    cv2.imwrite(str(tmp_path / "plate.0001.png"), _pixels(1))
-    cv2.imwrite(str(tmp_path / "plate.0002.png"), _pixels(2)[:20])
-    with pytest.raises(InputError, match=r"frame 2 is 32x20, earlier frames are 32x24"):
-        list(Footage(tmp_path / "plate.####.png"))

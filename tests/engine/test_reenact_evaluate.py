@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.reenact.evaluate import flicker, nearest_training_frames, psnr, temporal_error
+from engine.io.exr import write_image
+from engine.reenact.evaluate import flicker, nearest_training_frames, psnr, temporal_error, true_backward_flows
 
 FRAMES, SIZE = 6, 32
 
@@ -52,8 +53,40 @@ def test_flicker_and_temporal_error_grow_with_noise_that_changes_every_frame() -
     assert temporal_error(noisy, truth, masks, flows) > 0.02
 
 
+def test_temporal_scores_count_only_visible_covered_pixels_and_every_pair() -> None:
+    """Garbage where the true flow is invalid (the left edge entering the last frame, which no later frame warps)
+    or the matte does not cover (rows, which the horizontal flow keeps apart) changes neither score; a change to the
+    first frame alone does (the pair of frames 0 and 1 counts)."""
+    truth, masks, flows = moving_sequence()
+    masks[:, SIZE // 2:, :] = False
+    scores = flicker(truth, truth, masks, flows), temporal_error(truth, truth, masks, flows)
+    garbage = truth.copy()
+    garbage[-1, :, :2] = 100.0                               # entering at the left: no valid flow there
+    garbage[:, SIZE // 2:, :] = 100.0                        # not covered
+    assert (flicker(garbage, truth, masks, flows), temporal_error(garbage, truth, masks, flows)) == scores
+    first_changed = truth.copy()
+    first_changed[0] *= 1.5
+    assert flicker(first_changed, truth, masks, flows) > scores[0] + 0.01
+    assert temporal_error(first_changed, truth, masks, flows) > 0.01
+
+
+def test_true_backward_flows_read_the_stage_truth_and_leave_the_first_frame_without_one(tmp_path: Path) -> None:
+    folder = tmp_path / "ground_truth/flow_backward"
+    folder.mkdir(parents=True)
+    for number, dx in ((1001, 0.0), (1002, -1.5), (1003, 2.25)):
+        flow = np.zeros((4, 5, 3), np.float32)
+        flow[..., 0], flow[..., 1], flow[..., 2] = dx, 0.5, 1.0
+        write_image(folder / f"frame.{number:04d}.exr", flow, pixel_type="float")
+    flows = true_backward_flows(tmp_path, [1002, 1003])
+    assert flows.shape == (2, 4, 5, 3)
+    assert not flows[0].any()                                # frame 1001 is not scored, so 1002 has no pair
+    assert np.all(flows[1] == (2.25, 0.5, 1.0))
+
+
 def test_nearest_training_frame_has_the_closest_true_expression(tmp_path: Path) -> None:
-    expressions = [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.9, 0.1], [0.1, 0.8]]
+    """Closest by the L1 distance of the weights: for frame 1005 the L1 choice (1003, 0.9 away; 1001 is 1.0 away)
+    and the L2 one (1001, 0.71 away; 1003 is 0.9) differ."""
+    expressions = [[0.5, 0.5], [0.0, 1.0], [0.9, 0.0], [0.1, 0.8], [0.0, 0.0]]
     folder = tmp_path / "ground_truth"
     folder.mkdir()
     (folder / "params.json").write_text(json.dumps({"frames": [1001, 1002, 1003, 1004, 1005],

@@ -226,6 +226,23 @@ def test_transfer_maps_offsets_from_each_neutral_and_clamps(model: FaceModel) ->
     assert neutral["frames"]["115"]["expression"]["mouthSmile_L"] == pytest.approx(0.0)
 
 
+def test_transfer_neutral_percentile_skips_frames_without_a_face(model: FaceModel) -> None:
+    """The estimated neutral is the low percentile over the frames where a face was found: two frames without a
+    face (weights bridged by the fit, here 0) do not pull the source's resting smile of 0.3 down to 0."""
+    smile = model.expression_index("mouthSmile_L")
+    weights = np.full((20, 53), 0.0)
+    weights[:, smile] = 0.3
+    weights[[4, 9], smile] = 0.0
+    source = _track(model, weights)
+    for number in ("5", "10"):
+        source["frames"][number].update(face_found=False, landmark_error_px=None, confidence=0.0)
+    out = transfer(source, _track(model, np.zeros((3, 53)), first=1001))
+    assert out["frames"]["1"]["expression"]["mouthSmile_L"] == pytest.approx(0.0)        # 0 + (0.3 - 0.3)
+    assert out["frames"]["5"]["expression"]["mouthSmile_L"] == 0.0                       # 0 + (0 - 0.3), clamped
+    with pytest.raises(InputError, match="neutral_percentile"):
+        transfer(source, source, TransferOptions(percentile=150.0))
+
+
 def test_transfer_pose_target_holds_and_source_motion_is_relative(model: FaceModel) -> None:
     # the source starts turned 0.1 rad to one side and nods 0.3 rad about the camera's x axis as it goes (and moves
     # 1 cm a frame away from the camera); the target is turned 0.2 rad to the other side. The two turns do not
@@ -238,6 +255,9 @@ def test_transfer_pose_target_holds_and_source_motion_is_relative(model: FaceMod
     held = transfer(source, target)
     for record in held["frames"].values():
         np.testing.assert_allclose(record["rotation"], target["frames"]["1001"]["rotation"], atol=1e-8)
+    # with a named target neutral, the target's pose at that frame holds (the head 1.02 m away there)
+    at_neutral = transfer(source, target, TransferOptions(target_neutral=1003))
+    assert {tuple(r["translation"]) for r in at_neutral["frames"].values()} == {(0.0, 0.0, -1.02)}
     moved = transfer(source, target, TransferOptions(pose=PoseFrom.SOURCE))
     first = np.asarray(moved["frames"]["1"]["rotation"])
     last = np.asarray(moved["frames"]["10"]["rotation"])

@@ -11,7 +11,9 @@ The rest are unit tests of the track file and the retargeting, and the bad-input
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -30,7 +32,7 @@ from engine.track.evaluate import accuracy, true_camera_vertices, true_poses
 from engine.track.fit import FitSettings, FitStart, SequenceFitter
 from engine.track.footage import Footage
 from engine.track.normals import photometric_normals
-from engine.track.track_file import FORMAT, VERSION, model_fingerprint, read_track, write_track
+from engine.track.track_file import FORMAT, VERSION, frame_numbers, model_fingerprint, read_track, write_track
 from engine.track.transfer import HEAD_CENTRE, PoseFrom, TransferOptions, transfer
 from support.blender_render import blender_hdri
 
@@ -306,6 +308,20 @@ def test_track_file_round_trip_and_refusals(tmp_path: Path, model: FaceModel) ->
         write_track(tmp_path / name, bad)
         with pytest.raises(InputError, match=f"{name}: {message}"):
             read_track(tmp_path / name)
+    # frames in the order a script wrote them: numbered in numeric order, not the file's or the strings'
+    assert frame_numbers(dict(track, frames={"1010": {}, "2": {}, "100": {}})) == [2, 100, 1010]
+
+
+def test_model_fingerprint_follows_the_file_when_it_changes_in_place(tmp_path: Path) -> None:
+    """The sha256 is cached per path, size and modification time, so a model file replaced in place (another
+    download, same name) is fingerprinted again."""
+    path = tmp_path / "model.npz"
+    path.write_bytes(b"first")
+    first = model_fingerprint(path)
+    assert first == hashlib.sha256(b"first").hexdigest() and model_fingerprint(path) == first
+    path.write_bytes(b"other")                               # same size
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    assert model_fingerprint(path) == hashlib.sha256(b"other").hexdigest()
 
 
 # ---------------------------------------------------------------------- footage and bad input

@@ -11,7 +11,7 @@ their ranges measured on the training frames' conditions (so the file is the sam
 Quantised: SPADE's convolutions and the appearance branch's below full resolution. Float32: the
 full-resolution blocks' feature convolutions, the output head and the motion branch; on the tuning capture
 quantising those too added flicker (0.0042 against 0.0034), while this choice scores within 0.04 dB of the
-float32 model with the same flicker (README, *Speed*, the seventeenth run).
+float32 model with the same flicker (docs/reenactment-log.md, the seventeenth run).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ One tensor in and one out, so TorchScript and ONNX exports (and Nuke's CatFileCr
 Two branches, both U-Nets. The **appearance** branch sees frame t alone (its G-buffers and the neural
 texture) and predicts the coefficients, alpha and segmentation: a face's reflectance field at t is a function
 of its shape at t, and a branch that also saw the earlier frames' G-buffers could fit, on a 30-frame capture,
-combinations of past and present that unseen expressions never repeat (README, the twelfth run). The
+combinations of past and present that unseen expressions never repeat (docs/reenactment-log.md, the twelfth run). The
 **motion** branch (a network with ``history`` >= 1) sees frames t-k..t and predicts the flow and the blend
 weight, which need more than one frame. A single-frame network (``history`` 0) is the appearance branch
 alone and predicts the flow from frame t too.
@@ -23,7 +23,8 @@ Semantic-aware normalisation (SPADE, Park et al. 2019): every block of the appea
 features (instance norm, no affine) and modulates them with a scale and shift predicted from frame t's region
 labels, so skin, eyes, mouth interior and hair are treated apart. The motion branch normalises with plain
 instance norm: the region labels of every frame are among its inputs, and SPADE's convolutions at its full
-resolution made a training step 15-30 % longer for no gain in accuracy or flicker (README, the thirteenth run).
+resolution made a training step 15-30 % longer for no gain in accuracy or flicker (docs/reenactment-log.md, the
+thirteenth run).
 A learned neural texture (``texture`` channels over the model's UDIM tiles 0-3; the eyes, whose UVs overlap
 the face's in tile 0, get a fifth tile) is sampled at frame t's UVs and joins the appearance branch's input:
 surface detail lives in its texels, which learn far faster than convolutions can (Thies et al. 2019,

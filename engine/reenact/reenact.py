@@ -18,8 +18,8 @@ mesh covers the pixel in frames t and t-1, and by the network's predicted flow e
 frames at a time and never sees a whole sequence's flicker; on the tuning capture a lower ``m`` than the learned
 one removes flicker the truth does not have. With the predicted flow, whose errors drag the past off the surface,
 that cost accuracy beyond ``temporal_smoothing`` 0.4; with the meshes' motion 0.8 costs 0.07 / 0.02 dB and has 28 %
-less flicker than 0 (README, the nineteenth run); 0 keeps the learned blend, values towards 1 carry more of the
-past (and lag where the face changes). ``capture.yaml`` records the value used (``reenacted:
+less flicker than 0 (docs/reenactment-log.md, the nineteenth run); 0 keeps the learned blend, values towards 1
+carry more of the past (and lag where the face changes). ``capture.yaml`` records the value used (``reenacted:
 temporal_smoothing``).
 """
 

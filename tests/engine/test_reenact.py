@@ -282,8 +282,9 @@ def test_onnx_matches_torch_and_torchscript_is_one_tensor_in_one_out(small_model
 # The int8 model against the float32 one on the tiny network, light 5 of frame 1002, relative to its brightest
 # value (4 training steps; measured when set, 2026-12-06: 0.040, and at most 0.086 over every light and frame;
 # 0.029 with the clean matte and the blend along the fitted meshes, later that day):
-# a guard against a broken quantisation. The real measure is the benchmark's table (README, *Speed*, the
-# seventeenth run: within 0.07 dB and the same flicker as the float32 model on the three captures).
+# a guard against a broken quantisation. The real measure is the benchmark's table (README, *Quality on known
+# truth*; docs/reenactment-log.md, the seventeenth run: within 0.07 dB and the same flicker as the float32
+# model on the three captures).
 INT8_TOLERANCE = 0.1
 
 

@@ -466,6 +466,33 @@ def test_photometric_normals_leave_out_the_lights_of_a_broad_highlight() -> None
     assert np.median(angles) < 0.7 and np.degrees(tilt.mean()) < 0.45, (np.median(angles), np.degrees(tilt.mean()))
 
 
+def test_photometric_normals_discount_partial_cast_shadows() -> None:
+    """Lights partly blocked (a cast shadow's penumbra: 15 % of the lit light-pixel pairs at 35 % of their value)
+    are above the shadow floor and not the brightest, so only the Cauchy reweighting discounts them: median
+    0.23 degrees, 95th percentile 1.78 (without the reweighting 2.98 and 8.05)."""
+    truth, olats, directions, rgb = _lit_sphere(40, power=60, strength=2.0)
+    lit = np.einsum("hwc,lc->lhw", truth, directions) > 0.2
+    olats[lit & (np.random.default_rng(5).random(lit.shape) < 0.15)] *= 0.35
+    normals = photometric_normals(olats, directions, rgb)
+    known = np.abs(normals).sum(-1) > 0
+    angles = _angles_deg(normals[known], truth[known])
+    assert np.median(angles) < 0.5 and np.percentile(angles, 95) < 3.0, (np.median(angles), np.percentile(angles, 95))
+
+
+def test_photometric_normals_unknown_where_too_dark_or_too_few_lights_reach() -> None:
+    """Facing the camera and lit, but painted black (0.5 % of the albedo: below 2 % of the frame's 99th percentile
+    of |g|) or reached by three lights only (four unknowns): left unknown, while the rest is known."""
+    truth, olats, directions, rgb = _lit_sphere(40, power=60, strength=2.0)
+    dark, few = (slice(30, 40), slice(30, 40)), (slice(55, 65), slice(50, 60))
+    olats[:, dark[0], dark[1]] *= 0.005
+    brightest = np.argsort(-(directions @ truth[60, 55]))[:3]
+    olats[np.ix_(np.setdiff1d(np.arange(len(directions)), brightest), np.arange(55, 65), np.arange(50, 60))] = 0.0
+    known = np.abs(photometric_normals(olats, directions, rgb)).sum(-1) > 0
+    assert truth[dark][..., 2].min() > 0.8 and truth[few][..., 2].min() > 0.8
+    assert not known[dark].any() and not known[few].any()
+    assert known[truth[..., 2] > 0.55].mean() > 0.95
+
+
 @pytest.mark.slow
 def test_capture_frames_carry_photometric_normals_close_to_the_stage_truth(held_out: Path) -> None:
     from engine.io.exr import read_image

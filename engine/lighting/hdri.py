@@ -107,8 +107,10 @@ def load_hdri(path: str | Path) -> np.ndarray:
 def resample_for_integration(radiance: np.ndarray) -> np.ndarray:
     """Bring an HDRI to a width in [MIN_SAMPLE_WIDTH, MAX_SAMPLE_WIDTH] for integration.
 
-    Downsampling averages blocks weighted by each row's solid angle (total energy kept);
-    upsampling repeats pixels (piecewise-constant radiance, so energy is kept exactly).
+    Downsampling averages square blocks weighted by each row's solid angle (total energy kept); the block
+    side is the smallest that divides both sides, so an awkward size (2050 x 1025: 5 x 5 blocks) can land
+    below MIN_SAMPLE_WIDTH and is then upsampled like a small HDRI. Upsampling repeats pixels
+    (piecewise-constant radiance, so energy is kept exactly).
     """
     height, width = radiance.shape[:2]
     if width > MAX_SAMPLE_WIDTH:
@@ -118,7 +120,8 @@ def resample_for_integration(radiance: np.ndarray) -> np.ndarray:
         row_weight = latlong_solid_angles(height, width)[:, None, None]
         weighted = (radiance * row_weight).reshape(height // factor, factor, width // factor, factor, 3)
         weights = np.broadcast_to(row_weight, (height, width, 1)).reshape(height // factor, factor, width // factor, factor, 1)
-        return weighted.sum(axis=(1, 3)) / weights.sum(axis=(1, 3))
+        radiance = weighted.sum(axis=(1, 3)) / weights.sum(axis=(1, 3))
+        width = radiance.shape[1]
     if width < MIN_SAMPLE_WIDTH:
         factor = int(np.ceil(MIN_SAMPLE_WIDTH / width))
         return np.repeat(np.repeat(radiance, factor, axis=0), factor, axis=1)

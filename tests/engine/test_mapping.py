@@ -1,4 +1,5 @@
-"""Lat-long mapping and rotation conventions, checked against formulas written here from the spec.
+"""Lat-long mapping and rotation conventions, and the spread of a soft light's samples, checked against
+formulas written here from the spec.
 
 Spec: engine frame Y up; (x, y, z)_engine = (x_b, z_b, -y_b); Blender's Environment Texture reads
 u = 0.5 - atan2(y_b, x_b) / (2 pi), and the image's top row looks along Blender's +Z (engine +Y).
@@ -16,7 +17,9 @@ import pytest
 from engine.io.exr import write_image
 from engine.lighting.lights import EnvironmentLight
 from engine.lighting.sphere import (
+    cone_directions,
     directions_to_latlong,
+    disc_points,
     fibonacci_sphere,
     latlong_solid_angles,
     latlong_to_directions,
@@ -151,3 +154,18 @@ def test_rotated_bright_pixel_lands_on_stage_light_nearest_rotated_direction(
     if method == "voronoi":
         assert weights[expected, 1] == pytest.approx(pixel_energy, rel=1e-9)
     assert weights[wrong_sense, 1] < 0.05 * pixel_energy
+
+
+def test_cone_and_disc_samples_are_even_by_area() -> None:
+    """A soft light's samples: directions in a cone spread evenly by solid angle (the share within 30 degrees of a
+    60-degree cone's axis is (1 - cos 30) / (1 - cos 60) = 0.268, not the half an even spread in angle gives), and
+    points on a disc evenly by area (a quarter within half the radius)."""
+    axis = np.array([0.0, 0.6, 0.8])
+    directions = cone_directions(axis, np.radians(60.0), 2000)
+    np.testing.assert_allclose(np.linalg.norm(directions, axis=1), 1.0, atol=1e-12)
+    angles = np.degrees(np.arccos(np.clip(directions @ axis, -1.0, 1.0)))
+    assert angles.max() <= 60.0
+    assert np.mean(angles < 30.0) == pytest.approx((1 - np.cos(np.radians(30))) / (1 - np.cos(np.radians(60))), abs=0.005)
+    points = disc_points(2000)
+    radius = np.linalg.norm(points, axis=1)
+    assert radius.max() <= 1.0 and np.mean(radius < 0.5) == pytest.approx(0.25, abs=0.005)

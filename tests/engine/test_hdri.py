@@ -26,22 +26,23 @@ def _delivered(radiance: np.ndarray, rows: int) -> np.ndarray:
     return (radiance * latlong_solid_angles(height, width)[:, None, None])[:rows].sum((0, 1))
 
 
-@pytest.mark.parametrize("height", [1152, 1025])
-def test_downsampling_keeps_the_light_of_each_part_of_the_sky(height: int) -> None:
+@pytest.mark.parametrize(("height", "block", "repeat"), [(1152, 2, 1), (1025, 5, 3)])
+def test_downsampling_keeps_the_light_of_each_part_of_the_sky(height: int, block: int, repeat: int) -> None:
     """Above MAX_SAMPLE_WIDTH, blocks are averaged weighted by their rows' solid angles, so the irradiance of the
     whole sky and of its upper half is kept to rounding (a plain block mean moves it: a pixel near the pole spans
-    less sky than one near the horizon). 2304 x 1152 becomes 1152 x 576; 2050 x 1025 shares no factor of 2-4 with
-    its height, so its 5 x 5 blocks (410 x 205) are then repeated 3 times each way to 1230 x 615, within
-    [MIN_SAMPLE_WIDTH, MAX_SAMPLE_WIDTH] like every HDRI."""
+    less sky than one near the horizon). 2304 x 1152 becomes 1152 x 576 (2 x 2 blocks); 2050 x 1025 shares no
+    factor of 2-4 with its height, so its 5 x 5 blocks (410 x 205) are then repeated 3 times each way to 1230 x 615,
+    within [MIN_SAMPLE_WIDTH, MAX_SAMPLE_WIDTH] like every HDRI."""
     rng = np.random.default_rng(height)
     radiance = rng.random((height, 2 * height, 3)) * np.linspace(0.2, 3.0, height)[:, None, None]
     irradiance = latlong_irradiance(radiance)
-    assert irradiance.shape[:2] == ((576, 1152) if height == 1152 else (615, 1230))
+    rows = height // block * repeat
+    assert irradiance.shape[:2] == (rows, 2 * rows)
     assert MIN_SAMPLE_WIDTH <= irradiance.shape[1] <= MAX_SAMPLE_WIDTH
     np.testing.assert_allclose(irradiance.sum((0, 1)), _delivered(radiance, height), rtol=1e-9)
-    upper = irradiance.shape[0] // 2 if height == 1152 else 3 * 102          # 102 blocks of 5 rows, each repeated 3x
-    rows = height // 2 if height == 1152 else 5 * 102
-    np.testing.assert_allclose(irradiance[:upper].sum((0, 1)), _delivered(radiance, rows), rtol=1e-9)
+    upper_blocks = height // block // 2
+    np.testing.assert_allclose(irradiance[:upper_blocks * repeat].sum((0, 1)),
+                               _delivered(radiance, upper_blocks * block), rtol=1e-9)
 
 
 def test_upsampling_repeats_pixels_and_keeps_the_light() -> None:

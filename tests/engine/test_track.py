@@ -232,7 +232,7 @@ def test_transfer_neutral_percentile_skips_frames_without_a_face(model: FaceMode
     """The estimated neutral is the low percentile over the frames where a face was found: two frames without a
     face (weights bridged by the fit, here 0) do not pull the source's resting smile of 0.3 down to 0."""
     smile = model.expression_index("mouthSmile_L")
-    weights = np.full((20, 53), 0.0)
+    weights = np.zeros((20, 53))
     weights[:, smile] = 0.3
     weights[[4, 9], smile] = 0.0
     source = _track(model, weights)
@@ -486,7 +486,7 @@ def test_photometric_normals_unknown_where_too_dark_or_too_few_lights_reach() ->
     dark, few = (slice(30, 40), slice(30, 40)), (slice(55, 65), slice(50, 60))
     olats[:, dark[0], dark[1]] *= 0.005
     brightest = np.argsort(-(directions @ truth[60, 55]))[:3]
-    olats[np.ix_(np.setdiff1d(np.arange(len(directions)), brightest), np.arange(55, 65), np.arange(50, 60))] = 0.0
+    olats[np.setdiff1d(np.arange(len(directions)), brightest), few[0], few[1]] = 0.0
     known = np.abs(photometric_normals(olats, directions, rgb)).sum(-1) > 0
     assert truth[dark][..., 2].min() > 0.8 and truth[few][..., 2].min() > 0.8
     assert not known[dark].any() and not known[few].any()

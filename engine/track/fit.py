@@ -12,8 +12,9 @@ Energy, minimised jointly over the whole sequence (all frames batched):
   each placed on the mesh by :mod:`engine.track.correspondence` and weighted by its measured stability
   (this term, the temporal one and the priors are :class:`engine.track.landmark_energy.LandmarkEnergy`);
 * **photometric**: every visible face vertex should show the same colour in every frame (the
-  sequence's per-vertex texture, re-estimated as the visibility-weighted mean as the fit goes), sampled from the
-  frame at the vertex's projection; visibility from the rasteriser's depth test;
+  sequence's per-vertex texture, the visibility-weighted mean of the samples: re-estimated at every step where
+  a capture's normals hold the shape, followed slowly in footage without them), sampled from the frame at the
+  vertex's projection; visibility from the rasteriser's depth test;
 * **normals** (captures only): every visible dense vertex's normal should match the capture's
   photometric-stereo normal at its projection (:mod:`engine.track.normals`; Cauchy on the difference
   of unit vectors, so the few badly wrong normals, in cast shadows and highlights, stop pulling). The
@@ -67,6 +68,8 @@ DEFAULT_FOV_DEG = 30.0          # vertical field of view the focal length starts
 DENSE_STRIDE = 2                # every 2nd face vertex carries the photometric term
 VISIBLE_DEPTH_M = 0.004         # a vertex within 4 mm of the depth buffer is visible
 NORMAL_SCALE = 0.1              # the normal term's Cauchy scale: |n_mesh - n_observed| of about 6 degrees
+TEXTURE_RATE = 0.01             # without normals, the photometric texture moves 1 % of the way to the samples'
+                                # mean per refinement step (with a capture's normals: all the way)
 
 
 @dataclass(frozen=True)
@@ -248,7 +251,8 @@ class SequenceFitter:
             shading_term = ShadingTerm(self.model, self.dense_ids, NARROW_FACE_VERTICES, s.shading, dev)
         dense = None
         if frames is not None and (s.photometric > 0 or normal_term is not None or shading_term is not None):
-            dense = _DenseTerm(frames, s.photometric, dev)      # the frames' colours and visibility for all three
+            rate = 1.0 if normal_term is not None else TEXTURE_RATE     # a capture's normals hold the shape
+            dense = _DenseTerm(frames, s.photometric, rate, dev)       # the frames' colours and visibility for all three
 
         def energy() -> tuple[torch.Tensor, torch.Tensor]:
             total, squared = landmarks(params)
@@ -323,17 +327,24 @@ class _DenseTerm:
     """Photometric consistency: each visible dense vertex should show the same colour in every frame.
 
     Frames are blurred (1 px) scene-linear images scaled by their lit pixels' mean; the per-vertex
-    colour is the visibility-weighted mean over frames at the current fit (no gradient), so the term
-    pulls each frame's vertices onto the image positions where the sequence agrees on the colour.
+    colour (the texture, no gradient) starts as the visibility-weighted mean over frames at the refinement's
+    start and then moves ``rate`` of the way to the current mean per step, so the term pulls each frame's
+    vertices onto the image positions where the sequence agrees on the colour. In footage without normals
+    the rate is ``TEXTURE_RATE``: a texture re-estimated in full at every step moves with the poses, and the
+    two settle together away from the truth, while one held fixed keeps the landmark stage's errors. A
+    capture's normal term holds the shape, and there the full re-estimate (rate 1) tracks better
+    (docs/tracking-log.md, stops 47-50).
     """
 
-    def __init__(self, frames: list, weight: float, device: torch.device) -> None:
+    def __init__(self, frames: list, weight: float, rate: float, device: torch.device) -> None:
         images = np.stack([cv2.GaussianBlur(f.linear, (0, 0), 1.0) for f in frames])
         lit = images.max(axis=3) > 1e-6
         scale = float(images[lit].mean()) if lit.any() else 1.0
         self.images = torch.from_numpy(images / max(scale, 1e-6)).permute(0, 3, 1, 2).float().to(device)
         self.weight = weight
+        self.rate = rate
         self.visible: torch.Tensor | None = None
+        self.texture: torch.Tensor | None = None
 
     @property
     def active(self) -> bool:
@@ -341,17 +352,19 @@ class _DenseTerm:
 
     def start(self, visible: torch.Tensor) -> None:
         self.visible = visible.float()
+        self.texture = None
 
     def sample(self, pixels: torch.Tensor) -> torch.Tensor:
         """The frames' colours (T, V', 3) at the dense vertices' pixel positions (T, V', 2)."""
         return _sample(self.images, pixels)
 
     def loss(self, colours: torch.Tensor) -> torch.Tensor:
-        """``colours`` (T, V', 3) from :meth:`sample`."""
+        """``colours`` (T, V', 3) from :meth:`sample`; each call is one step of the texture (see the class doc)."""
         visible = self.visible
         with torch.no_grad():
-            texture = (colours * visible[..., None]).sum(0) / visible.sum(0).clamp(min=1.0)[:, None]
-        squared = ((colours - texture[None]) ** 2).sum(-1)
+            current = (colours * visible[..., None]).sum(0) / visible.sum(0).clamp(min=1.0)[:, None]
+            self.texture = current if self.texture is None else torch.lerp(self.texture, current, self.rate)
+        squared = ((colours - self.texture[None]) ** 2).sum(-1)
         return self.weight * (robust(squared, 0.1) * visible).sum() / visible.sum().clamp(min=1.0)
 
 

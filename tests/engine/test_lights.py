@@ -11,17 +11,13 @@ import numpy as np
 import pytest
 
 from engine.lighting.lights import PointLight, SpotLight, SunLight
-
-
-def _widest_deg(directions: np.ndarray, axis: np.ndarray) -> float:
-    """The largest angle (degrees) of ``directions`` from ``axis``."""
-    return float(np.degrees(np.arccos(np.clip(directions @ axis, -1.0, 1.0))).max())
+from support.angles import angles_deg
 
 
 def test_a_sun_of_angular_diameter_a_spreads_over_a_over_two_from_its_direction() -> None:
     direction = np.array([0.0, 0.6, 0.8])
     samples = SunLight(direction, np.array([2.0, 1.0, 0.5]), angle_deg=10.0).samples()
-    assert 4.5 < _widest_deg(samples.directions, direction) <= 5.0
+    assert 4.5 < angles_deg(samples.directions, direction).max() <= 5.0
     np.testing.assert_allclose(samples.irradiance.sum(0), [2.0, 1.0, 0.5], rtol=1e-12)
 
 
@@ -30,7 +26,7 @@ def test_a_sphere_light_subtends_its_true_cone_and_falls_off_with_distance() -> 
     (not 0.8 rad = 45.8); its irradiance is the intensity over the squared distance."""
     position = np.array([0.0, 0.0, 1.0])
     samples = PointLight(position, np.array([3.0, 3.0, 3.0]), radius=0.8).samples()
-    assert math.degrees(math.asin(0.8)) * 0.97 < _widest_deg(samples.directions, position) <= math.degrees(math.asin(0.8))
+    assert math.degrees(math.asin(0.8)) * 0.97 < angles_deg(samples.directions, position).max() <= math.degrees(math.asin(0.8))
     far = PointLight(position * 2.0, np.array([3.0, 3.0, 3.0]), radius=0.8).samples()
     np.testing.assert_allclose(far.irradiance.sum(0), samples.irradiance.sum(0) / 4.0, rtol=1e-12)
 

@@ -26,6 +26,7 @@ from engine.lighting.sphere import (
     rotation_y,
 )
 from engine.lighting.weights import stage_weights
+from support.angles import angles_deg
 
 HDRI_HEIGHT = 32
 
@@ -163,7 +164,7 @@ def test_cone_and_disc_samples_are_even_by_area() -> None:
     axis = np.array([0.0, 0.6, 0.8])
     directions = cone_directions(axis, np.radians(60.0), 2000)
     np.testing.assert_allclose(np.linalg.norm(directions, axis=1), 1.0, atol=1e-12)
-    angles = np.degrees(np.arccos(np.clip(directions @ axis, -1.0, 1.0)))
+    angles = angles_deg(directions, axis)
     assert angles.max() <= 60.0
     assert np.mean(angles < 30.0) == pytest.approx((1 - np.cos(np.radians(30))) / (1 - np.cos(np.radians(60))), abs=0.005)
     points = disc_points(2000)

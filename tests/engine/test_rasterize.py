@@ -16,6 +16,7 @@ import torch
 
 from engine.face.model import FaceModel
 from engine.render import Camera, directional_shadow_mask, interpolate, rasterize
+from support.angles import angles_deg
 
 BLENDER_SCRIPT = Path(__file__).parents[1] / "blender_scripts" / "render_gbuffer.py"
 RADIUS, DISTANCE, SIZE = 0.1, 0.5, 128
@@ -274,8 +275,7 @@ def test_face_against_blender_cycles(model: FaceModel, tmp_path: Path) -> None:
     assert blender_mask.sum() > 2000 and iou > 0.995, iou
     both = ours & blender_mask
     theirs = blender_normal[both]
-    cosine = (theirs * gb.normal_world.numpy()[both]).sum(-1) / np.linalg.norm(theirs, axis=-1)
-    angle = np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+    angle = angles_deg(theirs / np.linalg.norm(theirs, axis=-1, keepdims=True), gb.normal_world.numpy()[both])
     assert angle.mean() < 1.0, angle.mean()
     depth_error = np.abs(channels["ViewLayer.Depth.Z"][both] - gb.depth.numpy()[both])
     assert np.percentile(depth_error, 99) < 1e-5, np.percentile(depth_error, 99)

@@ -36,6 +36,7 @@ from engine.track.footage import Footage
 from engine.track.normals import photometric_normals
 from engine.track.track_file import FORMAT, VERSION, frame_numbers, model_fingerprint, read_track, write_track
 from engine.track.transfer import HEAD_CENTRE, PoseFrom, TransferOptions, transfer
+from support.angles import angles_deg
 from support.blender_render import blender_hdri
 
 HELD_OUT_SEED = 11
@@ -432,10 +433,6 @@ def test_footage_reads_capture_sum_of_olats_when_it_has_no_tracking_frames(make_
     assert frames[0].srgb.dtype == np.uint8 and frames[0].mask is not None
 
 
-def _angles_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.degrees(np.arccos(np.clip((a * b).sum(-1), -1.0, 1.0)))
-
-
 def _lit_sphere(lights: int, power: float, strength: float, size: int = 96) -> tuple[np.ndarray, ...]:
     """A sphere's true normals (H, W, 3; 0 outside), its OLATs under ``lights`` distant lights, shaded by
     wrapped Lambert (the stage's diffuse model) plus a white Phong highlight ``strength * (r . v)^power``,
@@ -464,7 +461,7 @@ def test_photometric_normals_of_a_wrapped_lambert_sphere_with_highlights() -> No
     known = np.abs(normals).sum(-1) > 0
     assert not known[~inside].any()
     assert not known[truth[..., 2] < 0.45].any() and known[truth[..., 2] > 0.55].mean() > 0.98
-    angles = _angles_deg(normals[known], truth[known])
+    angles = angles_deg(normals[known], truth[known])
     assert np.median(angles) < 1.0 and np.percentile(angles, 95) < 4.0
     assert not photometric_normals(olats[:3], directions[:3], rgb[:3]).any()      # 4 unknowns need 4 lights
 
@@ -476,7 +473,7 @@ def test_photometric_normals_leave_out_the_lights_of_a_broad_highlight() -> None
     truth, olats, directions, rgb = _lit_sphere(40, power=8, strength=0.3)
     normals = photometric_normals(olats, directions, rgb)
     known = np.abs(normals).sum(-1) > 0
-    angles = _angles_deg(normals[known], truth[known])
+    angles = angles_deg(normals[known], truth[known])
     sideways = truth[known] * np.array([1.0, 1.0, 0.0])
     length = np.linalg.norm(sideways, axis=1)
     tilted = length > 0.1
@@ -493,7 +490,7 @@ def test_photometric_normals_discount_partial_cast_shadows() -> None:
     olats[lit & (np.random.default_rng(5).random(lit.shape) < 0.15)] *= 0.35
     normals = photometric_normals(olats, directions, rgb)
     known = np.abs(normals).sum(-1) > 0
-    angles = _angles_deg(normals[known], truth[known])
+    angles = angles_deg(normals[known], truth[known])
     assert np.median(angles) < 0.5 and np.percentile(angles, 95) < 3.0, (np.median(angles), np.percentile(angles, 95))
 
 
@@ -521,7 +518,7 @@ def test_capture_frames_carry_photometric_normals_close_to_the_stage_truth(held_
     known = np.abs(frame.normals).sum(-1) > 0
     assert not known[truth.alpha < 0.01].any()
     assert known[covered & (truth.rgb[..., 2] > 0.6)].mean() > 0.9
-    angles = _angles_deg(frame.normals[known & covered], truth.rgb[known & covered])
+    angles = angles_deg(frame.normals[known & covered], truth.rgb[known & covered])
     assert np.median(angles) < 3.5, np.median(angles)    # 4.6 degrees when shadowed lights were fitted too
     assert next(iter(Footage(held_out, [1010], normals=False))).normals is None
 
